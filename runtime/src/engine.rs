@@ -1,0 +1,174 @@
+//! The shared wasmtime engine: configuration, compilation and the epoch ticker.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
+
+use crate::host::{self, HostServices};
+use crate::invoke::{Invocation, StoreState};
+use crate::limits::Limits;
+use crate::outcome::RunReport;
+use crate::validate::{self, ValidationError};
+use crate::{Error, Result};
+
+/// Server-wide settings of the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// How many instances may run at once (the pool's size).
+    pub max_instances: u32,
+    /// The ceiling for every integration's [`Limits`].
+    pub max_limits: Limits,
+    /// How long an event waits for a free instance slot before [`Error::Busy`].
+    pub queue_timeout: Duration,
+    /// Use the pooling instance allocator (fast); `false` allocates on demand (the baseline
+    /// the benchmarks compare against).
+    pub pooling: bool,
+    /// Largest accepted module, in bytes.
+    pub max_module_bytes: usize,
+    /// How often the epoch advances: the granularity of deadlines and of yielding.
+    pub epoch_tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            max_instances: 128,
+            max_limits: Limits { memory_bytes: 256 << 20, deadline: Duration::from_secs(60), ..Limits::default() },
+            queue_timeout: Duration::from_secs(5),
+            pooling: true,
+            max_module_bytes: 16 << 20,
+            epoch_tick: Duration::from_millis(5),
+        }
+    }
+}
+
+/// A compiled, linked module, ready to instantiate many times.
+#[derive(Clone)]
+pub struct PreparedModule {
+    pre: InstancePre<StoreState>,
+}
+
+impl PreparedModule {
+    /// The compiled machine code, to store next to the module so that loading it later
+    /// does not compile again (see [`Runtime::load`]).
+    pub fn serialize(&self) -> Result<Vec<u8>> {
+        self.pre.module().serialize().map_err(|e| Error::Artifact(format!("{e:#}")))
+    }
+}
+
+/// The wasmtime engine with its linker, instance pool and epoch ticker.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<StoreState>,
+    slots: Arc<Semaphore>,
+    config: RuntimeConfig,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// Configures the engine and starts the epoch ticker thread.
+    pub fn new(config: RuntimeConfig) -> Result<Self> {
+        let mut wasm = Config::new();
+        wasm.epoch_interruption(true);
+        wasm.max_wasm_stack(512 << 10);
+        if config.pooling {
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_core_instances(config.max_instances)
+                .total_memories(config.max_instances)
+                .total_tables(config.max_instances)
+                .total_stacks(config.max_instances)
+                .total_component_instances(0)
+                .max_memory_size(config.max_limits.memory_bytes)
+                .table_elements(100_000);
+            wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = Engine::new(&wasm).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut StoreState| &mut state.wasi)
+            .map_err(|e| Error::Engine(format!("{e:#}")))?;
+        host::add_to_linker(&mut linker).map_err(|e| Error::Engine(format!("{e:#}")))?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone());
+        Ok(Self { engine, linker, slots: Arc::new(Semaphore::new(config.max_instances as usize)), config, ticker_stop })
+    }
+
+    /// The settings this runtime was built with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// How many instance slots are free right now.
+    pub fn idle_slots(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    /// Validates `wasm` against the guest ABI v1 and compiles it.
+    pub fn compile(&self, wasm: &[u8]) -> Result<PreparedModule, ValidationError> {
+        if wasm.len() > self.config.max_module_bytes {
+            return Err(ValidationError::TooLarge { size: wasm.len(), max: self.config.max_module_bytes });
+        }
+        if !wasm.starts_with(b"\0asm") {
+            return Err(ValidationError::NotWasm);
+        }
+        let module = Module::from_binary(&self.engine, wasm).map_err(|e| ValidationError::Compile(format!("{e:#}")))?;
+        validate::check_interface(&module)?;
+        self.link(module)
+    }
+
+    /// Loads a module from [`PreparedModule::serialize`]'s bytes without compiling.
+    ///
+    /// Artifacts must come from this server's own storage: loading one runs its machine
+    /// code, so it is only as trustworthy as the database it came from.
+    pub fn load(&self, artifact: &[u8]) -> Result<PreparedModule> {
+        // SAFETY: artifacts are produced by `PreparedModule::serialize` and kept in the
+        // server's own database; wasmtime checks the engine version and configuration.
+        let module =
+            unsafe { Module::deserialize(&self.engine, artifact) }.map_err(|e| Error::Artifact(format!("{e:#}")))?;
+        self.link(module).map_err(|e| Error::Artifact(e.to_string()))
+    }
+
+    fn link(&self, module: Module) -> Result<PreparedModule, ValidationError> {
+        let pre = self.linker.instantiate_pre(&module).map_err(|e| ValidationError::Link(format!("{e:#}")))?;
+        Ok(PreparedModule { pre })
+    }
+
+    /// Runs one invocation in a fresh instance. Waits up to the queue timeout for a free
+    /// instance slot; guest failures are reported inside the [`RunReport`].
+    pub async fn run(
+        &self,
+        module: &PreparedModule,
+        invocation: &[u8],
+        limits: &Limits,
+        host: Arc<dyn HostServices>,
+    ) -> Result<RunReport> {
+        let busy = || Error::Busy { slots: self.config.max_instances };
+        let _slot = tokio::time::timeout(self.config.queue_timeout, self.slots.acquire())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
+        let limits = limits.capped_by(&self.config.max_limits);
+        Ok(Invocation { engine: &self.engine, pre: &module.pre, input: invocation, limits: &limits, host }.run().await)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn spawn_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) {
+    std::thread::Builder::new()
+        .name("weft-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                engine.increment_epoch();
+            }
+        })
+        .expect("spawn the epoch ticker thread");
+}

@@ -1,0 +1,215 @@
+//! One invocation: a fresh store, instantiate, hand the invocation JSON to `weft_handle`,
+//! read the outcome back, and classify whatever went wrong.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Instance, Memory, ResourceLimiter, Store, Trap, TypedFunc, UpdateDeadline};
+use wasmtime_wasi::I32Exit;
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+use crate::host::{HostServices, LogLevel, LogLine};
+use crate::limits::Limits;
+use crate::outcome::{Failure, FailureKind, Outcome, RunReport};
+use crate::output::CapturedOutput;
+
+/// Per-store state: everything one invocation owns.
+pub(crate) struct StoreState {
+    pub(crate) wasi: WasiP1Ctx,
+    pub(crate) limiter: GuestLimiter,
+    pub(crate) host: Arc<dyn HostServices>,
+    pub(crate) limits: Limits,
+    pub(crate) last_result: Vec<u8>,
+    pub(crate) host_calls: u32,
+    pub(crate) outbound_requests: u32,
+    logs: Vec<LogLine>,
+    log_bytes: usize,
+    logs_truncated: bool,
+}
+
+impl StoreState {
+    pub(crate) fn push_log(&mut self, level: LogLevel, message: String) {
+        if self.log_bytes + message.len() > self.limits.log_bytes {
+            self.logs_truncated = true;
+            return;
+        }
+        self.log_bytes += message.len();
+        self.logs.push(LogLine::now(level, message));
+    }
+}
+
+/// A per-event limit that ends the invocation when exceeded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LimitExceeded {
+    #[error("more than {0} host calls")]
+    HostCalls(u32),
+    #[error("more than {0} outbound requests")]
+    OutboundRequests(u32),
+}
+
+/// Enforces the memory limit and remembers whether it refused a growth, so that the trap
+/// which usually follows is reported as `memory_limit`.
+pub(crate) struct GuestLimiter {
+    memory_bytes: usize,
+    refused_growth: bool,
+}
+
+impl ResourceLimiter for GuestLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.memory_bytes;
+        self.refused_growth |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The parts of the engine an invocation needs.
+pub(crate) struct Invocation<'a> {
+    pub(crate) engine: &'a wasmtime::Engine,
+    pub(crate) pre: &'a wasmtime::InstancePre<StoreState>,
+    pub(crate) input: &'a [u8],
+    pub(crate) limits: &'a Limits,
+    pub(crate) host: Arc<dyn HostServices>,
+}
+
+impl Invocation<'_> {
+    pub(crate) async fn run(self) -> RunReport {
+        let stdout = CapturedOutput::new(self.limits.log_bytes);
+        let stderr = CapturedOutput::new(self.limits.log_bytes);
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build_p1();
+        let state = StoreState {
+            wasi,
+            limiter: GuestLimiter { memory_bytes: self.limits.memory_bytes, refused_growth: false },
+            host: self.host,
+            limits: self.limits.clone(),
+            last_result: Vec::new(),
+            host_calls: 0,
+            outbound_requests: 0,
+            logs: Vec::new(),
+            log_bytes: 0,
+            logs_truncated: false,
+        };
+        let mut store = Store::new(self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let started = Instant::now();
+        let deadline = started + self.limits.deadline;
+        // The epoch ticker wakes this callback every tick: yield so a busy guest never holds
+        // an executor thread, and interrupt it once the deadline has passed.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+        });
+
+        // Host calls can wait on I/O, which no epoch tick interrupts: bound the whole run too.
+        let result = match tokio::time::timeout(self.limits.deadline, execute(&mut store, self.pre, self.input)).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::new(FailureKind::Timeout, timeout_message(self.limits.deadline))),
+        };
+        let duration = started.elapsed();
+        let state = store.into_data();
+        RunReport { result, logs: collect_logs(state, &stdout, &stderr), duration }
+    }
+}
+
+fn timeout_message(deadline: Duration) -> String {
+    format!("the event ran longer than its {} ms deadline", deadline.as_millis())
+}
+
+async fn execute(
+    store: &mut Store<StoreState>,
+    pre: &wasmtime::InstancePre<StoreState>,
+    input: &[u8],
+) -> Result<Outcome, Failure> {
+    let instance =
+        pre.instantiate_async(&mut *store).await.map_err(|e| classify(store, e, FailureKind::Instantiate))?;
+    if let Ok(initialize) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
+        initialize.call_async(&mut *store, ()).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
+    }
+    let exports = Exports::of(&instance, store)?;
+
+    let len = i32::try_from(input.len())
+        .map_err(|_| Failure::new(FailureKind::AllocFailed, "invocation larger than 2 GiB"))?;
+    let ptr = exports.alloc.call_async(&mut *store, len).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
+    if ptr == 0 {
+        return Err(Failure::new(FailureKind::AllocFailed, format!("weft_alloc({len}) returned 0")));
+    }
+    exports.memory.write(&mut *store, ptr as u32 as usize, input).map_err(|_| {
+        Failure::new(FailureKind::BadOutput, format!("weft_alloc returned {ptr}, outside guest memory"))
+    })?;
+
+    let packed =
+        exports.handle.call_async(&mut *store, (ptr, len)).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
+    let (out_ptr, out_len) = ((packed as u64 >> 32) as usize, (packed as u64 & 0xffff_ffff) as usize);
+    let max = store.data().limits.output_bytes;
+    if out_len > max {
+        return Err(Failure::new(
+            FailureKind::OutputTooLarge,
+            format!("outcome is {out_len} bytes, more than the {max} allowed"),
+        ));
+    }
+    let output = exports.memory.data(&*store).get(out_ptr..out_ptr + out_len).ok_or_else(|| {
+        Failure::new(FailureKind::BadOutput, format!("outcome [{out_ptr}, +{out_len}) lies outside guest memory"))
+    })?;
+    Outcome::parse(output)
+}
+
+struct Exports {
+    memory: Memory,
+    alloc: TypedFunc<i32, i32>,
+    handle: TypedFunc<(i32, i32), i64>,
+}
+
+impl Exports {
+    /// Publish-time validation guarantees these exist with these types.
+    fn of(instance: &Instance, store: &mut Store<StoreState>) -> Result<Self, Failure> {
+        let missing = |what: &str| Failure::new(FailureKind::Instantiate, format!("missing export {what}"));
+        Ok(Self {
+            memory: instance.get_memory(&mut *store, "memory").ok_or_else(|| missing("memory"))?,
+            alloc: instance.get_typed_func(&mut *store, "weft_alloc").map_err(|_| missing("weft_alloc"))?,
+            handle: instance.get_typed_func(&mut *store, "weft_handle").map_err(|_| missing("weft_handle"))?,
+        })
+    }
+}
+
+/// Turns an error out of wasm into the failure kind the events log records.
+fn classify(store: &Store<StoreState>, error: wasmtime::Error, fallback: FailureKind) -> Failure {
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return Failure::new(FailureKind::Exit, format!("the guest called proc_exit({})", exit.0));
+    }
+    if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
+        return Failure::new(FailureKind::HostCallLimit, limit.to_string());
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => {
+            return Failure::new(FailureKind::Timeout, timeout_message(store.data().limits.deadline));
+        }
+        Some(Trap::StackOverflow) => {
+            return Failure::new(FailureKind::StackOverflow, "the guest exhausted its call stack");
+        }
+        _ => {}
+    }
+    if store.data().limiter.refused_growth {
+        return Failure::new(
+            FailureKind::MemoryLimit,
+            format!("the guest needed more than its {} bytes of memory: {error:#}", store.data().limits.memory_bytes),
+        );
+    }
+    Failure::new(fallback, format!("{error:#}"))
+}
+
+fn collect_logs(mut state: StoreState, stdout: &CapturedOutput, stderr: &CapturedOutput) -> Vec<LogLine> {
+    for (pipe, level) in [(stdout, LogLevel::Info), (stderr, LogLevel::Error)] {
+        let (bytes, truncated) = pipe.take();
+        for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+            state.logs.push(LogLine::now(level, line.to_owned()));
+        }
+        state.logs_truncated |= truncated;
+    }
+    if state.logs_truncated {
+        state.logs.push(LogLine::now(LogLevel::Warn, format!("logs truncated at {} bytes", state.limits.log_bytes)));
+    }
+    state.logs
+}

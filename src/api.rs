@@ -1,0 +1,44 @@
+//! The HTTP API under `/v1`, in the shapes of the GitBook integrations reference.
+//!
+//! One module per resource, each with a `router()`. Errors are `{"error":{"code":N,"message":"…"}}`;
+//! lists are `{"items":[…],"next":{"page":"…"},"count":N}`.
+
+mod error;
+mod events;
+mod extract;
+mod fetch;
+mod installations;
+mod integrations;
+mod orgs;
+mod page;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+pub use error::ApiError;
+pub use fetch::failure_status;
+
+use crate::state::AppState;
+
+/// Largest JSON body of the management API (publish has its own, larger limit).
+const MAX_API_BODY_BYTES: usize = 1 << 20;
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    let max_publish_body = state.runtime.config().max_module_bytes.div_ceil(3) * 4 + MAX_API_BODY_BYTES;
+    let max_fetch_body = state.max_fetch_body_bytes;
+    Router::new()
+        .merge(orgs::router())
+        .merge(installations::router())
+        .merge(events::router())
+        .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
+        .merge(integrations::router().layer(DefaultBodyLimit::max(max_publish_body)))
+        .merge(fetch::router().layer(DefaultBodyLimit::max(max_fetch_body)))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .with_state(state)
+}
+
+/// Formats a millisecond timestamp as RFC 3339, the API's date format.
+fn timestamp(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,61 @@
+//! `/v1/orgs`: the tenant records the integration endpoints need.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiError;
+use super::extract::{ApiJson, ApiPath};
+use crate::auth::Principal;
+use crate::state::AppState;
+use crate::store::OrgRecord;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/orgs", post(create)).route("/v1/orgs/{organizationId}", get(show))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOrg {
+    id: String,
+    title: String,
+}
+
+fn org_json(org: &OrgRecord) -> Value {
+    json!({ "object": "organization", "id": org.id, "title": org.title, "createdAt": super::timestamp(org.created_at) })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateOrg>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    principal.require_admin()?;
+    let valid_id = body.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if body.id.is_empty() || body.id.len() > 64 || !valid_id {
+        return Err(ApiError::bad_request(format!("id `{}` must be 1–64 characters of a-z, 0-9 and `-`", body.id)));
+    }
+    let title = body.title.trim();
+    if title.is_empty() || title.chars().count() > 100 {
+        return Err(ApiError::bad_request("title must be 1–100 characters"));
+    }
+    let org = state
+        .store
+        .create_org(&body.id, title)
+        .await?
+        .ok_or_else(|| ApiError::conflict(format!("organization `{}` already exists", body.id)))?;
+    Ok((StatusCode::CREATED, Json(org_json(&org))))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_admin()?;
+    let org = state.store.org(&id).await?.ok_or_else(|| ApiError::not_found(format!("no organization `{id}`")))?;
+    Ok(Json(org_json(&org)))
+}

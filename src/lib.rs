@@ -1,0 +1,17 @@
+//! weft: a self-hostable integration runtime.
+//!
+//! Integration authors publish WebAssembly modules; organizations install them; weft runs
+//! every event in a fresh sandboxed instance (see the `weft-runtime` crate) and records it
+//! in the events log. Start at [`server::Server::start`] and [`api::app`].
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod dispatch;
+pub mod events_log;
+pub mod ids;
+pub mod modules;
+pub mod server;
+pub mod state;
+pub mod store;

@@ -1,0 +1,47 @@
+//! The state shared by every request handler.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use weft_runtime::{Limits, Runtime};
+
+use crate::events_log::EventsLog;
+use crate::modules::ModuleCache;
+use crate::store::Store;
+
+/// Cheap to clone; everything lives behind one `Arc`.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] holds.
+pub struct Shared {
+    /// The database.
+    pub store: Store,
+    /// The sandbox.
+    pub runtime: Arc<Runtime>,
+    /// Prepared modules by integration version.
+    pub modules: ModuleCache,
+    /// Batched writer of the events log.
+    pub events: EventsLog,
+    /// Base URL of this server, without a trailing slash.
+    pub public_url: String,
+    /// Largest body the public fetch endpoint accepts.
+    pub max_fetch_body_bytes: usize,
+    /// Limits each integration runs with.
+    pub limits: Limits,
+}
+
+impl AppState {
+    /// Wraps the shared parts.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}

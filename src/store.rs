@@ -1,0 +1,106 @@
+//! All of weft's SQL. One [`Store`] serves both backends through sqlx's `Any` driver: the
+//! queries use `$N` placeholders, which SQLite and PostgreSQL both accept, and only
+//! portable types (`TEXT`, `BIGINT`, blobs).
+
+mod events;
+mod installations;
+mod integrations;
+mod orgs;
+mod tokens;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
+
+pub use events::{EventPage, EventRecord};
+pub use installations::InstallationRecord;
+pub use integrations::{IntegrationRecord, NewVersion};
+pub use orgs::OrgRecord;
+pub use tokens::{TokenKind, TokenRecord};
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file (the default).
+    Sqlite,
+    /// A PostgreSQL server, shared by several replicas.
+    Postgres,
+}
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL names neither SQLite nor PostgreSQL.
+    #[error("unsupported database url `{0}`: use sqlite://FILE or postgres://…")]
+    UnsupportedUrl(String),
+    /// A query failed.
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A JSON column holds something unexpected.
+    #[error("corrupt JSON in the database: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Result type of the storage layer.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The database behind the server.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (creating a SQLite file if needed) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let url =
+                if path.contains("mode=") { url.to_owned() } else { format!("sqlite://{path}{separator}mode=rwc") };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        let options = AnyPoolOptions::new().max_connections(match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        });
+        let options = if backend == Backend::Sqlite {
+            options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the one writer; NORMAL sync is durable
+                    // across process crashes, which is what a WAL server needs.
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+                        .await?;
+                    Ok(())
+                })
+            })
+        } else {
+            options
+        };
+        let pool = options.connect(&url).await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self { pool, backend })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp column.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}

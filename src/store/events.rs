@@ -1,0 +1,131 @@
+//! The events log: one row per invocation.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Result, Store};
+
+/// One recorded invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    /// Event id; ids sort by creation time.
+    pub id: String,
+    /// The integration that ran.
+    pub integration: String,
+    /// The installation it ran for, if any.
+    pub installation_id: Option<String>,
+    /// Event type (`fetch`, `task`, …).
+    pub event_type: String,
+    /// success or failed.
+    pub status: String,
+    /// Failure class when failed.
+    pub error_kind: Option<String>,
+    /// Failure detail when failed.
+    pub error_message: Option<String>,
+    /// HTTP status answered, for fetch events.
+    pub response_status: Option<i64>,
+    /// Run time in microseconds.
+    pub duration_us: i64,
+    /// The logs as a JSON array of `{level, message, timestamp}`.
+    pub logs: String,
+    /// Creation (ms).
+    pub created_at: i64,
+}
+
+/// A page of events, newest first.
+pub struct EventPage {
+    /// The events.
+    pub events: Vec<EventRecord>,
+    /// All events of the integration.
+    pub total: i64,
+}
+
+const COLUMNS: &str = "id, integration, installation_id, type, status, error_kind, error_message, response_status, \
+                       duration_us, logs, created_at";
+
+fn record(row: &AnyRow) -> EventRecord {
+    EventRecord {
+        id: row.get(0),
+        integration: row.get(1),
+        installation_id: row.get(2),
+        event_type: row.get(3),
+        status: row.get(4),
+        error_kind: row.get(5),
+        error_message: row.get(6),
+        response_status: row.get(7),
+        duration_us: row.get(8),
+        logs: row.get(9),
+        created_at: row.get(10),
+    }
+}
+
+impl Store {
+    /// Writes a batch of events in one statement.
+    pub async fn insert_events(&self, events: &[EventRecord]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // Built by hand: sqlx's QueryBuilder writes `?` placeholders for the Any driver,
+        // which PostgreSQL rejects.
+        let sql = format!(
+            "INSERT INTO events ({COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
+            placeholders(events.len(), 11)
+        );
+        let mut insert = sqlx::query(&sql);
+        for event in events {
+            insert = insert
+                .bind(&event.id)
+                .bind(&event.integration)
+                .bind(&event.installation_id)
+                .bind(&event.event_type)
+                .bind(&event.status)
+                .bind(&event.error_kind)
+                .bind(&event.error_message)
+                .bind(event.response_status)
+                .bind(event.duration_us)
+                .bind(&event.logs)
+                .bind(event.created_at);
+        }
+        insert.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Events of `integration` older than the event `before` (all when empty), newest first.
+    pub async fn events(&self, integration: &str, before: &str, limit: i64) -> Result<EventPage> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM events WHERE integration = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(integration)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let total = sqlx::query("SELECT COUNT(*) FROM events WHERE integration = $1")
+            .bind(integration)
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        Ok(EventPage { events: rows.iter().map(record).collect(), total })
+    }
+
+    /// One event of `integration`.
+    pub async fn event(&self, integration: &str, id: &str) -> Result<Option<EventRecord>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE integration = $1 AND id = $2"))
+            .bind(integration)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(record))
+    }
+}
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` values each.
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let values: Vec<String> = (1..=columns).map(|column| format!("${}", row * columns + column)).collect();
+            format!("({})", values.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,146 @@
+//! Integrations and their published versions.
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Result, Store, now_ms};
+
+/// A published integration (its current version's manifest).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntegrationRecord {
+    /// Unique name, as in `/v1/integrations/{name}`.
+    pub name: String,
+    /// The owning organization.
+    pub org_id: String,
+    /// private, unlisted or public.
+    pub visibility: String,
+    /// all, organization, space or site.
+    pub target: String,
+    /// The version new events run.
+    pub current_version: i64,
+    /// Every published field except the script.
+    pub manifest: Value,
+    /// First publish (ms).
+    pub created_at: i64,
+    /// Latest publish (ms).
+    pub updated_at: i64,
+}
+
+/// One publish of an integration.
+pub struct NewVersion<'a> {
+    /// Integration name.
+    pub name: &'a str,
+    /// Owning organization.
+    pub org_id: &'a str,
+    /// private, unlisted or public.
+    pub visibility: &'a str,
+    /// all, organization, space or site.
+    pub target: &'a str,
+    /// Published fields except the script.
+    pub manifest: &'a Value,
+    /// The module.
+    pub wasm: &'a [u8],
+    /// The compiled module.
+    pub artifact: &'a [u8],
+    /// Hex SHA-256 of `wasm`.
+    pub sha256: &'a str,
+}
+
+const COLUMNS: &str = "name, org_id, visibility, target, current_version, manifest, created_at, updated_at";
+
+fn record(row: &AnyRow) -> Result<IntegrationRecord> {
+    Ok(IntegrationRecord {
+        name: row.get(0),
+        org_id: row.get(1),
+        visibility: row.get(2),
+        target: row.get(3),
+        current_version: row.get(4),
+        manifest: serde_json::from_str(row.get::<&str, _>(5))?,
+        created_at: row.get(6),
+        updated_at: row.get(7),
+    })
+}
+
+impl Store {
+    /// Publishes a new version. `None` when the name belongs to another organization.
+    pub async fn publish_version(&self, new: NewVersion<'_>) -> Result<Option<IntegrationRecord>> {
+        let now = now_ms();
+        let manifest = new.manifest.to_string();
+        let mut tx = self.pool.begin().await?;
+        // One statement claims the name or bumps the version, and only for the owner: a
+        // concurrent publish cannot slip in between a read and a write.
+        let row = sqlx::query(&format!(
+            "INSERT INTO integrations ({COLUMNS}) VALUES ($1, $2, $3, $4, 1, $5, $6, $6) \
+             ON CONFLICT (name) DO UPDATE SET current_version = integrations.current_version + 1, \
+                visibility = excluded.visibility, target = excluded.target, manifest = excluded.manifest, \
+                updated_at = excluded.updated_at \
+             WHERE integrations.org_id = excluded.org_id \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(new.name)
+        .bind(new.org_id)
+        .bind(new.visibility)
+        .bind(new.target)
+        .bind(&manifest)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let integration = record(&row)?;
+        sqlx::query(
+            "INSERT INTO integration_versions (integration, version, wasm, artifact, sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(new.name)
+        .bind(integration.current_version)
+        .bind(new.wasm)
+        .bind(new.artifact)
+        .bind(new.sha256)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(integration))
+    }
+
+    /// One integration.
+    pub async fn integration(&self, name: &str) -> Result<Option<IntegrationRecord>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// The compiled artifact of a version (absent when it was never compiled here).
+    pub async fn module_artifact(&self, name: &str, version: i64) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT artifact FROM integration_versions WHERE integration = $1 AND version = $2")
+            .bind(name)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|row| row.get::<Option<Vec<u8>>, _>(0)))
+    }
+
+    /// The module bytes of a version.
+    pub async fn module_wasm(&self, name: &str, version: i64) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT wasm FROM integration_versions WHERE integration = $1 AND version = $2")
+            .bind(name)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.get::<Vec<u8>, _>(0)))
+    }
+
+    /// Replaces a version's artifact (after recompiling for a new engine).
+    pub async fn set_module_artifact(&self, name: &str, version: i64, artifact: &[u8]) -> Result<()> {
+        sqlx::query("UPDATE integration_versions SET artifact = $3 WHERE integration = $1 AND version = $2")
+            .bind(name)
+            .bind(version)
+            .bind(artifact)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

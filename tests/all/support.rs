@@ -1,0 +1,155 @@
+//! Test helpers: `spawn_app`, an HTTP client with the admin token, and the guest modules.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use weft::config::ServerConfig;
+use weft::server::Server;
+
+/// The admin token every test server accepts.
+pub const ADMIN: &str = "test-admin-token";
+
+/// A server on a free loopback port, with its own SQLite file.
+pub struct TestApp {
+    pub url: String,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    server: Option<Server>,
+    dir: TempDir,
+}
+
+/// Starts a server on port 0 with a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], after `configure` adjusts the configuration.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig {
+        bind: "127.0.0.1:0".into(),
+        database_url: format!("sqlite://{}", dir.path().join("weft.db").display()),
+        admin_token: Some(ADMIN.into()),
+        ..ServerConfig::default()
+    };
+    config.runtime.max_instances = 16;
+    configure(&mut config);
+    let database_url = config.database_url.clone();
+    let server = Server::start(config).await.expect("server starts");
+    TestApp { url: server.url(), database_url, client: reqwest::Client::new(), server: Some(server), dir }
+}
+
+impl TestApp {
+    /// Sends `method path` with the admin token and an optional JSON body.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_as(Some(ADMIN), method, path, body).await
+    }
+
+    /// Sends a request with `token` (or none).
+    pub async fn call_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.url) };
+        let mut request = self.client.request(method.parse().unwrap(), url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request reaches the server");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn create_org(&self, id: &str) {
+        let (status, body) = self.call("POST", "/v1/orgs", Some(json!({"id": id, "title": id}))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    /// Publishes `wasm` as `name` for `org` and returns the integration.
+    pub async fn publish(&self, name: &str, org: &str, wasm: &[u8]) -> Value {
+        let (status, body) =
+            self.call("POST", &format!("/v1/integrations/{name}"), Some(publish_body(org, wasm))).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Installs `name` on `org` and returns the installation.
+    pub async fn install(&self, name: &str, org: &str) -> Value {
+        let path = format!("/v1/integrations/{name}/installations");
+        let (status, body) = self.call("POST", &path, Some(json!({"organization": org}))).await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// Polls the events log of `name` until it holds at least `count` events.
+    pub async fn wait_for_events(&self, name: &str, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, body) = self.call("GET", &format!("/v1/integrations/{name}/events"), None).await;
+            assert_eq!(status, 200, "{body}");
+            let items = body["items"].as_array().unwrap().clone();
+            if items.len() >= count {
+                return items;
+            }
+            assert!(Instant::now() < deadline, "only {} of {count} events were recorded", items.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the server gracefully; the returned directory keeps its database alive.
+    pub async fn stop(mut self) -> TempDir {
+        self.server.take().unwrap().stop().await.unwrap();
+        self.dir
+    }
+}
+
+/// A valid publish body for `wasm`.
+pub fn publish_body(org: &str, wasm: &[u8]) -> Value {
+    json!({
+        "title": "Hello",
+        "description": "Answers with the request's method and path.",
+        "organization": org,
+        "scopes": [],
+        "visibility": "private",
+        "script": BASE64.encode(wasm),
+    })
+}
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The hello example built for wasm32-wasip1 (built once per test run with the project's
+/// own guest build script, so the tests always run the current source).
+pub fn hello_wasm() -> &'static [u8] {
+    static HELLO: OnceLock<Vec<u8>> = OnceLock::new();
+    HELLO.get_or_init(|| {
+        let output = std::process::Command::new("bash")
+            .arg(repo_root().join("scripts/build-examples"))
+            .arg("hello")
+            .output()
+            .expect("run scripts/build-examples");
+        assert!(
+            output.status.success(),
+            "scripts/build-examples failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::read(hello_wasm_path()).expect("hello.wasm was built")
+    })
+}
+
+pub fn hello_wasm_path() -> PathBuf {
+    repo_root().join("examples/target/wasm32-wasip1/release/hello.wasm")
+}
+
+/// A hostile or minimal guest from `tests/fixtures/NAME.wat`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    wat::parse_file(repo_root().join("tests/fixtures").join(format!("{name}.wat"))).expect("fixture is valid WAT")
+}
