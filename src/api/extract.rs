@@ -34,7 +34,13 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         }
         _ => rejection.body_text(),
     };
-    ApiError::new(rejection.status(), message)
+    // A body that parses but does not fit is a 400 like every other validation error of
+    // this API (axum's default would be 422).
+    let status = match rejection {
+        JsonRejection::JsonDataError(_) => axum::http::StatusCode::BAD_REQUEST,
+        _ => rejection.status(),
+    };
+    ApiError::new(status, message)
 }
 
 /// `axum::extract::Query` with `/v1` errors.

@@ -141,3 +141,14 @@ async fn stopping_the_server_writes_every_pending_event() {
     let store = weft::store::Store::connect(&database_url).await.unwrap();
     assert_eq!(store.events("hello", "", 100).await.unwrap().total, 20);
 }
+
+#[tokio::test]
+async fn the_whole_path_runs_on_postgres_too() {
+    let database = crate::support::fresh_postgres().await;
+    let app = spawn_app_with(|config| config.database_url = database.url.clone()).await;
+    let endpoint = installed(&app, "hello", hello_wasm()).await;
+    let body: Value = app.client.get(format!("{endpoint}/pg")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["path"], "/pg");
+    let events = app.wait_for_events("hello", 1).await;
+    assert_eq!(events[0]["status"], "success");
+}

@@ -4,4 +4,5 @@
 mod cli;
 mod fetch;
 mod publish;
+mod store;
 mod support;

@@ -153,3 +153,51 @@ pub fn hello_wasm_path() -> PathBuf {
 pub fn fixture(name: &str) -> Vec<u8> {
     wat::parse_file(repo_root().join("tests/fixtures").join(format!("{name}.wat"))).expect("fixture is valid WAT")
 }
+
+/// A store on a new SQLite file (kept alive by the returned directory).
+pub async fn fresh_sqlite() -> (weft::store::Store, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("weft.db").display());
+    (weft::store::Store::connect(&url).await.unwrap(), dir)
+}
+
+/// A new, empty PostgreSQL database, dropped again when this value is dropped.
+pub struct PostgresDatabase {
+    pub url: String,
+    name: String,
+}
+
+/// The server that fresh databases are made on: `WEFT_TEST_POSTGRES_URL`, or the local one.
+fn postgres_admin_url() -> String {
+    std::env::var("WEFT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub async fn fresh_postgres() -> PostgresDatabase {
+    use sqlx::Connection as _;
+    let admin = postgres_admin_url();
+    let name = weft::ids::random("weft_test_", 12).to_lowercase();
+    let mut connection = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL must be running at {admin} (set WEFT_TEST_POSTGRES_URL): {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.unwrap();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    PostgresDatabase { url: format!("{base}/{name}"), name }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        // Drop it from a thread of its own: Drop cannot await, and the test's runtime may be gone.
+        let (admin, name) = (postgres_admin_url(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+                use sqlx::Connection as _;
+                if let Ok(mut connection) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut connection)
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
