@@ -1,0 +1,242 @@
+//! Guest ABI v1: the glue between the host's raw exports/imports and [`Handler`].
+//!
+//! The module is a WASI preview 1 reactor exporting `memory`,
+//! `weft_alloc(len: i32) -> i32` and `weft_handle(ptr: i32, len: i32) -> i64` (emitted by
+//! [`export_handler!`](crate::export_handler)). The host allocates `len` bytes with
+//! `weft_alloc`, writes the invocation JSON `{"abi":1,"event":{…},"environment":{…}}`
+//! there and calls `weft_handle`, which returns `(out_ptr << 32) | out_len` of the outcome
+//! JSON (read the `i64` as `u64` bits). The outcome stays valid in guest memory until the
+//! next `weft_handle` call.
+//!
+//! [`dispatch`] is the whole contract in bytes-in, bytes-out form; the wasm exports and
+//! [`testing::invoke`](crate::testing::invoke) both run it.
+
+use serde_json::Value;
+
+use crate::handler::{Handler, Outcome};
+use crate::{Environment, Error, Event};
+
+/// The ABI version this SDK speaks (the invocation's `abi` field).
+pub const ABI_VERSION: u64 = 1;
+
+/// Handles one invocation: parses the invocation JSON, runs `handler`, and returns the
+/// outcome JSON. A malformed invocation (or another `abi` version) yields an error
+/// outcome with code 500; it never panics on bad input.
+pub fn dispatch<H: Handler + ?Sized>(handler: &H, invocation: &[u8]) -> Vec<u8> {
+    let outcome = match parse_invocation(invocation) {
+        Ok((event, env)) => Outcome::of(handler, event, &env),
+        Err(err) => Outcome::Error(err),
+    };
+    serde_json::to_vec(&outcome.to_json()).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+fn parse_invocation(invocation: &[u8]) -> Result<(Event, Environment), Error> {
+    let invalid = |what: String| Error::internal(format!("invalid invocation: {what}"));
+    let mut value: Value = serde_json::from_slice(invocation).map_err(|err| invalid(err.to_string()))?;
+    let object = value.as_object_mut().ok_or_else(|| invalid("not an object".to_owned()))?;
+    match object.get("abi") {
+        None => {}
+        Some(abi) if abi.as_u64() == Some(ABI_VERSION) => {}
+        Some(abi) => {
+            return Err(Error::internal(format!("unsupported abi version {abi} (this guest speaks {ABI_VERSION})")));
+        }
+    }
+    let env = match object.remove("environment") {
+        None | Some(Value::Null) => Environment::default(),
+        Some(env) if !env.is_object() => return Err(invalid("environment: not an object".to_owned())),
+        Some(env) => serde_json::from_value(env).map_err(|err| invalid(format!("environment: {err}")))?,
+    };
+    let event = object.remove("event").ok_or_else(|| invalid("missing `event`".to_owned()))?;
+    Ok((Event::from_json(event)?, env))
+}
+
+/// Packs an outcome location as the `weft_handle` return value: `(ptr << 32) | len`.
+pub fn pack(ptr: u32, len: u32) -> i64 {
+    ((u64::from(ptr) << 32) | u64::from(len)) as i64
+}
+
+#[cfg(target_arch = "wasm32")]
+mod wasm {
+    use std::alloc::Layout;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Allocations made by `weft_alloc` and not yet freed: (pointer, size).
+    static ALLOCATIONS: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+    /// The last outcome; kept alive until the next `weft_handle`.
+    static OUTPUT: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+    fn layout(size: usize) -> Option<Layout> {
+        Layout::from_size_align(size.max(1), 1).ok()
+    }
+
+    /// `weft_alloc`: a pointer to `len` writable bytes, or 0.
+    #[doc(hidden)]
+    pub fn alloc(len: i32) -> i32 {
+        let Ok(size) = usize::try_from(len) else {
+            return 0;
+        };
+        let Some(layout) = layout(size) else {
+            return 0;
+        };
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { std::alloc::alloc(layout) };
+        if ptr.is_null() {
+            return 0;
+        }
+        if let Ok(mut allocations) = ALLOCATIONS.lock() {
+            allocations.push((ptr as usize, size));
+        }
+        ptr as usize as i32
+    }
+
+    /// `weft_handle`: dispatches the invocation at `[ptr, ptr + len)`.
+    ///
+    /// # Safety
+    ///
+    /// `[ptr, ptr + len)` must be readable guest memory (the host got it from `alloc`).
+    #[doc(hidden)]
+    pub unsafe fn handle<H: Handler + ?Sized>(handler: &H, ptr: i32, len: i32) -> i64 {
+        let start = ptr as u32 as usize;
+        let len = len.max(0) as usize;
+        let input: &[u8] = if start == 0 || len == 0 {
+            &[]
+        } else {
+            // SAFETY: guaranteed by the caller.
+            unsafe { std::slice::from_raw_parts(start as *const u8, len) }
+        };
+        let outcome = dispatch(handler, input);
+        free(start);
+        let mut output = OUTPUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *output = outcome;
+        pack(output.as_ptr() as usize as u32, output.len() as u32)
+    }
+
+    /// Frees a `weft_alloc` allocation starting at `start`, if there is one.
+    fn free(start: usize) {
+        let Ok(mut allocations) = ALLOCATIONS.lock() else {
+            return;
+        };
+        if let Some(index) = allocations.iter().position(|&(ptr, _)| ptr == start) {
+            let (ptr, size) = allocations.swap_remove(index);
+            if let Some(layout) = layout(size) {
+                // SAFETY: allocated by `alloc` with this layout and not freed since.
+                unsafe { std::alloc::dealloc(ptr as *mut u8, layout) };
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub use wasm::{alloc, handle};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Request, Response, Result};
+    use serde_json::json;
+
+    struct Echo;
+
+    impl Handler for Echo {
+        fn fetch(&self, req: Request, env: &Environment) -> Result<Option<Response>> {
+            match req.path.as_str() {
+                "/echo" => Ok(Some(Response::json(&json!({
+                    "method": req.method,
+                    "configuration": env.configuration(),
+                }))?)),
+                "/fail" => Err(Error::bad_request("nope")),
+                "/bad-status" => Ok(Some(Response::new(1000))),
+                "/bad-error" => Err(Error::new(302, "moved")),
+                _ => Ok(None),
+            }
+        }
+    }
+
+    fn run(invocation: Value) -> Value {
+        let out = dispatch(&Echo, &serde_json::to_vec(&invocation).unwrap());
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn pack_puts_the_pointer_in_the_high_bits() {
+        assert_eq!(pack(0x10, 0x20), 0x10_0000_0020);
+        assert_eq!(pack(u32::MAX, 1) as u64, 0xffff_ffff_0000_0001);
+    }
+
+    #[test]
+    fn a_handled_fetch_produces_a_response_outcome() {
+        let out = run(json!({
+            "abi": 1,
+            "event": {"eventId": "e", "type": "fetch", "request": {"method": "GET", "path": "/echo"}},
+            "environment": {"installation": {"id": "i", "configuration": {"a": 1}}},
+        }));
+        let body = json!({"method": "GET", "configuration": {"a": 1}}).to_string();
+        assert_eq!(
+            out,
+            json!({"response": {
+                "status": 200,
+                "headers": {"content-type": "application/json"},
+                "body": crate::codec::encode(body.as_bytes()),
+            }})
+        );
+    }
+
+    #[test]
+    fn an_unhandled_fetch_produces_an_empty_outcome() {
+        let out = run(json!({
+            "abi": 1,
+            "event": {"eventId": "e", "type": "fetch", "request": {"method": "GET", "path": "/other"}},
+            "environment": {},
+        }));
+        assert_eq!(out, json!({}));
+    }
+
+    #[test]
+    fn handler_errors_produce_an_error_outcome_with_the_status() {
+        let out = run(json!({
+            "abi": 1,
+            "event": {"eventId": "e", "type": "fetch", "request": {"path": "/fail"}},
+        }));
+        assert_eq!(out, json!({"error": {"code": 400, "message": "nope"}}));
+    }
+
+    #[test]
+    fn statuses_the_host_would_reject_become_500s() {
+        let fetch =
+            |path: &str| run(json!({"abi": 1, "event": {"eventId": "e", "type": "fetch", "request": {"path": path}}}));
+        assert_eq!(
+            fetch("/bad-status"),
+            json!({"error": {"code": 500, "message": "handler answered with invalid status 1000"}})
+        );
+        assert_eq!(fetch("/bad-error"), json!({"error": {"code": 500, "message": "moved"}}));
+    }
+
+    #[test]
+    fn default_methods_produce_empty_outcomes() {
+        for kind in ["task", "installation_setup", "site_installation_deleted", "custom"] {
+            let out = run(json!({"abi": 1, "event": {"eventId": "e", "type": kind}, "environment": {}}));
+            assert_eq!(out, json!({}), "{kind}");
+        }
+    }
+
+    #[test]
+    fn malformed_invocations_produce_500_error_outcomes() {
+        let bad: &[&[u8]] = &[
+            b"",
+            b"not json",
+            b"[]",
+            br#"{"abi":1}"#,
+            br#"{"abi":2,"event":{"type":"task"}}"#,
+            br#"{"abi":1,"event":{"eventId":"e"}}"#,
+            br#"{"abi":1,"event":{"type":"task"},"environment":[]}"#,
+        ];
+        for input in bad {
+            let out: Value = serde_json::from_slice(&dispatch(&Echo, input)).unwrap();
+            assert_eq!(out["error"]["code"], 500, "{}", String::from_utf8_lossy(input));
+            assert!(out["error"]["message"].is_string());
+        }
+    }
+}

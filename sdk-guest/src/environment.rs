@@ -1,0 +1,239 @@
+//! The [`Environment`] an event runs in: API endpoint and tokens, the integration, the
+//! installation (with its configuration), space/site installations and secrets.
+//!
+//! Deserialization is lenient: every field is optional (a missing field or `null` takes
+//! its default) and unknown fields are kept in `extra` maps or ignored.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::codec::null_default;
+use crate::{Error, Result};
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+fn object_or_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+    Ok(Option::<Value>::deserialize(deserializer)?.unwrap_or_else(empty_object))
+}
+
+/// The context of one event, as sent by the host in the invocation's `environment`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Environment {
+    /// The base URL of the host's API, e.g. `http://localhost:8080`.
+    #[serde(deserialize_with = "null_default")]
+    pub api_endpoint: String,
+    /// Tokens to call the host's API as the integration or the installation.
+    #[serde(deserialize_with = "null_default")]
+    pub api_tokens: ApiTokens,
+    /// The integration (name, version, …).
+    #[serde(deserialize_with = "null_default")]
+    pub integration: Integration,
+    /// The organization installation this event is for, if any.
+    pub installation: Option<Installation>,
+    /// The space installation this event is for, if any.
+    pub space_installation: Option<SpaceInstallation>,
+    /// The site installation this event is for, if any.
+    pub site_installation: Option<SiteInstallation>,
+    /// The integration's secrets, by name.
+    #[serde(deserialize_with = "null_default")]
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl Environment {
+    /// The installation's configuration, or `{}` when there is no installation.
+    pub fn configuration(&self) -> &Value {
+        static EMPTY: OnceLock<Value> = OnceLock::new();
+        match &self.installation {
+            Some(installation) => &installation.configuration,
+            None => EMPTY.get_or_init(empty_object),
+        }
+    }
+
+    /// The installation's configuration parsed into `T` (500 if it does not fit).
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T> {
+        T::deserialize(self.configuration())
+            .map_err(|err| Error::internal(format!("invalid installation configuration: {err}")))
+    }
+
+    /// A secret by name.
+    pub fn secret(&self, name: &str) -> Option<&str> {
+        self.secrets.get(name).map(String::as_str)
+    }
+
+    /// The installation's id, if there is an installation.
+    pub fn installation_id(&self) -> Option<&str> {
+        self.installation.as_ref().map(|i| i.id.as_str())
+    }
+
+    /// Returns the environment with the installation's configuration set, creating an
+    /// installation (id `inst_test`) if there is none. Mostly for tests.
+    #[must_use]
+    pub fn with_configuration(mut self, configuration: Value) -> Self {
+        self.installation
+            .get_or_insert_with(|| Installation { id: "inst_test".to_owned(), ..Installation::default() })
+            .configuration = configuration;
+        self
+    }
+
+    /// Returns the environment with a secret set. Mostly for tests.
+    #[must_use]
+    pub fn with_secret(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.secrets.insert(name.into(), value.into());
+        self
+    }
+}
+
+/// API tokens for the host's API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiTokens {
+    /// Acts as the integration itself.
+    pub integration: Option<String>,
+    /// Acts as the installation.
+    pub installation: Option<String>,
+}
+
+/// The integration being run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Integration {
+    /// Its unique name.
+    #[serde(deserialize_with = "null_default")]
+    pub name: String,
+    /// The published version number.
+    pub version: Option<u64>,
+    /// Any other field the host sends.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// An installation of the integration in an organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Installation {
+    /// The installation id.
+    #[serde(deserialize_with = "null_default")]
+    pub id: String,
+    /// Its configuration (an object; `{}` when unset).
+    #[serde(deserialize_with = "object_or_empty")]
+    pub configuration: Value,
+    /// External ids attached to the installation.
+    #[serde(deserialize_with = "null_default")]
+    pub external_ids: Vec<String>,
+    /// Any other field the host sends.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for Installation {
+    fn default() -> Self {
+        Self { id: String::new(), configuration: empty_object(), external_ids: Vec::new(), extra: Map::new() }
+    }
+}
+
+/// An installation of the integration on a space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SpaceInstallation {
+    /// The space id.
+    pub space: Option<String>,
+    /// Its configuration (an object; `{}` when unset).
+    #[serde(deserialize_with = "object_or_empty")]
+    pub configuration: Value,
+    /// Any other field the host sends.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for SpaceInstallation {
+    fn default() -> Self {
+        Self { space: None, configuration: empty_object(), extra: Map::new() }
+    }
+}
+
+/// An installation of the integration on a site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SiteInstallation {
+    /// The site id.
+    pub site: Option<String>,
+    /// Its configuration (an object; `{}` when unset).
+    #[serde(deserialize_with = "object_or_empty")]
+    pub configuration: Value,
+    /// Any other field the host sends.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for SiteInstallation {
+    fn default() -> Self {
+        Self { site: None, configuration: empty_object(), extra: Map::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_full_environment_deserializes() {
+        let env: Environment = serde_json::from_value(json!({
+            "apiEndpoint": "http://localhost:8080",
+            "apiTokens": {"integration": "t1", "installation": "t2"},
+            "integration": {"name": "hello", "version": 3, "title": "Hello"},
+            "installation": {"id": "inst_x", "configuration": {"a": 1}, "externalIds": ["e1"], "status": "active"},
+            "spaceInstallation": {"space": "sp_1", "configuration": {"b": 2}},
+            "siteInstallation": null,
+            "secrets": {"KEY": "v"},
+            "somethingNew": [1, 2],
+        }))
+        .unwrap();
+        assert_eq!(env.api_endpoint, "http://localhost:8080");
+        assert_eq!(env.api_tokens.installation.as_deref(), Some("t2"));
+        assert_eq!(env.integration.name, "hello");
+        assert_eq!(env.integration.version, Some(3));
+        assert_eq!(env.integration.extra["title"], "Hello");
+        assert_eq!(env.installation_id(), Some("inst_x"));
+        assert_eq!(env.configuration(), &json!({"a": 1}));
+        assert_eq!(env.installation.as_ref().unwrap().external_ids, ["e1"]);
+        assert_eq!(env.installation.as_ref().unwrap().extra["status"], "active");
+        assert_eq!(env.space_installation.as_ref().unwrap().space.as_deref(), Some("sp_1"));
+        assert!(env.site_installation.is_none());
+        assert_eq!(env.secret("KEY"), Some("v"));
+    }
+
+    #[test]
+    fn an_empty_or_null_environment_takes_defaults() {
+        let env: Environment = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(env, Environment::default());
+        assert_eq!(env.configuration(), &json!({}));
+        let env: Environment = serde_json::from_value(json!({
+            "apiEndpoint": null, "apiTokens": null, "integration": null,
+            "installation": {"id": "i", "configuration": null, "externalIds": null},
+            "secrets": null,
+        }))
+        .unwrap();
+        assert_eq!(env.configuration(), &json!({}));
+    }
+
+    #[test]
+    fn config_parses_into_a_typed_struct() {
+        #[derive(Deserialize)]
+        struct Config {
+            greeting: String,
+        }
+        let env = Environment::default().with_configuration(json!({"greeting": "hi"}));
+        assert_eq!(env.config::<Config>().unwrap().greeting, "hi");
+        assert_eq!(env.installation_id(), Some("inst_test"));
+        let err = Environment::default().config::<Config>().err().unwrap();
+        assert_eq!(err.status(), 500);
+    }
+}
