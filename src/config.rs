@@ -15,6 +15,10 @@ pub struct ServerConfig {
     /// The operator's token. When unset and the database has no admin token yet, one is
     /// generated and printed once.
     pub admin_token: Option<String>,
+    /// The server key that seals secrets at rest (64 hex digits or base64 of 32 bytes).
+    /// When unset, SQLite servers keep a generated key in a file beside the database;
+    /// PostgreSQL servers require it, since every replica must share it.
+    pub secret_key: Option<String>,
     /// Largest request body the public fetch endpoint accepts.
     pub max_fetch_body_bytes: usize,
     /// Limits every integration runs with (capped by `runtime.max_limits`).
@@ -30,6 +34,7 @@ impl Default for ServerConfig {
             database_url: "sqlite://weft.db".to_owned(),
             public_url: None,
             admin_token: None,
+            secret_key: None,
             max_fetch_body_bytes: 1 << 20,
             limits: Limits::default(),
             runtime: RuntimeConfig::default(),

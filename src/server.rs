@@ -1,6 +1,7 @@
 //! Starting and stopping a server: database, bootstrap token, runtime, listener.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -11,6 +12,7 @@ use weft_runtime::Runtime;
 
 use crate::auth::{generate_token, hash_token};
 use crate::config::ServerConfig;
+use crate::crypto::SecretBox;
 use crate::events_log::EventsLog;
 use crate::modules::ModuleCache;
 use crate::state::{AppState, Shared};
@@ -35,6 +37,7 @@ impl Server {
             .await
             .with_context(|| format!("opening database {}", config.database_url))?;
         let generated_admin_token = bootstrap_admin_token(&store, config.admin_token.as_deref()).await?;
+        let secrets = secret_box(&config, &store)?;
         let runtime = Arc::new(Runtime::new(config.runtime.clone())?);
         let listener = TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
         let addr = listener.local_addr()?;
@@ -44,6 +47,7 @@ impl Server {
             modules: ModuleCache::new(runtime.clone(), store.clone()),
             store,
             runtime,
+            secrets,
             events,
             public_url: public_url.trim_end_matches('/').to_owned(),
             max_fetch_body_bytes: config.max_fetch_body_bytes,
@@ -74,6 +78,17 @@ impl Server {
         drop(self.state);
         self.events_writer.await?;
         Ok(())
+    }
+}
+
+/// The server key: configured, or (SQLite only) kept in `<database file>.key`.
+fn secret_box(config: &ServerConfig, store: &Store) -> anyhow::Result<SecretBox> {
+    if let Some(key) = &config.secret_key {
+        return SecretBox::from_encoded(key);
+    }
+    match store.sqlite_path() {
+        Some(path) => SecretBox::load_or_create(None, &PathBuf::from(format!("{}.key", path.display()))),
+        None => anyhow::bail!("set WEFT_SECRET_KEY (64 hex digits): every PostgreSQL replica must share the same key"),
     }
 }
 

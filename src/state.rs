@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use weft_runtime::{Limits, Runtime};
 
+use crate::crypto::SecretBox;
 use crate::events_log::EventsLog;
 use crate::modules::ModuleCache;
 use crate::store::Store;
@@ -21,6 +22,8 @@ pub struct Shared {
     pub runtime: Arc<Runtime>,
     /// Prepared modules by integration version.
     pub modules: ModuleCache,
+    /// Seals and opens secrets stored in the database.
+    pub secrets: SecretBox,
     /// Batched writer of the events log.
     pub events: EventsLog,
     /// Base URL of this server, without a trailing slash.

@@ -8,6 +8,7 @@ mod integrations;
 mod orgs;
 mod tokens;
 
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::AnyPoolOptions;
@@ -53,22 +54,25 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    sqlite_path: Option<PathBuf>,
 }
 
 impl Store {
     /// Connects to `url` (creating a SQLite file if needed) and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-            let separator = if path.contains('?') { '&' } else { '?' };
-            let url =
-                if path.contains("mode=") { url.to_owned() } else { format!("sqlite://{path}{separator}mode=rwc") };
-            (Backend::Sqlite, url)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_owned())
-        } else {
-            return Err(StoreError::UnsupportedUrl(url.to_owned()));
-        };
+        let (backend, url, sqlite_path) =
+            if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+                let separator = if path.contains('?') { '&' } else { '?' };
+                let file = PathBuf::from(path.split('?').next().unwrap_or(path));
+                let url =
+                    if path.contains("mode=") { url.to_owned() } else { format!("sqlite://{path}{separator}mode=rwc") };
+                (Backend::Sqlite, url, Some(file))
+            } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                (Backend::Postgres, url.to_owned(), None)
+            } else {
+                return Err(StoreError::UnsupportedUrl(url.to_owned()));
+            };
         let options = AnyPoolOptions::new().max_connections(match backend {
             Backend::Sqlite => 8,
             Backend::Postgres => 16,
@@ -91,7 +95,12 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, sqlite_path })
+    }
+
+    /// The database file, for SQLite.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        self.sqlite_path.as_deref()
     }
 
     /// The backend in use.

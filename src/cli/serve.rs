@@ -19,6 +19,10 @@ pub struct ServeArgs {
     /// The operator's token; generated and printed once for a new database when unset.
     #[arg(long = "admin-token", env = "WEFT_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// The key that seals secrets at rest: 64 hex digits. Required with PostgreSQL; with
+    /// SQLite a generated key is kept in <database file>.key when unset.
+    #[arg(long = "secret-key", env = "WEFT_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
     /// Largest request body of the installations' public endpoints, in bytes.
     #[arg(long, env = "WEFT_MAX_FETCH_BODY_BYTES", default_value_t = 1 << 20)]
     max_fetch_body_bytes: usize,
@@ -38,6 +42,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         database_url: args.database_url,
         public_url: args.public_url,
         admin_token: args.admin_token,
+        secret_key: args.secret_key,
         max_fetch_body_bytes: args.max_fetch_body_bytes,
         ..ServerConfig::default()
     };

@@ -145,7 +145,11 @@ async fn stopping_the_server_writes_every_pending_event() {
 #[tokio::test]
 async fn the_whole_path_runs_on_postgres_too() {
     let database = crate::support::fresh_postgres().await;
-    let app = spawn_app_with(|config| config.database_url = database.url.clone()).await;
+    let app = spawn_app_with(|config| {
+        config.database_url = database.url.clone();
+        config.secret_key = Some("11".repeat(32));
+    })
+    .await;
     let endpoint = installed(&app, "hello", hello_wasm()).await;
     let body: Value = app.client.get(format!("{endpoint}/pg")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["path"], "/pg");
