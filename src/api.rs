@@ -3,14 +3,22 @@
 //! One module per resource, each with a `router()`. Errors are `{"error":{"code":N,"message":"…"}}`;
 //! lists are `{"items":[…],"next":{"page":"…"},"count":N}`.
 
+mod admin;
+mod applications;
+mod dev;
 mod error;
 mod events;
 mod extract;
 mod fetch;
+mod ingest;
 mod installations;
 mod integrations;
+mod openapi;
 mod orgs;
 mod page;
+mod places;
+mod schema;
+mod tasks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -31,9 +39,16 @@ pub fn app(state: AppState) -> Router {
         .merge(orgs::router())
         .merge(installations::router())
         .merge(events::router())
+        .merge(admin::router())
+        .merge(places::router())
+        .merge(openapi::router())
+        .merge(tasks::router())
+        .merge(ingest::router())
+        .merge(dev::router())
         .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
         .merge(integrations::router().layer(DefaultBodyLimit::max(max_publish_body)))
         .merge(fetch::router().layer(DefaultBodyLimit::max(max_fetch_body)))
+        .merge(applications::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }

@@ -1,8 +1,10 @@
 //! The `weft` command line: `weft serve` runs the server, `weft publish` publishes an
 //! integration from its `weft.toml`.
 
+mod dev;
 mod publish;
 mod serve;
+mod tail;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +22,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Publish the integration described by DIR/weft.toml.
     Publish(publish::PublishArgs),
+    /// Run the integration in DIR on this machine and send it the live events (dev mode).
+    Dev(dev::DevArgs),
+    /// Print an integration's events and their logs as they happen.
+    Tail(tail::TailArgs),
 }
 
 /// Parses the arguments and runs the command.
@@ -30,6 +36,8 @@ pub fn run() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Publish(args) => publish::run(args).await,
+            Command::Dev(args) => dev::run(args).await,
+            Command::Tail(args) => tail::run(args).await,
         }
     })
 }

@@ -2,6 +2,9 @@
 
 use weft_runtime::{Limits, RuntimeConfig};
 
+use crate::outbound::OutboundConfig;
+use crate::queue::QueueConfig;
+
 /// How a server runs: what the CLI flags and environment configure.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -25,6 +28,10 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// The sandbox's settings.
     pub runtime: RuntimeConfig,
+    /// The job queue's settings.
+    pub queue: QueueConfig,
+    /// Guests' outbound HTTP.
+    pub outbound: OutboundConfig,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +45,49 @@ impl Default for ServerConfig {
             max_fetch_body_bytes: 1 << 20,
             limits: Limits::default(),
             runtime: RuntimeConfig::default(),
+            queue: QueueConfig::default(),
+            outbound: OutboundConfig::default(),
         }
     }
+}
+
+/// An integration's own limits from its manifest's `limits` object (`memoryBytes`,
+/// `deadlineMs`, `logBytes`, `outputBytes`, `hostCalls`, `outboundRequests`), each falling
+/// back to the server's default. The runtime caps them at the server-wide maxima.
+pub fn integration_limits(manifest: &serde_json::Value, defaults: &Limits) -> Limits {
+    let field = |name: &str| manifest["limits"][name].as_u64();
+    Limits {
+        memory_bytes: field("memoryBytes").map_or(defaults.memory_bytes, |v| v as usize),
+        deadline: field("deadlineMs").map_or(defaults.deadline, std::time::Duration::from_millis),
+        log_bytes: field("logBytes").map_or(defaults.log_bytes, |v| v as usize),
+        output_bytes: field("outputBytes").map_or(defaults.output_bytes, |v| v as usize),
+        host_calls: field("hostCalls").map_or(defaults.host_calls, |v| v.min(u64::from(u32::MAX)) as u32),
+        outbound_requests: field("outboundRequests")
+            .map_or(defaults.outbound_requests, |v| v.min(u64::from(u32::MAX)) as u32),
+    }
+}
+
+/// Checks a manifest's `limits` against the server-wide maxima; the error names the field.
+pub fn check_integration_limits(limits: &serde_json::Value, max: &Limits) -> Result<(), String> {
+    let Some(fields) = limits.as_object() else {
+        return if limits.is_null() { Ok(()) } else { Err("limits must be an object".to_owned()) };
+    };
+    let maxima = [
+        ("memoryBytes", max.memory_bytes as u64),
+        ("deadlineMs", max.deadline.as_millis() as u64),
+        ("logBytes", max.log_bytes as u64),
+        ("outputBytes", max.output_bytes as u64),
+        ("hostCalls", u64::from(max.host_calls)),
+        ("outboundRequests", u64::from(max.outbound_requests)),
+    ];
+    for (name, value) in fields {
+        let Some((_, ceiling)) = maxima.iter().find(|(known, _)| known == name) else {
+            return Err(format!("limits.{name} is not a limit; use {}", maxima.map(|(n, _)| n).join(", ")));
+        };
+        match value.as_u64() {
+            Some(v) if (1..=*ceiling).contains(&v) => {}
+            _ => return Err(format!("limits.{name} must be a whole number from 1 to {ceiling} (the server's maximum)")),
+        }
+    }
+    Ok(())
 }

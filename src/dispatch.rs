@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use weft_runtime::{Failure, NoHostServices, Outcome, RunReport};
+use weft_runtime::{Failure, Outcome, RunReport};
 
+use crate::guest_host::GuestHost;
 use crate::modules::ModuleError;
 use crate::state::AppState;
 use crate::store::{EventRecord, InstallationRecord, IntegrationRecord, StoreError, now_ms};
@@ -32,6 +33,18 @@ pub enum DispatchError {
     Store(#[from] StoreError),
 }
 
+/// One event to run.
+pub struct EventRun<'a> {
+    /// The integration whose current version runs.
+    pub integration: &'a IntegrationRecord,
+    /// The installation it runs for; `None` runs at integration level (tasks, cron).
+    pub installation: Option<&'a InstallationRecord>,
+    /// The event object (at least `type`); `eventId` is added.
+    pub event: Value,
+    /// No retry follows a failure: record it as `dead` rather than `failed`.
+    pub dead_on_failure: bool,
+}
+
 /// Runs `event` (an object with at least `type`) for `installation` of `integration`.
 ///
 /// `check` may turn a successful outcome into a failure before it is recorded: the fetch
@@ -40,9 +53,19 @@ pub async fn run_event(
     state: &AppState,
     integration: &IntegrationRecord,
     installation: &InstallationRecord,
-    mut event: Value,
+    event: Value,
     check: impl FnOnce(&Outcome) -> Result<(), Failure>,
 ) -> Result<Dispatched, DispatchError> {
+    run(state, EventRun { integration, installation: Some(installation), event, dead_on_failure: false }, check).await
+}
+
+/// Runs one event in a fresh instance and records it in the events log.
+pub async fn run(
+    state: &AppState,
+    run: EventRun<'_>,
+    check: impl FnOnce(&Outcome) -> Result<(), Failure>,
+) -> Result<Dispatched, DispatchError> {
+    let EventRun { integration, installation, mut event, dead_on_failure } = run;
     let created_at = now_ms();
     let event_id = crate::ids::event_id(created_at);
     event["eventId"] = json!(event_id);
@@ -54,49 +77,67 @@ pub async fn run_event(
     });
     let input = serde_json::to_vec(&invocation).expect("JSON values always encode");
 
-    let module = state.modules.get(&integration.name, integration.current_version).await?;
-    let mut report = state
-        .runtime
-        .run(&module, &input, &state.limits, Arc::new(NoHostServices))
-        .await
-        .map_err(|_| DispatchError::Busy)?;
+    let mut report = match crate::dev::forward(state, integration, installation, &input).await {
+        // Dev mode is on for this event: the author's machine ran it.
+        Some(report) => report,
+        None => {
+            let module = state.modules.get(&integration.name, integration.current_version).await?;
+            let host = Arc::new(GuestHost::new(state, integration, installation));
+            let limits = crate::config::integration_limits(&integration.manifest, &state.limits);
+            state.runtime.run(&module, &input, &limits, host).await.map_err(|_| DispatchError::Busy)?
+        }
+    };
     if let Ok(outcome) = &report.result
         && let Err(failure) = check(outcome)
     {
         report.result = Err(failure);
     }
 
-    state.events.record(event_record(&event_id, integration, installation, &event_type, &report, created_at)).await;
+    let mut record = event_record(&event_id, integration, installation, &event_type, &report, created_at);
+    if dead_on_failure && record.status == "failed" {
+        record.status = "dead".to_owned();
+    }
+    state.events.record(record).await;
     Ok(Dispatched { event_id, report })
 }
 
+/// Whether a report counts as success for retries: the guest returned and reported no error.
+pub fn succeeded(report: &RunReport) -> bool {
+    matches!(report.result, Ok(Outcome::Response(_) | Outcome::None))
+}
+
 /// The `environment` half of the invocation.
-fn environment(state: &AppState, integration: &IntegrationRecord, installation: &InstallationRecord) -> Value {
+fn environment(state: &AppState, integration: &IntegrationRecord, installation: Option<&InstallationRecord>) -> Value {
     json!({
         "apiEndpoint": format!("{}/v1", state.public_url),
-        "apiTokens": {},
+        "apiTokens": {
+            "integration": crate::auth::sealed_token(&state.secrets, crate::store::TokenKind::Integration, &integration.name),
+            "installation": installation.map(|installation| {
+                crate::auth::sealed_token(&state.secrets, crate::store::TokenKind::Installation, &installation.id)
+            }),
+        },
         "integration": {
             "name": integration.name,
             "version": integration.current_version,
             "organization": integration.org_id,
         },
-        "installation": {
+        "installation": installation.map(|installation| json!({
             "id": installation.id,
             "status": installation.status,
             "configuration": installation.configuration,
             "externalIds": installation.external_ids,
             "target": { "organization": installation.org_id },
-        },
+        })),
         "spaceInstallation": null,
         "siteInstallation": null,
-        "secrets": {},
+        "secrets": integration.open_secrets(&state.secrets),
     })
 }
 
 fn event_record(
     event_id: &str,
     integration: &IntegrationRecord,
-    installation: &InstallationRecord,
+    installation: Option<&InstallationRecord>,
     event_type: &str,
     report: &RunReport,
     created_at: i64,
@@ -118,7 +159,7 @@ fn event_record(
     EventRecord {
         id: event_id.to_owned(),
         integration: integration.name.clone(),
-        installation_id: Some(installation.id.clone()),
+        installation_id: installation.map(|installation| installation.id.clone()),
         event_type: event_type.to_owned(),
         status: status.to_owned(),
         error_kind,

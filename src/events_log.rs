@@ -24,20 +24,28 @@ enum Message {
 #[derive(Clone)]
 pub struct EventsLog {
     sender: mpsc::Sender<Message>,
+    /// Subscribers of live events (`weft tail`, the dev stream).
+    live: crate::dev::LiveEvents,
 }
 
 impl EventsLog {
     /// Starts the writer. It stops once every handle is dropped and the queue is drained.
     pub fn spawn(store: Store) -> (Self, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        (Self { sender }, tokio::spawn(write_batches(store, receiver)))
+        (Self { sender, live: crate::dev::LiveEvents::default() }, tokio::spawn(write_batches(store, receiver)))
     }
 
     /// Queues an event for writing.
     pub async fn record(&self, event: EventRecord) {
+        self.live.publish(&event);
         if self.sender.send(Message::Record(Box::new(event))).await.is_err() {
             tracing::error!("events log writer has stopped; an event was not recorded");
         }
+    }
+
+    /// The live feed of recorded events.
+    pub fn live(&self) -> &crate::dev::LiveEvents {
+        &self.live
     }
 
     /// Waits until every event queued before this call is written.

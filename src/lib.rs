@@ -5,14 +5,19 @@
 //! in the events log. Start at [`server::Server::start`] and [`api::app`].
 
 pub mod api;
+pub mod applications;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod dev;
 pub mod dispatch;
 pub mod events_log;
+pub mod guest_host;
 pub mod ids;
 pub mod modules;
+pub mod outbound;
+pub mod queue;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -80,6 +80,7 @@ impl ModuleCache {
         let module = match loaded {
             Some(module) => module,
             None => {
+                tracing::info!(%integration, version, "compiling module: no loadable stored artifact");
                 let wasm = self
                     .store
                     .module_wasm(integration, version)

@@ -15,6 +15,8 @@ use crate::config::ServerConfig;
 use crate::crypto::SecretBox;
 use crate::events_log::EventsLog;
 use crate::modules::ModuleCache;
+use crate::outbound::Outbound;
+use crate::queue::QueueHandle;
 use crate::state::{AppState, Shared};
 use crate::store::{Store, TokenKind};
 
@@ -28,6 +30,8 @@ pub struct Server {
     shutdown: oneshot::Sender<()>,
     serving: JoinHandle<std::io::Result<()>>,
     events_writer: JoinHandle<()>,
+    background: Background,
+    applications_worker: crate::applications::DeliveryWorker,
 }
 
 impl Server {
@@ -48,10 +52,13 @@ impl Server {
             store,
             runtime,
             secrets,
+            queue: QueueHandle::new(config.queue.clone()),
+            outbound: Outbound::new(config.outbound.clone()),
             events,
             public_url: public_url.trim_end_matches('/').to_owned(),
             max_fetch_body_bytes: config.max_fetch_body_bytes,
             limits: config.limits.clone(),
+            dev: crate::dev::DevHub::from_env(),
         });
         let (shutdown, stop) = oneshot::channel::<()>();
         let app = crate::api::app(state.clone());
@@ -62,7 +69,23 @@ impl Server {
                 })
                 .await
         });
-        Ok(Server { addr, generated_admin_token, state, shutdown, serving, events_writer })
+        let applications_worker = crate::applications::DeliveryWorker::spawn(state.clone());
+        let background = Background::spawn(&state, config.queue.enabled);
+        Ok(Server {
+            addr,
+            generated_admin_token,
+            state,
+            shutdown,
+            serving,
+            events_writer,
+            applications_worker,
+            background,
+        })
+    }
+
+    /// The shared state, for in-process callers such as tests of event delivery.
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// The base URL of the server, e.g. `http://127.0.0.1:8080`.
@@ -73,8 +96,12 @@ impl Server {
     /// Stops accepting requests, finishes those in flight, and writes every pending event.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
+        // Live streams and dev tunnels would otherwise hold the graceful shutdown open.
+        self.state.dev.shutdown();
         self.serving.await??;
+        self.background.stop().await;
         self.state.events.flush().await;
+        self.applications_worker.stop().await;
         drop(self.state);
         self.events_writer.await?;
         Ok(())
@@ -104,4 +131,32 @@ async fn bootstrap_admin_token(store: &Store, configured: Option<&str>) -> anyho
     let token = generate_token();
     store.put_token(&hash_token(&token), TokenKind::Admin, "bootstrap", None).await?;
     Ok(Some(token))
+}
+
+/// The queue worker and the cron scheduler of this process.
+struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Background {
+    fn spawn(state: &AppState, enabled: bool) -> Self {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::new();
+        if enabled {
+            // Each process claims jobs under its own name, so leases tell replicas apart.
+            let owner = crate::ids::random("worker_", 12);
+            tasks.push(tokio::spawn(crate::queue::worker::run(state.clone(), owner, stopped.clone())));
+            tasks.push(tokio::spawn(crate::queue::cron::run(state.clone(), stopped)));
+        }
+        Self { stop, tasks }
+    }
+
+    /// Stops claiming, lets running jobs finish (or gives them back) and stops the scheduler.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
 }

@@ -8,6 +8,8 @@ use weft_runtime::{Limits, Runtime};
 use crate::crypto::SecretBox;
 use crate::events_log::EventsLog;
 use crate::modules::ModuleCache;
+use crate::outbound::Outbound;
+use crate::queue::QueueHandle;
 use crate::store::Store;
 
 /// Cheap to clone; everything lives behind one `Arc`.
@@ -24,6 +26,10 @@ pub struct Shared {
     pub modules: ModuleCache,
     /// Seals and opens secrets stored in the database.
     pub secrets: SecretBox,
+    /// Enqueues jobs and wakes the worker.
+    pub queue: QueueHandle,
+    /// Guests' outbound HTTP client and policy.
+    pub outbound: Outbound,
     /// Batched writer of the events log.
     pub events: EventsLog,
     /// Base URL of this server, without a trailing slash.
@@ -32,6 +38,8 @@ pub struct Shared {
     pub max_fetch_body_bytes: usize,
     /// Limits each integration runs with.
     pub limits: Limits,
+    /// Dev mode: cached flags, reverse tunnels, forwarding.
+    pub dev: crate::dev::DevHub,
 }
 
 impl AppState {

@@ -2,11 +2,19 @@
 //! queries use `$N` placeholders, which SQLite and PostgreSQL both accept, and only
 //! portable types (`TEXT`, `BIGINT`, blobs).
 
+mod applications;
+mod cron;
+mod dev;
 mod events;
 mod installations;
 mod integrations;
+mod kv;
 mod orgs;
+mod place_installations;
+mod queue;
+mod subscriptions;
 mod tokens;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,11 +22,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
+pub use applications::{
+    AppOrder, AppTokenRecord, ApplicationRecord, DeliveryRecord, NewDelivery, ParameterLimit, PrivateAppRecord,
+    SubscriptionRecord, WebhookRecord,
+};
+pub use dev::DevModeRecord;
 pub use events::{EventPage, EventRecord};
-pub use installations::InstallationRecord;
+pub use installations::{InstallationFilter, InstallationRecord, InstallationUpdate};
 pub use integrations::{IntegrationRecord, NewVersion};
-pub use orgs::OrgRecord;
+pub use orgs::{OrgRecord, PlaceKind, PlaceRecord};
+pub use place_installations::{PlaceInstallationFilter, PlaceInstallationRecord};
+pub use queue::{Job, JobSummary, NewJob};
+pub use subscriptions::ScopedInstallation;
 pub use tokens::{TokenKind, TokenRecord};
+pub use users::{MemberRecord, UserRecord};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,4 +129,17 @@ impl Store {
 /// Milliseconds since the Unix epoch, the unit of every timestamp column.
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` values each: multi-row inserts built by
+/// hand, because sqlx's QueryBuilder writes `?` placeholders for the Any driver, which
+/// PostgreSQL rejects.
+pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let values: Vec<String> = (1..=columns).map(|column| format!("${}", row * columns + column)).collect();
+            format!("({})", values.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -29,6 +29,8 @@ mod outcome;
 mod output;
 mod validate;
 
+/// Implement [`HostServices`] with `#[weft_runtime::async_trait]`.
+pub use async_trait::async_trait;
 pub use engine::{PreparedModule, Runtime, RuntimeConfig};
 pub use host::{HostError, HostServices, LogLevel, LogLine, NoHostServices, OutboundRequest, OutboundResponse};
 pub use limits::Limits;

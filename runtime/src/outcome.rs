@@ -58,7 +58,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub(crate) fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+    /// A failure of `kind`.
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         Self { kind, message: message.into() }
     }
 }
@@ -92,6 +93,8 @@ pub enum FailureKind {
     HostCallLimit,
     /// The module could not be instantiated.
     Instantiate,
+    /// Dev mode: the author's tunnel did not answer in time.
+    TunnelUnreachable,
 }
 
 impl FailureKind {
@@ -108,6 +111,7 @@ impl FailureKind {
             FailureKind::AllocFailed => "alloc_failed",
             FailureKind::HostCallLimit => "host_call_limit",
             FailureKind::Instantiate => "instantiate",
+            FailureKind::TunnelUnreachable => "tunnel_unreachable",
         }
     }
 }
@@ -137,7 +141,7 @@ struct RawError {
 
 impl Outcome {
     /// Parses the outcome JSON returned by `weft_handle`.
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Outcome, Failure> {
+    pub fn parse(bytes: &[u8]) -> Result<Outcome, Failure> {
         let bad = |why: String| Failure::new(FailureKind::BadOutput, why);
         let raw: RawOutcome =
             serde_json::from_slice(bytes).map_err(|e| bad(format!("outcome is not valid outcome JSON: {e}")))?;

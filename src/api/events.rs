@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use super::extract::{ApiPath, ApiQuery};
-use super::integrations::find;
+use super::integrations::find_visible;
 use super::page::{self, PageQuery};
 use crate::auth::Principal;
 use crate::state::AppState;
@@ -17,6 +17,19 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/integrations/{integrationName}/events", get(list))
         .route("/v1/integrations/{integrationName}/events/{eventId}", get(show))
+}
+
+/// The events log belongs to the integration's publisher: the operator, members of the
+/// integration's organization and the integration itself may read it.
+async fn readable_events(state: &AppState, principal: &Principal, name: &str) -> Result<(), ApiError> {
+    let integration = find_visible(state, principal, name).await?;
+    match principal {
+        Principal::Integration { name: own } if *own == integration.name => Ok(()),
+        Principal::Integration { .. } | Principal::Installation { .. } => {
+            Err(ApiError::forbidden(format!("this token may not read the events of `{name}`")))
+        }
+        _ => principal.require_org_member(&integration.org_id),
+    }
 }
 
 fn event_json(event: &EventRecord, with_logs: bool) -> Value {
@@ -59,8 +72,7 @@ async fn list(
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_admin()?;
-    find(&state, &name).await?;
+    readable_events(&state, &principal, &name).await?;
     let limit = query.limit()?;
     let page = state.store.events(&name, query.cursor(), limit).await?;
     let last = page.events.last().map(|e| e.id.clone());
@@ -73,8 +85,7 @@ async fn show(
     principal: Principal,
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_admin()?;
-    find(&state, &name).await?;
+    readable_events(&state, &principal, &name).await?;
     let event = state
         .store
         .event(&name, &id)

@@ -1,25 +1,32 @@
 //! `/v1/integrations/{integrationName}/installations`: install an integration on an
-//! organization and read its installations.
+//! organization, list, read, configure and uninstall installations, and mint temporary
+//! installation tokens.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::integrations::find;
+use super::integrations::find_visible;
 use super::page::{self, PageQuery};
-use crate::auth::Principal;
+use crate::auth::{Principal, TEMPORARY_TOKEN_MS, generate_token, hash_token};
 use crate::state::AppState;
-use crate::store::InstallationRecord;
+use crate::store::{
+    InstallationFilter, InstallationRecord, InstallationUpdate, IntegrationRecord, PlaceKind, TokenKind, now_ms,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/integrations/{integrationName}/installations", get(list).post(install))
-        .route("/v1/integrations/{integrationName}/installations/{installationId}", get(show))
+        .route(
+            "/v1/integrations/{integrationName}/installations/{installationId}",
+            get(show).patch(update).delete(uninstall),
+        )
+        .route("/v1/integrations/{integrationName}/installations/{installationId}/tokens", post(create_token))
 }
 
 #[derive(Deserialize)]
@@ -34,7 +41,8 @@ pub fn public_endpoint(state: &AppState, installation: &InstallationRecord) -> S
     format!("{}/v1/integrations/{}/installations/{}/fetch", state.public_url, installation.integration, installation.id)
 }
 
-fn installation_json(state: &AppState, installation: &InstallationRecord) -> Value {
+/// The JSON form of an installation.
+pub fn installation_json(state: &AppState, installation: &InstallationRecord) -> Value {
     json!({
         "object": "integration-installation",
         "id": installation.id,
@@ -43,10 +51,49 @@ fn installation_json(state: &AppState, installation: &InstallationRecord) -> Val
         "status": installation.status,
         "configuration": installation.configuration,
         "externalIds": installation.external_ids,
+        "space_selection": installation.space_selection,
+        "site_selection": installation.site_selection,
         "urls": { "publicEndpoint": public_endpoint(state, installation) },
         "createdAt": super::timestamp(installation.created_at),
         "updatedAt": super::timestamp(installation.updated_at),
     })
+}
+
+/// Runs a lifecycle event for `installation`; a guest failure or a busy server is logged,
+/// never fatal to the API call that caused it.
+pub async fn notify(
+    state: &AppState,
+    integration: &IntegrationRecord,
+    installation: &InstallationRecord,
+    event: Value,
+) {
+    let event_type = event["type"].as_str().unwrap_or("unknown").to_owned();
+    match crate::dispatch::run_event(state, integration, installation, event, |_| Ok(())).await {
+        Ok(dispatched) => {
+            if let Err(failure) = dispatched.report.result {
+                tracing::warn!(installation = %installation.id, %event_type, kind = failure.kind.as_str(),
+                    message = %failure.message, "lifecycle event failed");
+            }
+        }
+        Err(error) => tracing::warn!(installation = %installation.id, %event_type, %error, "lifecycle event not run"),
+    }
+}
+
+/// The integration (visible to `principal`) and its installation `id` (readable by it).
+pub async fn find_installation(
+    state: &AppState,
+    principal: &Principal,
+    name: &str,
+    id: &str,
+) -> Result<(IntegrationRecord, InstallationRecord), ApiError> {
+    let integration = find_visible(state, principal, name).await?;
+    let installation = state
+        .store
+        .installation(name, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("integration `{name}` has no installation `{id}`")))?;
+    principal.require_read_installation(&installation)?;
+    Ok((integration, installation))
 }
 
 async fn install(
@@ -55,8 +102,8 @@ async fn install(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<InstallBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    principal.require_admin()?;
-    let integration = find(&state, &name).await?;
+    principal.require_org_admin(&body.organization)?;
+    let integration = find_visible(&state, &principal, &name).await?;
     if state.store.org(&body.organization).await?.is_none() {
         return Err(ApiError::bad_request(format!("organization `{}` does not exist", body.organization)));
     }
@@ -66,28 +113,42 @@ async fn install(
             integration.org_id
         )));
     }
-    if matches!(integration.target.as_str(), "space" | "site") {
-        return Err(ApiError::bad_request(format!(
-            "integration `{name}` can only be installed on a {}",
-            integration.target
-        )));
-    }
     let id = crate::ids::random("inst_", 20);
     let installation = state.store.create_installation(&id, &name, &body.organization).await?;
     Ok((StatusCode::CREATED, Json(installation_json(&state, &installation))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListQuery {
+    page: Option<String>,
+    limit: Option<i64>,
+    external_id: Option<String>,
 }
 
 async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_admin()?;
-    find(&state, &name).await?;
-    let limit = query.limit()?;
-    let installations = state.store.installations(&name, query.cursor(), limit).await?;
-    let count = state.store.count_installations(&name).await?;
+    find_visible(&state, &principal, &name).await?;
+    let paging = PageQuery { page: query.page.clone(), limit: query.limit };
+    let limit = paging.limit()?;
+    // Each caller sees only what it may read: users their organizations' installations, an
+    // installation token itself, the integration and the operator all of them.
+    let filter = InstallationFilter {
+        integration: &name,
+        external_id: query.external_id.as_deref().unwrap_or(""),
+        member: principal.user_id(),
+        id: match &principal {
+            Principal::Installation { id, .. } => id,
+            _ => "",
+        },
+        ..Default::default()
+    };
+    let installations = state.store.find_installations(&filter, paging.cursor(), limit).await?;
+    let count = state.store.count_matching_installations(&filter).await?;
     let last = installations.last().map(|i| i.id.clone());
     let items = installations.iter().map(|i| installation_json(&state, i)).collect();
     Ok(Json(page::list(items, limit, last, count)))
@@ -98,12 +159,154 @@ async fn show(
     principal: Principal,
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_admin()?;
-    find(&state, &name).await?;
+    let (_, installation) = find_installation(&state, &principal, &name, &id).await?;
+    Ok(Json(installation_json(&state, &installation)))
+}
+
+/// `all` or `selected`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Selection {
+    All,
+    Selected,
+}
+
+impl Selection {
+    fn as_str(self) -> &'static str {
+        match self {
+            Selection::All => "all",
+            Selection::Selected => "selected",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UpdateBody {
+    external_ids: Option<Vec<String>>,
+    #[serde(rename = "space_selection")]
+    space_selection: Option<Selection>,
+    #[serde(rename = "site_selection")]
+    site_selection: Option<Selection>,
+    configuration: Option<Value>,
+}
+
+/// Whether an integration with this `target` may be installed on spaces or sites.
+pub fn target_allows(target: &str, kind: PlaceKind) -> bool {
+    match kind {
+        PlaceKind::Space => matches!(target, "all" | "space"),
+        PlaceKind::Site => matches!(target, "all" | "site"),
+    }
+}
+
+async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<UpdateBody>,
+) -> Result<Json<Value>, ApiError> {
+    let (integration, installation) = find_installation(&state, &principal, &name, &id).await?;
+    principal.require_change_installation(&installation)?;
+    if let Some(ids) = &body.external_ids {
+        if ids.len() > 5 {
+            return Err(ApiError::bad_request("externalIds must hold at most 5 ids"));
+        }
+        if let Some(bad) = ids.iter().find(|id| id.is_empty() || id.len() > 100) {
+            return Err(ApiError::bad_request(format!("externalIds: `{bad}` must be 1–100 characters")));
+        }
+    }
+    for (selection, kind, field) in [
+        (body.space_selection, PlaceKind::Space, "space_selection"),
+        (body.site_selection, PlaceKind::Site, "site_selection"),
+    ] {
+        if selection == Some(Selection::All) && !target_allows(&integration.target, kind) {
+            return Err(ApiError::bad_request(format!(
+                "{field}: integration `{name}` cannot be installed there (target `{}`)",
+                integration.target
+            )));
+        }
+    }
+    if let Some(configuration) = &body.configuration {
+        if !configuration.is_object() {
+            return Err(ApiError::bad_request("configuration must be an object"));
+        }
+        if let Some(schema) = super::schema::installation_schema(&integration.manifest["configurations"]) {
+            super::schema::validate(configuration, schema, "configuration").map_err(ApiError::bad_request)?;
+        }
+    }
+    let change = InstallationUpdate {
+        status: body.configuration.as_ref().map(|_| "active".to_owned()),
+        configuration: body.configuration.clone(),
+        external_ids: body.external_ids.clone(),
+        space_selection: body.space_selection.map(|s| s.as_str().to_owned()),
+        site_selection: body.site_selection.map(|s| s.as_str().to_owned()),
+    };
     let installation = state
         .store
-        .installation(&name, &id)
+        .update_installation(&id, &change)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("integration `{name}` has no installation `{id}`")))?;
+    for (selection, kind) in [(body.space_selection, PlaceKind::Space), (body.site_selection, PlaceKind::Site)] {
+        if selection == Some(Selection::All) {
+            install_everywhere(&state, &installation, kind).await?;
+        }
+    }
+    if body.configuration.is_some() {
+        notify(&state, &integration, &installation, json!({"type": "installation_setup"})).await;
+    }
     Ok(Json(installation_json(&state, &installation)))
+}
+
+/// Installs `installation` on every space (or site) of its organization.
+pub async fn install_everywhere(
+    state: &AppState,
+    installation: &InstallationRecord,
+    kind: PlaceKind,
+) -> Result<(), ApiError> {
+    let mut after = String::new();
+    loop {
+        let (places, _) = state.store.places(kind, &installation.org_id, &after, 500).await?;
+        let Some(last) = places.last() else { return Ok(()) };
+        after = last.id.clone();
+        for place in &places {
+            state
+                .store
+                .install_on_place(kind, &installation.id, &place.id, &installation.integration, &installation.org_id)
+                .await?;
+        }
+    }
+}
+
+async fn uninstall(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (integration, installation) = find_installation(&state, &principal, &name, &id).await?;
+    principal.require_org_admin(&installation.org_id)?;
+    notify(&state, &integration, &installation, json!({"type": "installation_deleted"})).await;
+    state.store.delete_installation(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    if !matches!(&principal, Principal::Integration { name: own } if *own == name) {
+        return Err(ApiError::forbidden(format!(
+            "only integration `{name}` itself (its integration token) may create installation tokens"
+        )));
+    }
+    let (_, installation) = find_installation(&state, &principal, &name, &id).await?;
+    let token = generate_token();
+    let expires_at = now_ms() + TEMPORARY_TOKEN_MS;
+    state.store.put_token(&hash_token(&token), TokenKind::Installation, &installation.id, Some(expires_at)).await?;
+    Ok(Json(json!({
+        "object": "integration-installation-token",
+        "token": token,
+        "installation": installation.id,
+        "expiresAt": super::timestamp(expires_at),
+    })))
 }

@@ -1,8 +1,11 @@
-//! `/v1/integrations/{integrationName}`: publish and read integrations.
+//! `/v1/integrations[/{integrationName}]`: list public integrations, publish, read and
+//! unpublish integrations.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
@@ -11,14 +14,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ApiError;
-use super::extract::{ApiJson, ApiPath, integration_name};
-use crate::auth::Principal;
+use super::extract::{ApiJson, ApiPath, ApiQuery, integration_name};
+use super::page::{self, PageQuery};
+use crate::auth::{Principal, generate_token, hash_token};
 use crate::state::AppState;
-use crate::store::{IntegrationRecord, NewVersion};
+use crate::store::{IntegrationRecord, NewVersion, TokenKind};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/integrations/{integrationName}", get(show).post(publish))
+    Router::new()
+        .route("/v1/integrations", get(list))
+        .route("/v1/integrations/{integrationName}", get(show).post(publish).delete(unpublish))
 }
+
+/// At most this many secrets per integration.
+const MAX_SECRETS: usize = 50;
+/// At most this many bytes per secret value.
+const MAX_SECRET_BYTES: usize = 10 * 1024;
 
 /// Who may see and install an integration.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -70,12 +81,30 @@ struct PublishBody {
     configurations: Option<Value>,
     #[serde(default)]
     external_links: Vec<Value>,
+    /// Name → value; sealed at rest, only ever given to the module's `environment.secrets`.
+    secrets: Option<BTreeMap<String, String>>,
+    /// Event types the integration subscribes to (see `POST /v1/orgs/{org}/events`).
+    #[serde(default)]
+    events: Vec<String>,
+    /// Cron schedules: `[{"cron": "0 */5 * * * *", "task": {…}, "per": "integration" | "installation"}]`.
+    schedules: Option<Value>,
+    /// This integration's limits (`memoryBytes`, `deadlineMs`, `logBytes`, `outputBytes`,
+    /// `hostCalls`, `outboundRequests`), within the server's maxima.
+    limits: Option<Value>,
 }
 
 impl PublishBody {
     /// Checks the reference's limits; each error names its field.
     fn validate(&self) -> Result<(), ApiError> {
         let chars = |s: &str| s.chars().count();
+        if let Some(event) =
+            self.events.iter().find(|e| e.is_empty() || e.len() > 100 || matches!(e.as_str(), "fetch" | "task"))
+        {
+            return Err(ApiError::bad_request(format!("events: `{event}` is not an event type one can subscribe to")));
+        }
+        if let Some(schedules) = &self.schedules {
+            crate::queue::cron::parse_schedules(schedules).map_err(ApiError::bad_request)?;
+        }
         if !(2..=30).contains(&chars(&self.title)) {
             return Err(ApiError::bad_request("title must be 2–30 characters"));
         }
@@ -106,6 +135,21 @@ impl PublishBody {
         if let Some(scope) = self.scopes.iter().find(|s| s.is_empty() || s.len() > 100) {
             return Err(ApiError::bad_request(format!("scopes: `{scope}` must be 1–100 characters")));
         }
+        if let Some(secrets) = &self.secrets {
+            if secrets.len() > MAX_SECRETS {
+                return Err(ApiError::bad_request(format!("secrets must hold at most {MAX_SECRETS} entries")));
+            }
+            for (name, value) in secrets {
+                if name.is_empty() || name.len() > 100 {
+                    return Err(ApiError::bad_request(format!("secrets: name `{name}` must be 1–100 characters")));
+                }
+                if value.len() > MAX_SECRET_BYTES {
+                    return Err(ApiError::bad_request(format!(
+                        "secrets.{name} must be at most {MAX_SECRET_BYTES} bytes"
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -123,6 +167,9 @@ impl PublishBody {
             "blocks": self.blocks,
             "configurations": self.configurations,
             "externalLinks": self.external_links,
+            "events": self.events,
+            "schedules": self.schedules.clone().unwrap_or_else(|| json!([])),
+            "limits": self.limits.clone().unwrap_or_else(|| json!({})),
             "scriptBytes": script_bytes,
         })
     }
@@ -154,9 +201,17 @@ async fn publish(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<PublishBody>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_admin()?;
     integration_name(&name)?;
+    match &principal {
+        // The integration's own token may publish new versions of it (same organization).
+        Principal::Integration { name: own } if *own == name => {}
+        _ => principal.require_org_admin(&body.organization)?,
+    }
     body.validate()?;
+    if let Some(limits) = &body.limits {
+        crate::config::check_integration_limits(limits, &state.runtime.config().max_limits)
+            .map_err(ApiError::bad_request)?;
+    }
     let wasm =
         BASE64.decode(body.script.trim()).map_err(|e| ApiError::bad_request(format!("script is not base64: {e}")))?;
     if state.store.org(&body.organization).await?.is_none() {
@@ -185,8 +240,106 @@ async fn publish(
         .await?
         .ok_or_else(|| ApiError::conflict(format!("integration `{name}` belongs to another organization")))?;
     state.modules.insert(&name, integration.current_version, compiled.module);
+    if let Some(secrets) = &body.secrets {
+        let sealed = state.secrets.seal(serde_json::to_string(secrets).expect("strings encode").as_bytes());
+        state.store.set_integration_secrets(&name, &sealed).await?;
+    }
     tracing::info!(integration = %name, version = integration.current_version, "published");
-    Ok(Json(integration_json(&integration)))
+    let mut answer = integration_json(&integration);
+    if integration.current_version == 1 {
+        // The integration's own token, shown this once: its code authenticates with it.
+        let token = generate_token();
+        state.store.put_token(&hash_token(&token), TokenKind::Integration, &name, None).await?;
+        answer["token"] = json!(token);
+    }
+    Ok(Json(answer))
+}
+
+/// The `GET /v1/integrations` query.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListQuery {
+    page: Option<String>,
+    limit: Option<i64>,
+    search: Option<String>,
+    category: Option<String>,
+    block_domain: Option<String>,
+    blocks: Option<bool>,
+}
+
+/// Whether `integration` matches the list filters.
+fn matches(integration: &IntegrationRecord, query: &ListQuery) -> bool {
+    let manifest = &integration.manifest;
+    if let Some(search) = query.search.as_deref().map(str::to_lowercase).filter(|s| !s.is_empty()) {
+        let title = manifest["title"].as_str().unwrap_or("").to_lowercase();
+        if !integration.name.to_lowercase().contains(&search) && !title.contains(&search) {
+            return false;
+        }
+    }
+    let blocks = manifest["blocks"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if let Some(category) = &query.category
+        && !manifest["categories"].as_array().is_some_and(|c| c.iter().any(|c| c == category.as_str()))
+    {
+        return false;
+    }
+    if let Some(domain) = &query.block_domain
+        && !blocks.iter().any(|b| b["domains"].as_array().is_some_and(|d| d.iter().any(|d| d == domain.as_str())))
+    {
+        return false;
+    }
+    query.blocks.is_none_or(|wanted| wanted != blocks.is_empty())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _principal: Principal,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let paging = PageQuery { page: query.page.clone(), limit: query.limit };
+    let limit = paging.limit()?;
+    if let Some(domain) = &query.block_domain {
+        let valid = domain.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if domain.is_empty() || domain.len() > 100 || !valid {
+            return Err(ApiError::bad_request(format!(
+                "blockDomain `{domain}` must be 1–100 characters of a-z, A-Z, 0-9, `-`, `_` and `.`"
+            )));
+        }
+    }
+    let all: Vec<IntegrationRecord> = state
+        .store
+        .integrations_with_visibility("public")
+        .await?
+        .into_iter()
+        .filter(|integration| matches(integration, &query))
+        .collect();
+    let count = all.len() as i64;
+    let page: Vec<&IntegrationRecord> =
+        all.iter().filter(|i| i.name.as_str() > paging.cursor()).take(limit as usize).collect();
+    let last = page.last().map(|i| i.name.clone());
+    Ok(Json(page::list(page.into_iter().map(integration_json).collect(), limit, last, count)))
+}
+
+async fn unpublish(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let integration = find_visible(&state, &principal, &name).await?;
+    principal.require_org_admin(&integration.org_id)?;
+    // Tell every installation, then forget them; a guest failure does not stop the unpublish.
+    let mut after = String::new();
+    loop {
+        let installations = state.store.installations(&name, &after, 100).await?;
+        let Some(last) = installations.last() else { break };
+        after = last.id.clone();
+        for installation in &installations {
+            super::installations::notify(&state, &integration, installation, json!({"type": "installation_deleted"}))
+                .await;
+        }
+    }
+    state.store.delete_integration(&name).await?;
+    tracing::info!(integration = %name, "unpublished");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn show(
@@ -194,9 +347,30 @@ async fn show(
     principal: Principal,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_admin()?;
-    let integration = find(&state, &name).await?;
+    let integration = find_visible(&state, &principal, &name).await?;
     Ok(Json(integration_json(&integration)))
+}
+
+/// Whether `principal` may see `integration`: private ones only within their organization.
+pub fn can_see(principal: &Principal, integration: &IntegrationRecord) -> bool {
+    if integration.visibility != "private" {
+        return true;
+    }
+    match principal {
+        Principal::Integration { name } | Principal::Installation { integration: name, .. } => {
+            *name == integration.name
+        }
+        _ => principal.role_in(&integration.org_id).is_some(),
+    }
+}
+
+/// The integration named `name` if `principal` may see it, else 404.
+pub async fn find_visible(state: &AppState, principal: &Principal, name: &str) -> Result<IntegrationRecord, ApiError> {
+    let integration = find(state, name).await?;
+    if !can_see(principal, &integration) {
+        return Err(ApiError::not_found(format!("no integration `{name}`")));
+    }
+    Ok(integration)
 }
 
 /// The integration named `name`, or 404.

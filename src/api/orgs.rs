@@ -55,7 +55,7 @@ async fn show(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    principal.require_admin()?;
+    principal.require_org_member(&id)?;
     let org = state.store.org(&id).await?.ok_or_else(|| ApiError::not_found(format!("no organization `{id}`")))?;
     Ok(Json(org_json(&org)))
 }

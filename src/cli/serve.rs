@@ -26,6 +26,18 @@ pub struct ServeArgs {
     /// Largest request body of the installations' public endpoints, in bytes.
     #[arg(long, env = "WEFT_MAX_FETCH_BODY_BYTES", default_value_t = 1 << 20)]
     max_fetch_body_bytes: usize,
+    /// Jobs (events, tasks, cron firings) this process runs at once; 0 runs none (API only).
+    #[arg(long, env = "WEFT_WORKERS", default_value_t = 64)]
+    workers: usize,
+    /// Seconds a claimed job stays leased: a job whose process died runs again after this.
+    #[arg(long, env = "WEFT_JOB_LEASE_SECS", default_value_t = 60)]
+    job_lease_secs: u64,
+    /// Runs of a failing job before it is dead-lettered.
+    #[arg(long, env = "WEFT_MAX_ATTEMPTS", default_value_t = 5)]
+    max_attempts: i64,
+    /// Let guests' http.fetch reach loopback, private and link-local addresses.
+    #[arg(long, env = "WEFT_ALLOW_PRIVATE_OUTBOUND")]
+    allow_private_outbound: bool,
     /// How many instances may run at once; further events wait, then get 503.
     #[arg(long, env = "WEFT_MAX_INSTANCES", default_value_t = 128)]
     max_instances: u32,
@@ -47,6 +59,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
     config.runtime.max_instances = args.max_instances;
+    config.queue.workers = args.workers;
+    config.queue.enabled = args.workers > 0;
+    config.queue.lease = std::time::Duration::from_secs(args.job_lease_secs.max(1));
+    config.queue.max_attempts = args.max_attempts.max(1);
+    config.outbound.allow_private_addresses = args.allow_private_outbound;
     let server = Server::start(config).await?;
     if let Some(token) = &server.generated_admin_token {
         println!("A new database: generated an admin token. It is shown only this once:\n\n    {token}\n");

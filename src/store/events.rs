@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Result, Store};
+use super::{Result, Store, placeholders};
 
 /// One recorded invocation.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,13 +119,3 @@ impl Store {
     }
 }
 
-/// `($1, $2), ($3, $4)` for `rows` rows of `columns` values each.
-fn placeholders(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let values: Vec<String> = (1..=columns).map(|column| format!("${}", row * columns + column)).collect();
-            format!("({})", values.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}

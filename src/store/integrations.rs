@@ -25,6 +25,20 @@ pub struct IntegrationRecord {
     pub created_at: i64,
     /// Latest publish (ms).
     pub updated_at: i64,
+    /// The integration's secrets as a JSON object sealed with the server key, if any.
+    pub sealed_secrets: Option<String>,
+}
+
+impl IntegrationRecord {
+    /// The secrets as a JSON object (empty when there are none or they cannot be opened).
+    pub fn open_secrets(&self, secrets: &crate::crypto::SecretBox) -> Value {
+        self.sealed_secrets
+            .as_deref()
+            .and_then(|sealed| secrets.open(sealed).ok())
+            .and_then(|json| serde_json::from_slice::<Value>(&json).ok())
+            .filter(Value::is_object)
+            .unwrap_or_else(|| Value::Object(Default::default()))
+    }
 }
 
 /// One publish of an integration.
@@ -48,6 +62,7 @@ pub struct NewVersion<'a> {
 }
 
 const COLUMNS: &str = "name, org_id, visibility, target, current_version, manifest, created_at, updated_at";
+const SELECT: &str = "name, org_id, visibility, target, current_version, manifest, created_at, updated_at, secrets";
 
 fn record(row: &AnyRow) -> Result<IntegrationRecord> {
     Ok(IntegrationRecord {
@@ -59,6 +74,7 @@ fn record(row: &AnyRow) -> Result<IntegrationRecord> {
         manifest: serde_json::from_str(row.get::<&str, _>(5))?,
         created_at: row.get(6),
         updated_at: row.get(7),
+        sealed_secrets: row.try_get::<Option<String>, _>(8).ok().flatten(),
     })
 }
 
@@ -76,7 +92,7 @@ impl Store {
                 visibility = excluded.visibility, target = excluded.target, manifest = excluded.manifest, \
                 updated_at = excluded.updated_at \
              WHERE integrations.org_id = excluded.org_id \
-             RETURNING {COLUMNS}"
+             RETURNING {SELECT}"
         ))
         .bind(new.name)
         .bind(new.org_id)
@@ -106,7 +122,7 @@ impl Store {
 
     /// One integration.
     pub async fn integration(&self, name: &str) -> Result<Option<IntegrationRecord>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations WHERE name = $1"))
+        let row = sqlx::query(&format!("SELECT {SELECT} FROM integrations WHERE name = $1"))
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -142,5 +158,47 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Replaces an integration's sealed secrets.
+    pub async fn set_integration_secrets(&self, name: &str, sealed: &str) -> Result<()> {
+        sqlx::query("UPDATE integrations SET secrets = $2 WHERE name = $1")
+            .bind(name)
+            .bind(sealed)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every integration with this visibility, by name.
+    pub async fn integrations_with_visibility(&self, visibility: &str) -> Result<Vec<IntegrationRecord>> {
+        let rows = sqlx::query(&format!("SELECT {SELECT} FROM integrations WHERE visibility = $1 ORDER BY name"))
+            .bind(visibility)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// Unpublishes an integration: its versions, installations (and theirs), tokens and
+    /// events go with it. `false` when there was none.
+    pub async fn delete_integration(&self, name: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["space_installations", "site_installations"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE integration = $1")).bind(name).execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "DELETE FROM api_tokens WHERE (kind = 'integration' AND subject = $1) OR (kind = 'installation' AND \
+             subject IN (SELECT id FROM installations WHERE integration = $1))",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM installations WHERE integration = $1").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM integration_versions WHERE integration = $1").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM events WHERE integration = $1").bind(name).execute(&mut *tx).await?;
+        let deleted =
+            sqlx::query("DELETE FROM integrations WHERE name = $1").bind(name).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(deleted == 1)
     }
 }

@@ -39,3 +39,111 @@ impl Store {
         Ok(row.map(|row| OrgRecord { id: row.get(0), title: row.get(1), created_at: row.get(2) }))
     }
 }
+
+/// A space or a site of an organization (both have the same shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceRecord {
+    /// Its id, unique across organizations.
+    pub id: String,
+    /// The organization it belongs to.
+    pub org_id: String,
+    /// Display name.
+    pub title: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// Which kind of place: the table names of spaces and sites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaceKind {
+    /// A content space.
+    Space,
+    /// A published site.
+    Site,
+}
+
+impl PlaceKind {
+    /// The table holding places of this kind.
+    pub(super) fn table(self) -> &'static str {
+        match self {
+            PlaceKind::Space => "spaces",
+            PlaceKind::Site => "sites",
+        }
+    }
+
+    /// The table holding installations on places of this kind.
+    pub(super) fn installations_table(self) -> &'static str {
+        match self {
+            PlaceKind::Space => "space_installations",
+            PlaceKind::Site => "site_installations",
+        }
+    }
+}
+
+impl Store {
+    /// Creates a space or site; `None` when the id is taken.
+    pub async fn create_place(
+        &self,
+        kind: PlaceKind,
+        id: &str,
+        org_id: &str,
+        title: &str,
+    ) -> Result<Option<PlaceRecord>> {
+        let created_at = now_ms();
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO {} (id, org_id, title, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+            kind.table()
+        ))
+        .bind(id)
+        .bind(org_id)
+        .bind(title)
+        .bind(created_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok((inserted == 1).then(|| PlaceRecord {
+            id: id.to_owned(),
+            org_id: org_id.to_owned(),
+            title: title.to_owned(),
+            created_at,
+        }))
+    }
+
+    /// One space or site.
+    pub async fn place(&self, kind: PlaceKind, id: &str) -> Result<Option<PlaceRecord>> {
+        let row = sqlx::query(&format!("SELECT id, org_id, title, created_at FROM {} WHERE id = $1", kind.table()))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| PlaceRecord { id: row.get(0), org_id: row.get(1), title: row.get(2), created_at: row.get(3) }))
+    }
+
+    /// A page of an organization's spaces or sites, by id, after `after`, and their total.
+    pub async fn places(
+        &self,
+        kind: PlaceKind,
+        org_id: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<(Vec<PlaceRecord>, i64)> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, org_id, title, created_at FROM {} WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            kind.table()
+        ))
+        .bind(org_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let total = sqlx::query(&format!("SELECT COUNT(*) FROM {} WHERE org_id = $1", kind.table()))
+            .bind(org_id)
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        let places = rows
+            .iter()
+            .map(|row| PlaceRecord { id: row.get(0), org_id: row.get(1), title: row.get(2), created_at: row.get(3) })
+            .collect();
+        Ok((places, total))
+    }
+}

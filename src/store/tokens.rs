@@ -9,18 +9,30 @@ use super::{Result, Store, now_ms};
 pub enum TokenKind {
     /// The server operator: may do anything.
     Admin,
+    /// A user; what it may do follows from its organization roles.
+    User,
+    /// An integration's own code (subject: the integration name).
+    Integration,
+    /// One installation, temporary (subject: the installation id).
+    Installation,
 }
 
 impl TokenKind {
     fn as_str(self) -> &'static str {
         match self {
             TokenKind::Admin => "admin",
+            TokenKind::User => "user",
+            TokenKind::Integration => "integration",
+            TokenKind::Installation => "installation",
         }
     }
 
     fn parse(kind: &str) -> Option<Self> {
         match kind {
             "admin" => Some(TokenKind::Admin),
+            "user" => Some(TokenKind::User),
+            "integration" => Some(TokenKind::Integration),
+            "installation" => Some(TokenKind::Installation),
             _ => None,
         }
     }
@@ -77,5 +89,15 @@ impl Store {
     pub async fn has_admin_token(&self) -> Result<bool> {
         let row = sqlx::query("SELECT COUNT(*) FROM api_tokens WHERE kind = 'admin'").fetch_one(&self.pool).await?;
         Ok(row.get::<i64, _>(0) > 0)
+    }
+
+    /// Revokes every token of `kind` acting as `subject`.
+    pub async fn delete_tokens(&self, kind: TokenKind, subject: &str) -> Result<()> {
+        sqlx::query("DELETE FROM api_tokens WHERE kind = $1 AND subject = $2")
+            .bind(kind.as_str())
+            .bind(subject)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

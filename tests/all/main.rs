@@ -1,8 +1,21 @@
 //! weft's integration tests: real servers on loopback ports, a fresh SQLite file per test,
 //! and the real hello example built to wasm.
 
+mod api_store;
+mod api_support;
+mod applications;
+mod authorization;
 mod cli;
+mod dev;
 mod fetch;
+mod hostile;
+mod outbound;
+mod installations;
+mod integrations;
+mod openapi;
 mod publish;
+mod queue;
+mod replicas;
+mod spaces;
 mod store;
 mod support;

@@ -18,10 +18,13 @@ async fn publishing_returns_the_manifest_and_never_the_script() {
     assert_eq!(integration["version"], 1);
     assert_eq!(integration["title"], "Hello");
     assert!(integration.get("script").is_none());
+    assert!(integration["token"].as_str().is_some_and(|t| t.starts_with("wft_")), "the first publish shows the token");
 
     let (status, fetched) = app.call("GET", "/v1/integrations/hello", None).await;
     assert_eq!(status, 200);
-    assert_eq!(fetched, integration);
+    let mut without_token = integration.clone();
+    without_token.as_object_mut().unwrap().remove("token");
+    assert_eq!(fetched, without_token);
 }
 
 #[tokio::test]
@@ -31,6 +34,7 @@ async fn republishing_creates_a_new_version() {
     app.publish("hello", "acme", hello_wasm()).await;
     let second = app.publish("hello", "acme", hello_wasm()).await;
     assert_eq!(second["version"], 2);
+    assert!(second.get("token").is_none(), "the integration token is shown once");
 }
 
 #[tokio::test]

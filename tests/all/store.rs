@@ -70,3 +70,57 @@ async fn the_store_works_on_postgres() {
     let database = fresh_postgres().await;
     publish_install_and_log(&Store::connect(&database.url).await.unwrap()).await;
 }
+
+async fn queue_claims_settles_and_dead_letters(store: &Store) {
+    use weft::store::NewJob;
+    let job = |id: &str, due_at: i64, key: Option<&str>| NewJob {
+        id: id.into(),
+        integration: "hello".into(),
+        installation_id: None,
+        event: json!({"type": "task", "task": {"id": id}}),
+        due_at,
+        max_attempts: 2,
+        idempotency_key: key.map(str::to_owned),
+    };
+    let now = weft::store::now_ms();
+    let inserted = store
+        .enqueue(&[job("a", now - 10, None), job("b", now - 20, Some("k")), job("later", now + 60_000, None)])
+        .await
+        .unwrap();
+    assert_eq!(inserted, 3);
+    assert_eq!(store.enqueue(&[job("b2", now, Some("k"))]).await.unwrap(), 0, "the idempotency key holds");
+
+    let claimed = store.claim_jobs("w1", 60_000, 10).await.unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids, ["b", "a"], "due jobs, oldest due first; future ones wait");
+    assert!(store.claim_jobs("w2", 60_000, 10).await.unwrap().is_empty(), "leased jobs are not claimed twice");
+
+    store.complete_jobs("w1", &["b".to_owned()]).await.unwrap();
+    assert_eq!(store.jobs("hello", "done", 10).await.unwrap().len(), 1, "kept while its key must hold");
+    store.retry_job("w1", "a", now - 1, "boom").await.unwrap();
+    let again = store.claim_jobs("w2", 60_000, 10).await.unwrap();
+    assert_eq!((again[0].id.as_str(), again[0].attempts), ("a", 2));
+    store.bury_job("w2", "a", "boom again").await.unwrap();
+    let dead = store.jobs("hello", "dead", 10).await.unwrap();
+    assert_eq!((dead[0].id.as_str(), dead[0].last_error.as_deref()), ("a", Some("boom again")));
+
+    // An expired lease makes a job claimable by another worker.
+    store.enqueue(&[job("c", now - 5, None)]).await.unwrap();
+    assert_eq!(store.claim_jobs("w3", -1, 10).await.unwrap().len(), 1);
+    let taken_over = store.claim_jobs("w4", 60_000, 10).await.unwrap();
+    assert_eq!(taken_over.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["c"]);
+    assert_eq!(store.release_owned_jobs("w4").await.unwrap(), 1);
+    assert_eq!(store.queue_depth().await.unwrap(), 2, "c is queued again, `later` still waits");
+}
+
+#[tokio::test]
+async fn the_queue_works_on_sqlite() {
+    let (store, _dir) = fresh_sqlite().await;
+    queue_claims_settles_and_dead_letters(&store).await;
+}
+
+#[tokio::test]
+async fn the_queue_works_on_postgres() {
+    let database = fresh_postgres().await;
+    queue_claims_settles_and_dead_letters(&Store::connect(&database.url).await.unwrap()).await;
+}

@@ -1,6 +1,6 @@
 //! Test helpers: `spawn_app`, an HTTP client with the admin token, and the guest modules.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -129,10 +129,21 @@ pub fn repo_root() -> &'static Path {
 /// own guest build script, so the tests always run the current source).
 pub fn hello_wasm() -> &'static [u8] {
     static HELLO: OnceLock<Vec<u8>> = OnceLock::new();
-    HELLO.get_or_init(|| {
+    HELLO.get_or_init(|| example_wasm("hello"))
+}
+
+/// The probe example (every host op on request; logs every task and event it receives).
+pub fn probe_wasm() -> &'static [u8] {
+    static PROBE: OnceLock<Vec<u8>> = OnceLock::new();
+    PROBE.get_or_init(|| example_wasm("probe"))
+}
+
+/// Builds every example once per test run, then reads `name`'s module.
+fn example_wasm(name: &str) -> Vec<u8> {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
         let output = std::process::Command::new("bash")
             .arg(repo_root().join("scripts/build-examples"))
-            .arg("hello")
             .output()
             .expect("run scripts/build-examples");
         assert!(
@@ -141,12 +152,9 @@ pub fn hello_wasm() -> &'static [u8] {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        std::fs::read(hello_wasm_path()).expect("hello.wasm was built")
-    })
-}
-
-pub fn hello_wasm_path() -> PathBuf {
-    repo_root().join("examples/target/wasm32-wasip1/release/hello.wasm")
+    });
+    let path = repo_root().join(format!("examples/target/wasm32-wasip1/release/{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{} was not built: {e}", path.display()))
 }
 
 /// A hostile or minimal guest from `tests/fixtures/NAME.wat`.
@@ -200,4 +208,45 @@ impl Drop for PostgresDatabase {
         })
         .join();
     }
+}
+
+impl TestApp {
+    /// Publishes `wasm` as `name` for `org` with extra manifest fields merged into the body.
+    pub async fn publish_with(&self, name: &str, org: &str, wasm: &[u8], extra: Value) -> Value {
+        let mut body = publish_body(org, wasm);
+        for (key, value) in extra.as_object().expect("extra fields are an object") {
+            body[key] = value.clone();
+        }
+        let (status, answer) = self.call("POST", &format!("/v1/integrations/{name}"), Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    /// Polls until `name`'s events log holds `count` events matching `filter`; returns them
+    /// with their logs, oldest first.
+    pub async fn wait_for_matching_events(&self, name: &str, count: usize, filter: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = self.call("GET", &format!("/v1/integrations/{name}/events?limit=1000"), None).await;
+            assert_eq!(status, 200, "{body}");
+            let matching: Vec<Value> = body["items"].as_array().unwrap().iter().filter(|e| filter(e)).cloned().collect();
+            if matching.len() >= count {
+                let mut detailed = Vec::new();
+                for event in matching.iter().rev() {
+                    let path = format!("/v1/integrations/{name}/events/{}", event["id"].as_str().unwrap());
+                    detailed.push(self.call("GET", &path, None).await.1);
+                }
+                return detailed;
+            }
+            assert!(Instant::now() < deadline, "only {} of {count} matching events: {body}", matching.len());
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// The log messages of an event (as returned with its detail).
+pub fn log_messages(event: &Value) -> Vec<String> {
+    event["logs"].as_array().map_or_else(Vec::new, |logs| {
+        logs.iter().filter_map(|line| line["message"].as_str().map(str::to_owned)).collect()
+    })
 }

@@ -1,0 +1,90 @@
+//! `POST /v1/orgs/{organizationId}/events`: the host product reports something that
+//! happened; every installation whose integration subscribes to the type, and whose scope
+//! matches, gets it as a queued job of its own.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::ApiError;
+use super::extract::{ApiJson, ApiPath};
+use crate::auth::Principal;
+use crate::state::AppState;
+use crate::store::{NewJob, now_ms};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/orgs/{organizationId}/events", post(ingest))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IngestEvent {
+    r#type: String,
+    space_id: Option<String>,
+    site_id: Option<String>,
+    #[serde(default)]
+    payload: Map<String, Value>,
+}
+
+/// Whether an integration's manifest subscribes to `event_type` (`"events": [...]`).
+pub fn subscribes(manifest: &Value, event_type: &str) -> bool {
+    manifest["events"].as_array().is_some_and(|events| events.iter().any(|e| e.as_str() == Some(event_type)))
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(org_id): ApiPath<String>,
+    ApiJson(body): ApiJson<IngestEvent>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    principal.require_org_admin(&org_id)?;
+    if state.store.org(&org_id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no organization `{org_id}`")));
+    }
+    let valid_type = body.r#type.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if body.r#type.is_empty() || body.r#type.len() > 100 || !valid_type {
+        return Err(ApiError::bad_request("type must be 1–100 characters of a-z, A-Z, 0-9, `_`, `-` and `.`"));
+    }
+    if matches!(body.r#type.as_str(), "fetch" | "task") {
+        return Err(ApiError::bad_request(format!("type `{}` is reserved", body.r#type)));
+    }
+
+    let mut event = body.payload.clone();
+    event.insert("type".into(), json!(body.r#type));
+    if let Some(space) = &body.space_id {
+        event.insert("spaceId".into(), json!(space));
+    }
+    if let Some(site) = &body.site_id {
+        event.insert("siteId".into(), json!(site));
+    }
+    let event = Value::Object(event);
+
+    let now = now_ms();
+    let mut jobs = Vec::new();
+    for target in state.store.org_installations_in_scope(&org_id, body.space_id.as_deref(), body.site_id.as_deref()).await? {
+        if subscribes(&target.manifest, &body.r#type) {
+            jobs.push(NewJob {
+                id: crate::ids::event_id(now).replacen("evt_", "job_", 1),
+                integration: target.integration,
+                installation_id: Some(target.installation_id),
+                event: event.clone(),
+                due_at: now,
+                max_attempts: state.queue.config().max_attempts,
+                idempotency_key: None,
+            });
+        }
+    }
+    state.queue.enqueue(&state.store, &jobs).await?;
+    if let Err(error) = crate::applications::publish_event(&state, &org_id, &event).await {
+        // The integrations' jobs are queued already; answering 500 would invite a duplicate.
+        tracing::error!(%error, "queueing application deliveries failed");
+    }
+    let events: Vec<Value> = jobs
+        .iter()
+        .map(|job| json!({ "id": job.id, "integration": job.integration, "installation": job.installation_id }))
+        .collect();
+    Ok((StatusCode::ACCEPTED, Json(json!({ "count": events.len(), "events": events }))))
+}

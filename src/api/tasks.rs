@@ -1,0 +1,102 @@
+//! `/v1/integrations/{integrationName}/tasks`: queue work for an integration to run later,
+//! and inspect its queued and dead-lettered tasks.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiError;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::integrations::find;
+use crate::auth::Principal;
+use crate::queue::{self, MAX_SCHEDULE_SECS};
+use crate::state::AppState;
+use crate::store::IntegrationRecord;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/integrations/{integrationName}/tasks", post(queue_task).get(list))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct QueueTask {
+    task: Value,
+    #[serde(default)]
+    schedule: Option<f64>,
+    /// A re-submission with the same key is a no-op.
+    idempotency_key: Option<String>,
+}
+
+/// The integration itself, or an admin of the organization that owns it.
+fn require_task_access(principal: &Principal, integration: &IntegrationRecord) -> Result<(), ApiError> {
+    match principal {
+        Principal::Integration { name } if *name == integration.name => Ok(()),
+        _ => principal.require_org_admin(&integration.org_id),
+    }
+}
+
+async fn queue_task(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<QueueTask>,
+) -> Result<StatusCode, ApiError> {
+    let integration = find(&state, &name).await?;
+    require_task_access(&principal, &integration)?;
+    let schedule = body.schedule.unwrap_or(0.0);
+    if !(0.0..=f64::from(MAX_SCHEDULE_SECS)).contains(&schedule) || schedule.fract() != 0.0 {
+        return Err(ApiError::bad_request(format!("schedule must be a whole number of seconds, 0–{MAX_SCHEDULE_SECS}")));
+    }
+    if body.idempotency_key.as_ref().is_some_and(|key| key.is_empty() || key.len() > 200) {
+        return Err(ApiError::bad_request("idempotencyKey must be 1–200 characters"));
+    }
+    let job = queue::task_job(&name, None, body.task, schedule as u32, body.idempotency_key)
+        .map_err(ApiError::bad_request)?;
+    state.queue.enqueue(&state.store, &[job]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskQuery {
+    /// queued, running, done or dead (default queued).
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<TaskQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let integration = find(&state, &name).await?;
+    require_task_access(&principal, &integration)?;
+    let status = query.status.as_deref().unwrap_or("queued");
+    if !matches!(status, "queued" | "running" | "done" | "dead") {
+        return Err(ApiError::bad_request("status must be queued, running, done or dead"));
+    }
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    let jobs = state.store.jobs(&name, status, limit).await?;
+    let items: Vec<Value> = jobs
+        .iter()
+        .map(|job| {
+            json!({
+                "id": job.id,
+                "installation": job.installation_id,
+                "event": job.event,
+                "status": job.status,
+                "dueAt": super::timestamp(job.due_at),
+                "attempts": job.attempts,
+                "lastError": job.last_error,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "count": items.len(), "items": items })))
+}

@@ -1,0 +1,96 @@
+//! The host services one invocation may use: its key-value store, the task queue and
+//! outbound HTTP, each scoped to the integration and installation it runs for.
+
+use serde_json::Value;
+use weft_runtime::{HostError, HostServices, OutboundRequest, OutboundResponse};
+
+use crate::outbound::AllowedHosts;
+use crate::queue;
+use crate::state::AppState;
+use crate::store::{InstallationRecord, IntegrationRecord};
+
+/// Longest key of the key-value store, in bytes.
+pub const MAX_KV_KEY_BYTES: usize = 512;
+/// Largest value of the key-value store (its JSON text), in bytes.
+pub const MAX_KV_VALUE_BYTES: usize = 64 << 10;
+/// Most keys one installation (or integration) may keep.
+pub const MAX_KV_KEYS: i64 = 10_000;
+/// Most keys one `kv.list` returns.
+pub const MAX_KV_LIST: i64 = 1000;
+
+/// Host services for one invocation.
+pub struct GuestHost {
+    state: AppState,
+    integration: String,
+    installation: Option<String>,
+    kv_scope: String,
+    allowed_hosts: AllowedHosts,
+}
+
+impl GuestHost {
+    /// Services for `integration`, on behalf of `installation` when there is one.
+    pub fn new(state: &AppState, integration: &IntegrationRecord, installation: Option<&InstallationRecord>) -> Self {
+        let kv_scope = match installation {
+            Some(installation) => format!("installation:{}", installation.id),
+            None => format!("integration:{}", integration.name),
+        };
+        Self {
+            state: state.clone(),
+            integration: integration.name.clone(),
+            installation: installation.map(|i| i.id.clone()),
+            kv_scope,
+            allowed_hosts: AllowedHosts::from_manifest(&integration.manifest),
+        }
+    }
+}
+
+fn check_key(key: &str) -> Result<(), HostError> {
+    if key.is_empty() || key.len() > MAX_KV_KEY_BYTES {
+        return Err(HostError::new("bad_request", format!("keys must be 1–{MAX_KV_KEY_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+fn storage_failed(error: impl std::fmt::Display) -> HostError {
+    tracing::error!(%error, "host storage failed");
+    HostError::new("unavailable", "storage is unavailable; try again")
+}
+
+#[weft_runtime::async_trait]
+impl HostServices for GuestHost {
+    async fn kv_get(&self, key: &str) -> Result<Option<Value>, HostError> {
+        check_key(key)?;
+        let text = self.state.store.kv_get(&self.kv_scope, key).await.map_err(storage_failed)?;
+        Ok(text.and_then(|text| serde_json::from_str(&text).ok()))
+    }
+
+    async fn kv_set(&self, key: &str, value: Value) -> Result<(), HostError> {
+        check_key(key)?;
+        let text = value.to_string();
+        if text.len() > MAX_KV_VALUE_BYTES {
+            return Err(HostError::new("too_large", format!("values must be at most {MAX_KV_VALUE_BYTES} bytes of JSON")));
+        }
+        let stored = self.state.store.kv_set(&self.kv_scope, key, &text, MAX_KV_KEYS).await.map_err(storage_failed)?;
+        if stored { Ok(()) } else { Err(HostError::new("too_large", format!("at most {MAX_KV_KEYS} keys"))) }
+    }
+
+    async fn kv_delete(&self, key: &str) -> Result<(), HostError> {
+        check_key(key)?;
+        self.state.store.kv_delete(&self.kv_scope, key).await.map_err(storage_failed)
+    }
+
+    async fn kv_list(&self, prefix: &str) -> Result<Vec<String>, HostError> {
+        self.state.store.kv_list(&self.kv_scope, prefix, MAX_KV_LIST).await.map_err(storage_failed)
+    }
+
+    async fn queue_task(&self, task: Value, schedule_secs: u32) -> Result<(), HostError> {
+        let job = queue::task_job(&self.integration, self.installation.clone(), task, schedule_secs, None)
+            .map_err(|e| HostError::new("bad_request", e))?;
+        self.state.queue.enqueue(&self.state.store, &[job]).await.map_err(storage_failed)?;
+        Ok(())
+    }
+
+    async fn fetch(&self, request: OutboundRequest) -> Result<OutboundResponse, HostError> {
+        self.state.outbound.fetch(&self.allowed_hosts, request).await
+    }
+}

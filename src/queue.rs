@@ -1,0 +1,180 @@
+//! One durable queue for events, tasks and cron firings.
+//!
+//! Jobs are rows (see `store/queue.rs`); [`worker`] claims due jobs with a lease and runs
+//! each through [`crate::dispatch`], retrying failures with exponential backoff and jitter
+//! until they go to the dead-letter state; [`cron`] turns schedules into jobs, once per tick
+//! across every replica.
+
+pub mod cron;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::store::{NewJob, Store, StoreError, now_ms};
+
+/// Longest delay a task may be scheduled with (the reference's 86,400 s).
+pub const MAX_SCHEDULE_SECS: u32 = 86_400;
+
+/// How the queue runs.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// Jobs run at once by this process.
+    pub workers: usize,
+    /// How long a claim lasts before another worker may take the job over.
+    pub lease: Duration,
+    /// How often to look for due jobs when nothing woke the worker.
+    pub poll_interval: Duration,
+    /// Runs of a job before it is declared dead.
+    pub max_attempts: i64,
+    /// First retry delay; doubles with each attempt (plus jitter).
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// How long shutdown waits for running jobs before giving them back.
+    pub shutdown_grace: Duration,
+    /// Run the worker and the cron scheduler (off for processes that only serve the API).
+    pub enabled: bool,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            workers: 64,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(50),
+            max_attempts: 5,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(10),
+            enabled: true,
+        }
+    }
+}
+
+/// What request handlers and host calls use to enqueue: the store plus a wake-up for this
+/// process's worker (other replicas find new jobs by polling).
+#[derive(Clone)]
+pub struct QueueHandle {
+    wakeup: Arc<Notify>,
+    config: QueueConfig,
+    lateness: Arc<std::sync::Mutex<LatenessWindow>>,
+}
+
+/// The most recent jobs' lateness (due → start), for metrics and benchmarks.
+#[derive(Debug, Default)]
+struct LatenessWindow {
+    samples: std::collections::VecDeque<i64>,
+}
+
+/// Jobs whose lateness is remembered.
+const LATENESS_WINDOW: usize = 100_000;
+
+impl QueueHandle {
+    /// A handle with its own wake-up signal.
+    pub fn new(config: QueueConfig) -> Self {
+        Self { wakeup: Arc::new(Notify::new()), config, lateness: Default::default() }
+    }
+
+    /// Records that a job due at `due_at` started now.
+    pub(crate) fn record_start(&self, due_at: i64) {
+        let mut window = self.lateness.lock().expect("lateness lock");
+        if window.samples.len() == LATENESS_WINDOW {
+            window.samples.pop_front();
+        }
+        window.samples.push_back((now_ms() - due_at).max(0));
+    }
+
+    /// Takes the lateness (ms from due to start) of the jobs started since the last call,
+    /// up to the last 100,000.
+    pub fn take_lateness(&self) -> Vec<i64> {
+        self.lateness.lock().expect("lateness lock").samples.drain(..).collect()
+    }
+
+    /// The queue's settings.
+    pub fn config(&self) -> &QueueConfig {
+        &self.config
+    }
+
+    /// Stores `jobs` and wakes the worker; returns how many were new.
+    pub async fn enqueue(&self, store: &Store, jobs: &[NewJob]) -> Result<u64, StoreError> {
+        let jobs: Vec<NewJob> = jobs
+            .iter()
+            .map(|job| NewJob { max_attempts: job.max_attempts.max(1).min(self.config.max_attempts), ..job.clone() })
+            .collect();
+        let inserted = store.enqueue(&jobs).await?;
+        self.wakeup.notify_one();
+        Ok(inserted)
+    }
+
+    /// Wakes this process's worker (after jobs were stored by other means).
+    pub fn notify(&self) {
+        self.wakeup.notify_one();
+    }
+
+    pub(crate) fn wakeup(&self) -> Arc<Notify> {
+        self.wakeup.clone()
+    }
+}
+
+/// A `task` job: `task` runs as `{"type":"task","task":…}` after `schedule_secs`.
+pub fn task_job(
+    integration: &str,
+    installation_id: Option<String>,
+    task: Value,
+    schedule_secs: u32,
+    idempotency_key: Option<String>,
+) -> Result<NewJob, String> {
+    if !task.is_object() {
+        return Err("task must be a JSON object".to_owned());
+    }
+    if schedule_secs > MAX_SCHEDULE_SECS {
+        return Err(format!("schedule must be between 0 and {MAX_SCHEDULE_SECS} seconds"));
+    }
+    Ok(NewJob {
+        id: crate::ids::random("job_", 20),
+        integration: integration.to_owned(),
+        installation_id,
+        event: json!({ "type": "task", "task": task }),
+        due_at: now_ms() + i64::from(schedule_secs) * 1000,
+        max_attempts: i64::MAX,
+        idempotency_key,
+    })
+}
+
+/// The delay before retry number `attempt` (1 = first retry): exponential, capped, with
+/// full jitter so that a burst of failures does not retry in lockstep.
+pub fn backoff(attempt: i64, base: Duration, max: Duration) -> Duration {
+    let exponent = attempt.clamp(1, 30) as u32 - 1;
+    let ceiling = base.saturating_mul(1 << exponent).min(max);
+    let half = ceiling / 2;
+    half + rand::thread_rng().gen_range(Duration::ZERO..=half)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        let (base, max) = (Duration::from_millis(100), Duration::from_secs(1));
+        for _ in 0..100 {
+            let first = backoff(1, base, max);
+            assert!((Duration::from_millis(50)..=Duration::from_millis(100)).contains(&first), "{first:?}");
+            let third = backoff(3, base, max);
+            assert!((Duration::from_millis(200)..=Duration::from_millis(400)).contains(&third), "{third:?}");
+            assert!(backoff(40, base, max) <= max);
+        }
+    }
+
+    #[test]
+    fn tasks_must_be_objects_scheduled_within_a_day() {
+        assert!(task_job("x", None, json!({"a": 1}), 86_400, None).is_ok());
+        assert!(task_job("x", None, json!([1]), 0, None).unwrap_err().contains("object"));
+        assert!(task_job("x", None, json!({}), 86_401, None).unwrap_err().contains("86400"));
+    }
+}

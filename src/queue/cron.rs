@@ -1,0 +1,165 @@
+//! Cron schedules from integration manifests.
+//!
+//! A manifest may declare `"schedules": [{"cron": "0 */5 * * * *", "task": {…}, "per":
+//! "integration" | "installation"}]` (the `cron` crate's syntax, with a seconds field). Each
+//! tick fires exactly once across every replica: a replica fires a tick only if it moves the
+//! schedule's `last_tick` from the value it read (compare-and-set, in the same transaction
+//! as the jobs). After downtime the latest missed tick fires once, not once per missed tick.
+//! The task object gets a `cronTick` field: the tick (ms since the epoch) it fires for.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::state::AppState;
+use crate::store::{NewJob, now_ms};
+
+/// One schedule of a manifest.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// Cron expression with seconds: `sec min hour day-of-month month day-of-week [year]`.
+    pub cron: String,
+    /// The task object each firing runs.
+    #[serde(default = "empty_object")]
+    pub task: Value,
+    /// Fire once for the integration, or once per active installation.
+    #[serde(default)]
+    pub per: ScheduleScope,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+/// Whom a schedule fires for.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleScope {
+    /// One task for the integration.
+    #[default]
+    Integration,
+    /// One task per active installation.
+    Installation,
+}
+
+/// Parses and checks a manifest's `schedules` (for publish-time validation).
+pub fn parse_schedules(schedules: &Value) -> Result<Vec<ScheduleSpec>, String> {
+    if schedules.is_null() {
+        return Ok(Vec::new());
+    }
+    let specs: Vec<ScheduleSpec> =
+        serde_json::from_value(schedules.clone()).map_err(|e| format!("schedules: {e}"))?;
+    for (i, spec) in specs.iter().enumerate() {
+        cron::Schedule::from_str(&spec.cron).map_err(|e| format!("schedules[{i}].cron `{}`: {e}", spec.cron))?;
+        if !spec.task.is_object() {
+            return Err(format!("schedules[{i}].task must be an object"));
+        }
+    }
+    Ok(specs)
+}
+
+/// Fires due schedules every second until `stop` turns true.
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if let Err(error) = fire_due(&state).await {
+            tracing::warn!(%error, "firing cron schedules failed");
+        }
+        let to_next_second = Duration::from_millis(1000 - (now_ms() % 1000) as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(to_next_second) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Fires every schedule whose next tick has come; returns how many ticks this replica fired.
+pub async fn fire_due(state: &AppState) -> anyhow::Result<usize> {
+    let now = now_ms();
+    let mut fired = 0;
+    for (integration, manifest) in state.store.integrations_with_schedules().await? {
+        let Ok(specs) = parse_schedules(&manifest["schedules"]) else { continue };
+        for (index, spec) in specs.iter().enumerate() {
+            let Ok(schedule) = cron::Schedule::from_str(&spec.cron) else { continue };
+            let index = index as i64;
+            let seen = state.store.cron_last_tick(&integration, index).await?;
+            let Some(seen_tick) = seen else {
+                // First sight of this schedule: start counting from now, firing nothing past.
+                state.store.cron_fire(&integration, index, None, now, &[]).await?;
+                continue;
+            };
+            let Some(tick) = latest_tick(&schedule, seen_tick, now) else { continue };
+            let jobs = jobs_for(state, &integration, spec, tick).await?;
+            if state.store.cron_fire(&integration, index, Some(seen_tick), tick, &jobs).await? {
+                fired += 1;
+            }
+        }
+    }
+    if fired > 0 {
+        state.queue.wakeup().notify_one();
+    }
+    Ok(fired)
+}
+
+/// The latest tick of `schedule` after `after` and not after `now` (ms), if any.
+fn latest_tick(schedule: &cron::Schedule, after: i64, now: i64) -> Option<i64> {
+    let start: DateTime<Utc> = DateTime::from_timestamp_millis(after)?;
+    let mut latest = None;
+    // Bounded: a once-a-second schedule after a day of downtime is 86,400 steps.
+    for tick in schedule.after(&start).take(1_000_000) {
+        let tick = tick.timestamp_millis();
+        if tick > now {
+            break;
+        }
+        latest = Some(tick);
+    }
+    latest
+}
+
+async fn jobs_for(state: &AppState, integration: &str, spec: &ScheduleSpec, tick: i64) -> anyhow::Result<Vec<NewJob>> {
+    // The task carries its tick, so a handler knows which firing it runs for.
+    let mut task = spec.task.clone();
+    task["cronTick"] = json!(tick);
+    let job = |installation_id: Option<String>| NewJob {
+        id: crate::ids::random("job_", 20),
+        integration: integration.to_owned(),
+        installation_id,
+        event: json!({ "type": "task", "task": task }),
+        due_at: tick,
+        max_attempts: state.queue.config().max_attempts,
+        idempotency_key: None,
+    };
+    Ok(match spec.per {
+        ScheduleScope::Integration => vec![job(None)],
+        ScheduleScope::Installation => {
+            state.store.active_installation_ids(integration).await?.into_iter().map(|id| job(Some(id))).collect()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_downtime_only_the_latest_missed_tick_fires() {
+        let every_minute = cron::Schedule::from_str("0 * * * * *").unwrap();
+        let start = 1_700_000_040_000; // hh:mm:00
+        let now = start + 10 * 60_000 + 5_000;
+        assert_eq!(latest_tick(&every_minute, start, now), Some(start + 10 * 60_000));
+        assert_eq!(latest_tick(&every_minute, start + 10 * 60_000, now), None, "nothing new to fire");
+    }
+
+    #[test]
+    fn schedules_are_validated() {
+        assert!(parse_schedules(&json!([{"cron": "0 * * * * *", "task": {"a": 1}, "per": "installation"}])).is_ok());
+        assert!(parse_schedules(&json!([{"cron": "every minute"}])).unwrap_err().contains("schedules[0].cron"));
+        assert!(parse_schedules(&json!([{"cron": "0 * * * * *", "task": 1}])).unwrap_err().contains("task"));
+        assert!(parse_schedules(&json!([{"cron": "0 * * * * *", "per": "space"}])).is_err());
+        assert_eq!(parse_schedules(&Value::Null).unwrap(), Vec::new());
+    }
+}

@@ -1,0 +1,101 @@
+//! Cron schedules' last firing, advanced with compare-and-set so each tick fires once across
+//! every replica.
+
+use sqlx::Row;
+
+use super::{Result, Store, now_ms, placeholders};
+use crate::store::NewJob;
+
+impl Store {
+    /// The tick (ms) schedule `index` of `integration` fired last.
+    pub async fn cron_last_tick(&self, integration: &str, index: i64) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT last_tick FROM cron_state WHERE integration = $1 AND schedule_index = $2")
+            .bind(integration)
+            .bind(index)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// Moves the schedule from `seen` (what this replica read) to `tick` and enqueues `jobs`,
+    /// in one transaction. `false` when another replica got there first: nothing is enqueued.
+    pub async fn cron_fire(
+        &self,
+        integration: &str,
+        index: i64,
+        seen: Option<i64>,
+        tick: i64,
+        jobs: &[NewJob],
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let won = match seen {
+            None => sqlx::query(
+                "INSERT INTO cron_state (integration, schedule_index, last_tick) VALUES ($1, $2, $3) \
+                 ON CONFLICT (integration, schedule_index) DO NOTHING",
+            )
+            .bind(integration)
+            .bind(index)
+            .bind(tick),
+            Some(seen) => sqlx::query(
+                "UPDATE cron_state SET last_tick = $3 WHERE integration = $1 AND schedule_index = $2 AND last_tick = $4",
+            )
+            .bind(integration)
+            .bind(index)
+            .bind(tick)
+            .bind(seen),
+        }
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !won {
+            return Ok(false);
+        }
+        let now = now_ms();
+        for chunk in jobs.chunks(500) {
+            let sql = format!(
+                "INSERT INTO jobs (id, integration, installation_id, event, status, due_at, attempts, max_attempts, \
+                 idempotency_key, created_at, updated_at) VALUES {} ON CONFLICT DO NOTHING",
+                placeholders(chunk.len(), 11)
+            );
+            let mut insert = sqlx::query(&sql);
+            for job in chunk {
+                insert = insert
+                    .bind(&job.id)
+                    .bind(&job.integration)
+                    .bind(&job.installation_id)
+                    .bind(job.event.to_string())
+                    .bind("queued")
+                    .bind(job.due_at)
+                    .bind(0_i64)
+                    .bind(job.max_attempts)
+                    .bind(&job.idempotency_key)
+                    .bind(now)
+                    .bind(now);
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+impl Store {
+    /// Integrations whose manifest declares at least one schedule, with their manifests.
+    /// (serde_json writes manifests compactly, so a non-empty list always reads `"schedules":[{`.)
+    pub async fn integrations_with_schedules(&self) -> Result<Vec<(String, serde_json::Value)>> {
+        let rows = sqlx::query("SELECT name, manifest FROM integrations WHERE manifest LIKE '%\"schedules\":[{%'")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| Ok((row.get(0), serde_json::from_str(row.get::<&str, _>(1))?))).collect()
+    }
+
+    /// Ids of the active installations of `integration`.
+    pub async fn active_installation_ids(&self, integration: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM installations WHERE integration = $1 AND status = 'active' ORDER BY id")
+            .bind(integration)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+}

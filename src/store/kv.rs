@@ -1,0 +1,71 @@
+//! The integrations' key-value store (the `kv.*` host ops), one namespace per scope.
+
+use sqlx::Row;
+
+use super::{Result, Store, now_ms};
+
+impl Store {
+    /// The value of `key` in `scope`, as JSON text.
+    pub async fn kv_get(&self, scope: &str, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM kv_entries WHERE scope = $1 AND key = $2")
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// Stores `value` (JSON text) unless that would make `scope` hold more than `max_keys`
+    /// keys; `false` when refused.
+    pub async fn kv_set(&self, scope: &str, key: &str, value: &str, max_keys: i64) -> Result<bool> {
+        let updated = sqlx::query("UPDATE kv_entries SET value = $3, updated_at = $4 WHERE scope = $1 AND key = $2")
+            .bind(scope)
+            .bind(key)
+            .bind(value)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if updated == 1 {
+            return Ok(true);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO kv_entries (scope, key, value, updated_at) \
+             SELECT $1, $2, $3, $4 WHERE (SELECT COUNT(*) FROM kv_entries WHERE scope = $1) < $5 \
+             ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(value)
+        .bind(now_ms())
+        .bind(max_keys)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// Removes `key` from `scope`.
+    pub async fn kv_delete(&self, scope: &str, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM kv_entries WHERE scope = $1 AND key = $2")
+            .bind(scope)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Up to `limit` keys of `scope` starting with `prefix`, sorted.
+    pub async fn kv_list(&self, scope: &str, prefix: &str, limit: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT key FROM kv_entries WHERE scope = $1 AND substr(key, 1, $3) = $2 ORDER BY key LIMIT $4",
+        )
+        .bind(scope)
+        .bind(prefix)
+        .bind(prefix.chars().count() as i64)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+}

@@ -1,0 +1,259 @@
+//! The durable job queue: events, tasks and cron firings waiting to run.
+//!
+//! A worker claims due jobs with a lease; a job whose worker dies becomes claimable again
+//! once its lease expires, so every job runs at least once. On PostgreSQL the claim skips
+//! rows other replicas are claiming (`FOR UPDATE SKIP LOCKED`); SQLite serialises writers,
+//! so its claim is the same single statement without it.
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Backend, Result, Store, now_ms, placeholders};
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// Unique id.
+    pub id: String,
+    /// The integration to run.
+    pub integration: String,
+    /// The installation it runs for; `None` runs at integration level.
+    pub installation_id: Option<String>,
+    /// The event object the integration receives.
+    pub event: Value,
+    /// When it may run (ms).
+    pub due_at: i64,
+    /// Runs before it is declared dead.
+    pub max_attempts: i64,
+    /// Makes a re-submission with the same key a no-op.
+    pub idempotency_key: Option<String>,
+}
+
+/// A claimed job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Its id.
+    pub id: String,
+    /// The integration to run.
+    pub integration: String,
+    /// The installation, if any.
+    pub installation_id: Option<String>,
+    /// The event object.
+    pub event: Value,
+    /// When it was due (ms): lateness is measured from here.
+    pub due_at: i64,
+    /// Runs so far, this one included.
+    pub attempts: i64,
+    /// Runs allowed.
+    pub max_attempts: i64,
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSummary {
+    /// Its id.
+    pub id: String,
+    /// The installation, if any.
+    pub installation_id: Option<String>,
+    /// The event object.
+    pub event: Value,
+    /// queued, running, done or dead.
+    pub status: String,
+    /// When it is (or was) due (ms).
+    pub due_at: i64,
+    /// Runs so far.
+    pub attempts: i64,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
+const CLAIMED: &str = "id, integration, installation_id, event, due_at, attempts, max_attempts";
+
+fn claimed(row: &AnyRow) -> Result<Job> {
+    Ok(Job {
+        id: row.get(0),
+        integration: row.get(1),
+        installation_id: row.get(2),
+        event: serde_json::from_str(row.get::<&str, _>(3))?,
+        due_at: row.get(4),
+        attempts: row.get(5),
+        max_attempts: row.get(6),
+    })
+}
+
+impl Store {
+    /// Enqueues jobs; returns how many were new (a repeated idempotency key is skipped).
+    pub async fn enqueue(&self, jobs: &[NewJob]) -> Result<u64> {
+        let mut inserted = 0;
+        for chunk in jobs.chunks(500) {
+            let sql = format!(
+                "INSERT INTO jobs (id, integration, installation_id, event, status, due_at, attempts, max_attempts, \
+                 idempotency_key, created_at, updated_at) VALUES {} ON CONFLICT DO NOTHING",
+                placeholders(chunk.len(), 11)
+            );
+            let now = now_ms();
+            let mut insert = sqlx::query(&sql);
+            for job in chunk {
+                insert = insert
+                    .bind(&job.id)
+                    .bind(&job.integration)
+                    .bind(&job.installation_id)
+                    .bind(job.event.to_string())
+                    .bind("queued")
+                    .bind(job.due_at)
+                    .bind(0_i64)
+                    .bind(job.max_attempts)
+                    .bind(&job.idempotency_key)
+                    .bind(now)
+                    .bind(now);
+            }
+            inserted += insert.execute(&self.pool).await?.rows_affected();
+        }
+        Ok(inserted)
+    }
+
+    /// Claims up to `limit` due jobs (and jobs whose lease expired) for `owner`.
+    pub async fn claim_jobs(&self, owner: &str, lease_ms: i64, limit: i64) -> Result<Vec<Job>> {
+        let now = now_ms();
+        let skip_locked = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let rows = sqlx::query(&format!(
+            "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
+                updated_at = $3 \
+             WHERE id IN (SELECT id FROM jobs \
+                WHERE (status = 'queued' AND due_at <= $3) OR (status = 'running' AND lease_until < $3) \
+                ORDER BY due_at LIMIT $4 {skip_locked}) \
+             RETURNING {CLAIMED}"
+        ))
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut jobs = rows.iter().map(claimed).collect::<Result<Vec<_>>>()?;
+        jobs.sort_by_key(|job| job.due_at);
+        Ok(jobs)
+    }
+
+    /// Marks jobs `owner` finished: deleted, or kept as `done` while an idempotency key
+    /// must keep refusing re-submissions.
+    pub async fn complete_jobs(&self, owner: &str, ids: &[String]) -> Result<()> {
+        for chunk in ids.chunks(500) {
+            let ids_from = |first: usize| (first..first + chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>();
+            let delete = format!(
+                "DELETE FROM jobs WHERE lease_owner = $1 AND idempotency_key IS NULL AND id IN ({})",
+                ids_from(2).join(", ")
+            );
+            let mut query = sqlx::query(&delete).bind(owner);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&self.pool).await?;
+            let keep = format!(
+                "UPDATE jobs SET status = 'done', lease_owner = NULL, updated_at = $2 WHERE lease_owner = $1 AND id IN ({})",
+                ids_from(3).join(", ")
+            );
+            let mut query = sqlx::query(&keep).bind(owner).bind(now_ms());
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Puts a failed job back to run again at `due_at`.
+    pub async fn retry_job(&self, owner: &str, id: &str, due_at: i64, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET status = 'queued', due_at = $3, lease_owner = NULL, lease_until = NULL, last_error = $4, \
+             updated_at = $5 WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(due_at)
+        .bind(error)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives a job back without counting the attempt (the server could not run it).
+    pub async fn release_job(&self, owner: &str, id: &str, due_at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET status = 'queued', due_at = $3, attempts = attempts - 1, lease_owner = NULL, \
+             lease_until = NULL, updated_at = $4 WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(due_at)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves a job that used all its attempts to the dead-letter state.
+    pub async fn bury_job(&self, owner: &str, id: &str, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET status = 'dead', lease_owner = NULL, lease_until = NULL, last_error = $3, updated_at = $4 \
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(error)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives back every job `owner` still holds (graceful shutdown).
+    pub async fn release_owned_jobs(&self, owner: &str) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE jobs SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_until = NULL \
+             WHERE status = 'running' AND lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Jobs waiting or running.
+    pub async fn queue_depth(&self) -> Result<i64> {
+        let row =
+            sqlx::query("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')").fetch_one(&self.pool).await?;
+        Ok(row.get(0))
+    }
+
+    /// The jobs of `integration` in `status`, oldest due first.
+    pub async fn jobs(&self, integration: &str, status: &str, limit: i64) -> Result<Vec<JobSummary>> {
+        let rows = sqlx::query(
+            "SELECT id, installation_id, event, status, due_at, attempts, last_error FROM jobs \
+             WHERE integration = $1 AND status = $2 ORDER BY due_at, id LIMIT $3",
+        )
+        .bind(integration)
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(JobSummary {
+                    id: row.get(0),
+                    installation_id: row.get(1),
+                    event: serde_json::from_str(row.get::<&str, _>(2))?,
+                    status: row.get(3),
+                    due_at: row.get(4),
+                    attempts: row.get(5),
+                    last_error: row.get(6),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,81 @@
+//! Guests' outbound HTTP (`http.fetch`) and per-integration limits.
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, fixture, probe_wasm, spawn_app_with};
+
+/// A receiver on loopback: `/pong` answers, `/elsewhere` redirects to another host name.
+async fn receiver() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = Router::new().route("/pong", get(|| async { "pong" })).route(
+        "/elsewhere",
+        get(move || async move { (StatusCode::FOUND, [(header::LOCATION, format!("http://127.0.0.2:{port}/pong"))]) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+async fn probe(app: &TestApp, csp: &str) -> String {
+    app.create_org("acme").await;
+    app.publish_with("probe", "acme", probe_wasm(), json!({"contentSecurityPolicy": csp})).await;
+    app.install("probe", "acme").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned()
+}
+
+async fn fetch_through(app: &TestApp, endpoint: &str, url: &str) -> (u16, Value) {
+    let response = app.client.post(format!("{endpoint}/fetch")).json(&json!({"url": url})).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn guests_reach_only_the_hosts_their_manifest_allows() {
+    let port = receiver().await;
+    let app = spawn_app_with(|config| config.outbound.allow_private_addresses = true).await;
+    let endpoint = probe(&app, "default-src 'self'; connect-src http://127.0.0.1").await;
+
+    let (status, body) = fetch_through(&app, &endpoint, &format!("http://127.0.0.1:{port}/pong")).await;
+    assert_eq!((status, &body), (200, &json!({"status": 200, "body": "pong"})));
+
+    let (status, body) = fetch_through(&app, &endpoint, "http://example.com/").await;
+    assert_ne!(status, 200);
+    assert!(body.to_string().contains("not in the integration's allowed hosts"), "{body}");
+
+    let (status, body) = fetch_through(&app, &endpoint, &format!("http://127.0.0.1:{port}/elsewhere")).await;
+    assert_ne!(status, 200, "a redirect to a host that is not allowed must be refused: {body}");
+    assert!(body.to_string().contains("127.0.0.2"), "{body}");
+}
+
+#[tokio::test]
+async fn private_addresses_are_refused_unless_the_operator_allows_them() {
+    let port = receiver().await;
+    let app = spawn_app_with(|_| {}).await;
+    let endpoint = probe(&app, "connect-src 127.0.0.1 localhost").await;
+    let (status, body) = fetch_through(&app, &endpoint, &format!("http://127.0.0.1:{port}/pong")).await;
+    assert_ne!(status, 200);
+    assert!(body.to_string().contains("not a public address"), "{body}");
+    // A name is checked on the address it resolves to, not on its spelling.
+    let (status, body) = fetch_through(&app, &endpoint, &format!("http://localhost:{port}/pong")).await;
+    assert_ne!(status, 200);
+    assert!(body.to_string().contains("non-public"), "{body}");
+}
+
+#[tokio::test]
+async fn an_integration_sets_its_own_limits_within_the_server_maxima() {
+    let app = spawn_app_with(|_| {}).await;
+    app.create_org("acme").await;
+    let mut body = crate::support::publish_body("acme", &fixture("hostile/host_call_flood"));
+    body["limits"] = json!({"deadlineMs": 10_000_000});
+    let (status, answer) = app.call("POST", "/v1/integrations/flood", Some(body.clone())).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("limits.deadlineMs"), "{answer}");
+
+    body["limits"] = json!({"hostCalls": 5});
+    let (status, answer) = app.call("POST", "/v1/integrations/flood", Some(body)).await;
+    assert_eq!(status, 200, "{answer}");
+    let endpoint = app.install("flood", "acme").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
+    let response: Value = app.client.get(endpoint).send().await.unwrap().json().await.unwrap();
+    assert!(response["error"]["message"].as_str().unwrap().contains("more than 5 host calls"), "{response}");
+}

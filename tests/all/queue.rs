@@ -1,0 +1,185 @@
+//! Tasks, retries, the dead-letter state, idempotency, event fan-out and cron, through the
+//! real server and the probe example.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, hello_wasm, log_messages, probe_wasm, spawn_app_with};
+
+async fn app() -> TestApp {
+    spawn_app_with(|config| {
+        config.queue.backoff_base = Duration::from_millis(20);
+        config.queue.max_attempts = 3;
+        config.queue.poll_interval = Duration::from_millis(20);
+    })
+    .await
+}
+
+async fn queue(app: &TestApp, name: &str, body: Value) -> u16 {
+    app.call("POST", &format!("/v1/integrations/{name}/tasks"), Some(body)).await.0
+}
+
+fn is_task(event: &Value) -> bool {
+    event["type"] == "task"
+}
+
+fn task_log(event: &Value) -> Value {
+    let line = log_messages(event).into_iter().find(|m| m.starts_with("task ")).expect("the probe logs each task");
+    serde_json::from_str(&line["task ".len()..]).unwrap()
+}
+
+#[tokio::test]
+async fn queued_tasks_run_in_due_order_and_never_early() {
+    let app = app().await;
+    app.create_org("acme").await;
+    app.publish("probe", "acme", probe_wasm()).await;
+    let submitted = chrono::Utc::now();
+    for (n, schedule) in [("late", 2), ("early", 0), ("middle", 1)] {
+        assert_eq!(queue(&app, "probe", json!({"task": {"n": n}, "schedule": schedule})).await, 204);
+    }
+    let events = app.wait_for_matching_events("probe", 3, is_task).await;
+    let order: Vec<Value> = events.iter().map(|e| task_log(e)["n"].clone()).collect();
+    assert_eq!(order, [json!("early"), json!("middle"), json!("late")]);
+    let late_started: chrono::DateTime<chrono::Utc> = events[2]["createdAt"].as_str().unwrap().parse().unwrap();
+    assert!(late_started >= submitted + chrono::Duration::seconds(2), "a task ran before it was due");
+    assert!(events.iter().all(|e| e["status"] == "success" && e["installation"].is_null()));
+}
+
+#[tokio::test]
+async fn a_failing_task_is_retried_then_dead_lettered() {
+    let app = app().await;
+    app.create_org("acme").await;
+    app.publish("probe", "acme", probe_wasm()).await;
+    assert_eq!(queue(&app, "probe", json!({"task": {"fail": true}})).await, 204);
+    let events = app.wait_for_matching_events("probe", 3, is_task).await;
+    let statuses: Vec<&str> = events.iter().map(|e| e["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["failed", "failed", "dead"]);
+    assert_eq!(events[2]["error"]["kind"], "handler_error");
+
+    let (status, dead) = app.call("GET", "/v1/integrations/probe/tasks?status=dead", None).await;
+    assert_eq!(status, 200, "{dead}");
+    assert_eq!(dead["items"][0]["attempts"], 3);
+    assert!(dead["items"][0]["lastError"].as_str().unwrap().contains("asked to fail"));
+}
+
+#[tokio::test]
+async fn an_idempotency_key_makes_a_resubmission_a_no_op() {
+    let app = app().await;
+    app.create_org("acme").await;
+    app.publish("probe", "acme", probe_wasm()).await;
+    let once = json!({"task": {"n": "once"}, "idempotencyKey": "order-42"});
+    assert_eq!(queue(&app, "probe", once.clone()).await, 204);
+    app.wait_for_matching_events("probe", 1, is_task).await;
+    assert_eq!(queue(&app, "probe", once).await, 204, "a repeat is accepted, and ignored");
+    assert_eq!(queue(&app, "probe", json!({"task": {"n": "marker"}})).await, 204);
+    let events = app.wait_for_matching_events("probe", 2, is_task).await;
+    let names: Vec<Value> = events.iter().map(|e| task_log(e)["n"].clone()).collect();
+    assert_eq!(names, [json!("once"), json!("marker")]);
+}
+
+#[tokio::test]
+async fn bad_task_requests_are_refused() {
+    let app = app().await;
+    app.create_org("acme").await;
+    app.publish("probe", "acme", probe_wasm()).await;
+    for (body, message) in [
+        (json!({"task": {}, "schedule": 86_401}), "schedule"),
+        (json!({"task": {}, "schedule": -1}), "schedule"),
+        (json!({"task": [1, 2]}), "task must be a JSON object"),
+        (json!({"schedule": 1}), "missing field `task`"),
+    ] {
+        let (status, answer) = app.call("POST", "/v1/integrations/probe/tasks", Some(body)).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(message), "{answer}");
+    }
+    let (status, _) = app.call_as(None, "POST", "/v1/integrations/probe/tasks", Some(json!({"task": {}}))).await;
+    assert_eq!(status, 401);
+    assert_eq!(queue(&app, "nope", json!({"task": {}})).await, 404);
+}
+
+#[tokio::test]
+async fn a_guest_queues_tasks_and_keeps_state_per_installation() {
+    let app = app().await;
+    app.create_org("acme").await;
+    app.publish("probe", "acme", probe_wasm()).await;
+    let first = app.install("probe", "acme").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
+    let second = app.install("probe", "acme").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
+
+    let put = app.client.put(format!("{first}/kv/colour")).json(&json!({"name": "teal"})).send().await.unwrap();
+    assert_eq!(put.status(), 204);
+    let got: Value = app.client.get(format!("{first}/kv/colour")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got, json!({"value": {"name": "teal"}}));
+    let other: Value = app.client.get(format!("{second}/kv/colour")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(other, json!({"value": null}), "installations never see each other's keys");
+
+    let queued = app.client.post(format!("{first}/tasks")).json(&json!({"task": {"from": "guest"}})).send().await.unwrap();
+    assert_eq!(queued.status(), 202);
+    let events = app.wait_for_matching_events("probe", 1, is_task).await;
+    assert_eq!(task_log(&events[0]), json!({"from": "guest"}));
+    assert!(events[0]["installation"].as_str().is_some_and(|id| first.contains(id)), "the task runs for its installation");
+}
+
+#[tokio::test]
+async fn events_fan_out_to_subscribed_installations_of_the_organization() {
+    let app = app().await;
+    app.create_org("acme").await;
+    app.create_org("other").await;
+    app.publish_with("probe", "acme", probe_wasm(), json!({"visibility": "unlisted", "events": ["space_content_updated"]}))
+        .await;
+    app.publish("hello", "acme", hello_wasm()).await;
+    app.install("probe", "acme").await;
+    app.install("probe", "other").await;
+    app.install("hello", "acme").await;
+
+    let (status, answer) = app
+        .call("POST", "/v1/orgs/acme/events", Some(json!({"type": "space_content_updated", "payload": {"page": "p1"}})))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["count"], 1, "only probe@acme subscribes: {answer}");
+    let events = app.wait_for_matching_events("probe", 1, |e| e["type"] == "space_content_updated").await;
+    let line = log_messages(&events[0]).into_iter().find(|m| m.starts_with("event ")).unwrap();
+    assert!(line.contains(r#""page":"p1""#), "{line}");
+
+    let (status, answer) = app.call("POST", "/v1/orgs/acme/events", Some(json!({"type": "task"}))).await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, _) = app.call("POST", "/v1/orgs/ghost/events", Some(json!({"type": "x"}))).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn each_cron_tick_fires_once_across_two_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("weft.db").display());
+    let replica = |url: String| {
+        spawn_app_with(move |config| {
+            config.database_url = url;
+            config.queue.poll_interval = Duration::from_millis(20);
+        })
+    };
+    let first = replica(database_url.clone()).await;
+    let second = replica(database_url).await;
+    first.create_org("acme").await;
+    first
+        .publish_with("probe", "acme", probe_wasm(), json!({"schedules": [{"cron": "* * * * * *", "task": {"beat": true}}]}))
+        .await;
+
+    let events = first.wait_for_matching_events("probe", 3, is_task).await;
+    let ticks: Vec<i64> = events.iter().map(|e| task_log(e)["cronTick"].as_i64().unwrap()).collect();
+    let distinct: BTreeSet<i64> = ticks.iter().copied().collect();
+    assert_eq!(distinct.len(), ticks.len(), "a tick fired twice: {ticks:?}");
+    assert!(ticks.windows(2).all(|w| w[1] > w[0] && w[1] % 1000 == 0), "ticks are whole seconds, in order: {ticks:?}");
+    drop(second);
+}
+
+#[tokio::test]
+async fn schedules_are_validated_at_publish() {
+    let app = app().await;
+    app.create_org("acme").await;
+    let mut body = crate::support::publish_body("acme", probe_wasm());
+    body["schedules"] = json!([{"cron": "whenever"}]);
+    let (status, answer) = app.call("POST", "/v1/integrations/probe", Some(body)).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("schedules[0].cron"));
+}
