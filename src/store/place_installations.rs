@@ -1,0 +1,164 @@
+//! Installations on spaces and sites: an organization installation's presence on one place.
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::installations::contains_pattern;
+use super::{PlaceKind, Result, Store, now_ms};
+
+/// An installation on one space or site.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceInstallationRecord {
+    /// The organization installation it belongs to.
+    pub installation_id: String,
+    /// The space or site id.
+    pub target_id: String,
+    /// The installed integration.
+    pub integration: String,
+    /// The organization of the space or site.
+    pub org_id: String,
+    /// active or pending.
+    pub status: String,
+    /// The configuration of this space or site installation.
+    pub configuration: Value,
+    /// External ids set by the integration.
+    pub external_ids: Vec<String>,
+    /// Creation (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+/// Which space or site installations a listing returns; empty strings match everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlaceInstallationFilter<'a> {
+    /// Only installations of this integration.
+    pub integration: &'a str,
+    /// Only those belonging to this organization installation.
+    pub installation_id: &'a str,
+    /// Only those on this space or site.
+    pub target_id: &'a str,
+    /// Only those carrying this external id.
+    pub external_id: &'a str,
+    /// Only those on organizations this user belongs to.
+    pub member: &'a str,
+}
+
+const COLUMNS: &str =
+    "installation_id, target_id, integration, org_id, status, configuration, external_ids, created_at, updated_at";
+
+fn record(row: &AnyRow) -> Result<PlaceInstallationRecord> {
+    Ok(PlaceInstallationRecord {
+        installation_id: row.get(0),
+        target_id: row.get(1),
+        integration: row.get(2),
+        org_id: row.get(3),
+        status: row.get(4),
+        configuration: serde_json::from_str(row.get::<&str, _>(5))?,
+        external_ids: serde_json::from_str(row.get::<&str, _>(6))?,
+        created_at: row.get(7),
+        updated_at: row.get(8),
+    })
+}
+
+const FILTER: &str = "($1 = '' OR integration = $1) AND ($2 = '' OR installation_id = $2) \
+     AND ($3 = '' OR target_id = $3) AND ($4 = '' OR external_ids LIKE $4 ESCAPE '!') \
+     AND ($5 = '' OR org_id IN (SELECT org_id FROM org_members WHERE user_id = $5))";
+
+impl Store {
+    /// Installs `installation_id` on a space or site (idempotent) and returns it.
+    pub async fn install_on_place(
+        &self,
+        kind: PlaceKind,
+        installation_id: &str,
+        target_id: &str,
+        integration: &str,
+        org_id: &str,
+    ) -> Result<PlaceInstallationRecord> {
+        let now = now_ms();
+        sqlx::query(&format!(
+            "INSERT INTO {} ({COLUMNS}) VALUES ($1, $2, $3, $4, 'active', '{{}}', '[]', $5, $5) \
+             ON CONFLICT (installation_id, target_id) DO NOTHING",
+            kind.installations_table()
+        ))
+        .bind(installation_id)
+        .bind(target_id)
+        .bind(integration)
+        .bind(org_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(self.place_installation(kind, installation_id, target_id).await?.expect("just inserted"))
+    }
+
+    /// One space or site installation.
+    pub async fn place_installation(
+        &self,
+        kind: PlaceKind,
+        installation_id: &str,
+        target_id: &str,
+    ) -> Result<Option<PlaceInstallationRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM {} WHERE installation_id = $1 AND target_id = $2",
+            kind.installations_table()
+        ))
+        .bind(installation_id)
+        .bind(target_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// Removes an installation from a space or site; `false` when it was not there.
+    pub async fn uninstall_from_place(&self, kind: PlaceKind, installation_id: &str, target_id: &str) -> Result<bool> {
+        let deleted = sqlx::query(&format!(
+            "DELETE FROM {} WHERE installation_id = $1 AND target_id = $2",
+            kind.installations_table()
+        ))
+        .bind(installation_id)
+        .bind(target_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(deleted == 1)
+    }
+
+    /// A page of the space or site installations matching `filter`, ordered by
+    /// (installation, place); `after` is the `installation_id/target_id` key of the last one seen.
+    pub async fn find_place_installations(
+        &self,
+        kind: PlaceKind,
+        filter: &PlaceInstallationFilter<'_>,
+        after: &str,
+        limit: i64,
+    ) -> Result<(Vec<PlaceInstallationRecord>, i64)> {
+        let table = kind.installations_table();
+        let (after_installation, after_target) = after.split_once('/').unwrap_or((after, ""));
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM {table} WHERE {FILTER} \
+             AND (installation_id > $6 OR (installation_id = $6 AND target_id > $7)) \
+             ORDER BY installation_id, target_id LIMIT $8"
+        ))
+        .bind(filter.integration)
+        .bind(filter.installation_id)
+        .bind(filter.target_id)
+        .bind(contains_pattern(filter.external_id))
+        .bind(filter.member)
+        .bind(after_installation)
+        .bind(after_target)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let total = sqlx::query(&format!("SELECT COUNT(*) FROM {table} WHERE {FILTER}"))
+            .bind(filter.integration)
+            .bind(filter.installation_id)
+            .bind(filter.target_id)
+            .bind(contains_pattern(filter.external_id))
+            .bind(filter.member)
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        Ok((rows.iter().map(record).collect::<Result<_>>()?, total))
+    }
+}

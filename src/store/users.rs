@@ -1,0 +1,106 @@
+//! Users and their roles in organizations.
+
+use sqlx::Row;
+
+use super::{Result, Store, now_ms};
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Its id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// One membership: a user's role in an organization (`admin` or `member`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    /// The organization.
+    pub org_id: String,
+    /// The user.
+    pub user_id: String,
+    /// admin or member.
+    pub role: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Creates a user; `None` when the id is taken.
+    pub async fn create_user(&self, id: &str, name: &str) -> Result<Option<UserRecord>> {
+        let created_at = now_ms();
+        let inserted =
+            sqlx::query("INSERT INTO users (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+                .bind(id)
+                .bind(name)
+                .bind(created_at)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok((inserted == 1).then(|| UserRecord { id: id.to_owned(), name: name.to_owned(), created_at }))
+    }
+
+    /// One user.
+    pub async fn user(&self, id: &str) -> Result<Option<UserRecord>> {
+        let row = sqlx::query("SELECT id, name, created_at FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| UserRecord { id: row.get(0), name: row.get(1), created_at: row.get(2) }))
+    }
+
+    /// Adds a user to an organization, or changes their role there.
+    pub async fn set_member(&self, org_id: &str, user_id: &str, role: &str) -> Result<MemberRecord> {
+        let created_at = now_ms();
+        sqlx::query(
+            "INSERT INTO org_members (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .bind(role)
+        .bind(created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(MemberRecord { org_id: org_id.to_owned(), user_id: user_id.to_owned(), role: role.to_owned(), created_at })
+    }
+
+    /// Every membership of a user.
+    pub async fn memberships(&self, user_id: &str) -> Result<Vec<MemberRecord>> {
+        let rows =
+            sqlx::query("SELECT org_id, user_id, role, created_at FROM org_members WHERE user_id = $1 ORDER BY org_id")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|row| MemberRecord {
+                org_id: row.get(0),
+                user_id: row.get(1),
+                role: row.get(2),
+                created_at: row.get(3),
+            })
+            .collect())
+    }
+
+    /// Every member of an organization.
+    pub async fn members(&self, org_id: &str) -> Result<Vec<MemberRecord>> {
+        let rows =
+            sqlx::query("SELECT org_id, user_id, role, created_at FROM org_members WHERE org_id = $1 ORDER BY user_id")
+                .bind(org_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|row| MemberRecord {
+                org_id: row.get(0),
+                user_id: row.get(1),
+                role: row.get(2),
+                created_at: row.get(3),
+            })
+            .collect())
+    }
+}
