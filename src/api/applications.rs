@@ -1,0 +1,304 @@
+//! The applications API: the full surface under `/api/http/applications` (and
+//! `POST /oauth/token`), and the private development apps under `/api/v1/applications`.
+//!
+//! The full surface answers errors as `{"error":"…","error_description":"…"}` and pages
+//! lists with `?$skip=&$top=` as `{"next":"…","totalCount":N,"data":[…]}`. Callers are the
+//! operator (the admin token, acting as the owner of every application) or an application
+//! itself, with an access token from `/oauth/token` or a permanent token ([`Caller`]).
+
+mod credentials;
+mod extensions;
+mod lifecycle;
+mod parameters;
+mod private;
+mod webhooks;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::auth::hash_token;
+use crate::state::AppState;
+use crate::store::{ApplicationRecord, StoreError, TokenKind};
+
+/// Largest request body of the applications API.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Every route of both applications surfaces.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(lifecycle::router())
+        .merge(credentials::router())
+        .merge(extensions::router())
+        .merge(webhooks::router())
+        .merge(parameters::router())
+        .merge(private::router())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// An error of the full applications surface: `{"error":"…","error_description":"…"}`.
+#[derive(Debug)]
+pub struct SpaceError {
+    status: StatusCode,
+    code: &'static str,
+    description: String,
+}
+
+impl SpaceError {
+    fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+        Self { status, code, description: description.into() }
+    }
+
+    /// 400 with a message naming the field.
+    pub fn invalid(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "validation-error", description)
+    }
+
+    /// 401: no valid token.
+    pub fn unauthenticated(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "authentication-required", description)
+    }
+
+    /// 403: the caller may not do this.
+    pub fn forbidden(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission-denied", description)
+    }
+
+    /// 404: no such thing.
+    pub fn not_found(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", description)
+    }
+
+    /// 409: conflicts with existing state.
+    pub fn conflict(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", description)
+    }
+
+    /// An OAuth 2.0 error (`invalid_client`, `invalid_request`, …).
+    pub fn oauth(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+        Self::new(status, code, description)
+    }
+
+    /// 500: logs the detail and hides it.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "internal error in the applications API");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal-error", "internal server error")
+    }
+}
+
+impl IntoResponse for SpaceError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.code, "error_description": self.description }))).into_response()
+    }
+}
+
+impl From<StoreError> for SpaceError {
+    fn from(error: StoreError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<crate::crypto::OpenError> for SpaceError {
+    fn from(error: crate::crypto::OpenError) -> Self {
+        Self::internal(error)
+    }
+}
+
+/// Shorthand for handler results.
+type SpaceResult<T> = Result<T, SpaceError>;
+
+/// `axum::Json` with the applications error body.
+pub struct SpaceJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for SpaceJson<T> {
+    type Rejection = SpaceError;
+
+    async fn from_request(req: Request, state: &S) -> SpaceResult<Self> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(SpaceJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> SpaceError {
+    match &rejection {
+        JsonRejection::JsonDataError(e) => SpaceError::invalid(format!(
+            "invalid request body: {}",
+            e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+        )),
+        JsonRejection::JsonSyntaxError(_) => {
+            SpaceError::invalid(format!("request body is not valid JSON: {}", rejection.body_text()))
+        }
+        JsonRejection::MissingJsonContentType(_) => {
+            SpaceError::invalid("send the body as JSON with `Content-Type: application/json`")
+        }
+        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => SpaceError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        ),
+        _ => SpaceError::new(rejection.status(), "invalid-request", rejection.body_text()),
+    }
+}
+
+/// `axum::extract::Query` with the applications error body.
+pub struct SpaceQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for SpaceQuery<T> {
+    type Rejection = SpaceError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> SpaceResult<Self> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| SpaceQuery(value))
+            .map_err(|rejection: QueryRejection| SpaceError::invalid(rejection.body_text()))
+    }
+}
+
+/// `axum::extract::Path` with the applications error body.
+pub struct SpacePath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for SpacePath<T> {
+    type Rejection = SpaceError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> SpaceResult<Self> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| SpacePath(value))
+            .map_err(|rejection: PathRejection| SpaceError::invalid(rejection.body_text()))
+    }
+}
+
+/// Who calls the applications API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The operator: owner of every application.
+    Admin,
+    /// An application, with one of its own tokens.
+    App {
+        /// The application.
+        app_id: String,
+        /// The token it presented.
+        token_id: String,
+        /// `access` or `permanent`.
+        token_kind: String,
+    },
+}
+
+impl Caller {
+    /// Refuses applications.
+    fn require_admin(&self) -> SpaceResult<()> {
+        match self {
+            Caller::Admin => Ok(()),
+            Caller::App { .. } => Err(SpaceError::forbidden("this method needs the administrator's token")),
+        }
+    }
+
+    /// The calling application, refusing the operator.
+    fn require_app(&self) -> SpaceResult<&str> {
+        match self {
+            Caller::App { app_id, .. } => Ok(app_id),
+            Caller::Admin => Err(SpaceError::forbidden("only accessible with an application token")),
+        }
+    }
+}
+
+/// The bearer token of a request, if well formed.
+fn bearer(parts: &Parts) -> SpaceResult<&str> {
+    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+        SpaceError::unauthenticated("missing Authorization header: send `Authorization: Bearer <token>`")
+    })?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| SpaceError::unauthenticated("Authorization header must be `Bearer <token>`"))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = SpaceError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> SpaceResult<Self> {
+        let hash = hash_token(bearer(parts)?);
+        if let Some(token) = state.store.app_token_by_hash(&hash).await? {
+            return Ok(Caller::App { app_id: token.app_id, token_id: token.id, token_kind: token.kind });
+        }
+        match state.store.token(&hash).await? {
+            Some(record) if record.kind == TokenKind::Admin => Ok(Caller::Admin),
+            Some(_) => Err(SpaceError::forbidden("this token may not manage applications")),
+            None => Err(SpaceError::unauthenticated("invalid or expired token")),
+        }
+    }
+}
+
+/// Finds the application named by a path segment (`me`, `id:…`, `clientId:…` or a bare id)
+/// and checks that the caller may act on it. An application may act only on itself; to it
+/// every other application looks forbidden, whether or not it exists.
+async fn resolve(state: &AppState, caller: &Caller, reference: &str) -> SpaceResult<ApplicationRecord> {
+    let app = if reference == "me" {
+        let Caller::App { app_id, .. } = caller else {
+            return Err(SpaceError::invalid("`me` names the calling application: use an application token"));
+        };
+        state.store.application(app_id).await?
+    } else if let Some(client_id) = reference.strip_prefix("clientId:") {
+        state.store.application_by_client_id(client_id).await?
+    } else {
+        state.store.application(reference.strip_prefix("id:").unwrap_or(reference)).await?
+    };
+    match caller {
+        Caller::Admin => app.ok_or_else(|| SpaceError::not_found(format!("no application `{reference}`"))),
+        Caller::App { app_id, .. } => match app {
+            Some(app) if &app.id == app_id => Ok(app),
+            _ => Err(SpaceError::forbidden("an application may only act on itself")),
+        },
+    }
+}
+
+/// The `$skip`/`$top` paging parameters.
+#[derive(Debug, Deserialize)]
+struct Paging {
+    #[serde(rename = "$skip")]
+    skip: Option<String>,
+    #[serde(rename = "$top")]
+    top: Option<i64>,
+}
+
+impl Paging {
+    /// `(offset, limit)`, validated.
+    fn window(&self) -> SpaceResult<(i64, i64)> {
+        let offset = match self.skip.as_deref() {
+            None | Some("") => 0,
+            Some(skip) => skip.parse::<i64>().ok().filter(|s| *s >= 0).ok_or_else(|| {
+                SpaceError::invalid(format!("$skip `{skip}` must be a `next` value from a previous page"))
+            })?,
+        };
+        let limit = match self.top {
+            None => 100,
+            Some(top @ 1..=1000) => top,
+            Some(other) => return Err(SpaceError::invalid(format!("$top must be between 1 and 1000, got {other}"))),
+        };
+        Ok((offset, limit))
+    }
+}
+
+/// A page answer.
+fn page(data: Vec<Value>, offset: i64, total: i64) -> Value {
+    let next = offset + data.len() as i64;
+    json!({ "next": next.to_string(), "totalCount": total, "data": data })
+}
+
+/// An RFC 3339 timestamp, or null.
+fn time(ms: Option<i64>) -> Value {
+    ms.map_or(Value::Null, |ms| Value::String(super::timestamp(ms)))
+}

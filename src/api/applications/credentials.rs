@@ -1,0 +1,454 @@
+//! Credentials: the client secret, signing key, verification token, endpoint bearer token,
+//! public keys (JWKS), permanent tokens, ssh keys, and the OAuth 2.0 client-credentials
+//! flow at `POST /oauth/token`.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::extract::rejection::FormRejection;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{Form, Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest as _, Sha256};
+
+use super::{Caller, Paging, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
+use crate::applications::signing::{ServerKey, generate_key, standard_webhooks_secret};
+use crate::auth::{generate_token, hash_token};
+use crate::crypto::constant_time_eq;
+use crate::state::AppState;
+use crate::store::{AppTokenRecord, now_ms};
+
+/// Lifetime of an access token from `/oauth/token`.
+const ACCESS_TOKEN_SECONDS: i64 = 3600;
+
+pub fn router() -> Router<AppState> {
+    let app = "/api/http/applications/{application}";
+    Router::new()
+        .route("/oauth/token", post(token))
+        .route(&format!("{app}/client-secret"), get(client_secret))
+        .route(&format!("{app}/client-secret/regenerate"), post(regenerate_client_secret))
+        .route(&format!("{app}/signing-key"), get(signing_key))
+        .route(&format!("{app}/signing-key/regenerate"), post(regenerate_signing_key))
+        .route(&format!("{app}/verification-token"), get(verification_token))
+        .route(&format!("{app}/verification-token/regenerate"), post(regenerate_verification_token))
+        .route(&format!("{app}/bearer-token"), get(bearer_token))
+        .route(&format!("{app}/last-client-credentials-access"), get(last_access))
+        .route(&format!("{app}/public-keys"), get(public_keys))
+        .route(&format!("{app}/permanent-tokens"), post(create_permanent).get(list_permanent))
+        .route(&format!("{app}/permanent-tokens/current"), delete(delete_current_permanent))
+        .route(&format!("{app}/permanent-tokens/{{tokenId}}"), delete(delete_permanent).patch(update_permanent))
+        .route(&format!("{app}/ssh-keys"), get(ssh_keys).post(add_ssh_key))
+        .route(&format!("{app}/ssh-keys/{{fingerprint}}"), delete(delete_ssh_key))
+}
+
+async fn client_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference).await?;
+    Ok(Json(json!(state.secrets.open_string(&app.client_secret_sealed)?)))
+}
+
+async fn regenerate_client_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+) -> SpaceResult<Json<Value>> {
+    let mut app = resolve(&state, &caller, &reference).await?;
+    let secret = crate::ids::random("", 48);
+    app.client_secret_sealed = state.secrets.seal(secret.as_bytes());
+    state.store.update_application(&app).await?;
+    Ok(Json(json!(secret)))
+}
+
+async fn signing_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference).await?;
+    Ok(Json(json!(state.secrets.open_string(&app.signing_key_sealed)?)))
+}
+
+async fn regenerate_signing_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+) -> SpaceResult<Json<Value>> {
+    let mut app = resolve(&state, &caller, &reference).await?;
+    let key = generate_key();
+    app.signing_key_sealed = state.secrets.seal(key.as_bytes());
+    state.store.update_application(&app).await?;
+    Ok(Json(json!(key)))
+}
+
+async fn verification_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference).await?;
+    Ok(Json(json!(state.secrets.open_string(&app.verification_sealed)?)))
+}
+
+async fn regenerate_verification_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+) -> SpaceResult<Json<Value>> {
+    let mut app = resolve(&state, &caller, &reference).await?;
+    let token = generate_key();
+    app.verification_sealed = state.secrets.seal(token.as_bytes());
+    state.store.update_application(&app).await?;
+    Ok(Json(json!(token)))
+}
+
+/// The token weft sends to the application's endpoint (`bearerAuthToken`), or null.
+async fn bearer_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference).await?;
+    let auth: Value = match &app.auth_sealed {
+        Some(sealed) => serde_json::from_slice(&state.secrets.open(sealed)?).map_err(SpaceError::internal)?,
+        None => Value::Null,
+    };
+    Ok(Json(auth["bearerAuthToken"].clone()))
+}
+
+async fn last_access(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference).await?;
+    Ok(Json(json!({ "lastAccessTime": time(app.last_cc_access_at) })))
+}
+
+async fn public_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+) -> SpaceResult<Json<Value>> {
+    resolve(&state, &caller, &reference).await?;
+    Ok(Json(ServerKey::jwks(&state).await.map_err(SpaceError::internal)?))
+}
+
+/// The Standard Webhooks secret of a signing key, for the webhooks module.
+pub(super) fn standard_secret(key: &str) -> String {
+    standard_webhooks_secret(key)
+}
+
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> SpaceResult<impl IntoResponse> {
+    let invalid_request = |d: &str| SpaceError::oauth(StatusCode::BAD_REQUEST, "invalid_request", d);
+    let Form(form) =
+        form.map_err(|e| invalid_request(&format!("send an application/x-www-form-urlencoded body: {e}")))?;
+    match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => {}
+        Some(other) => {
+            return Err(SpaceError::oauth(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                format!("grant_type `{other}` is not supported: use client_credentials"),
+            ));
+        }
+        None => return Err(invalid_request("grant_type is required")),
+    }
+    let basic = headers
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Basic "))
+        .and_then(|b| BASE64.decode(b.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|pair| pair.split_once(':').map(|(id, secret)| (id.to_owned(), secret.to_owned())));
+    let (client_id, secret) = match basic {
+        Some(pair) => pair,
+        None => match (form.get("client_id"), form.get("client_secret")) {
+            (Some(id), Some(secret)) => (id.clone(), secret.clone()),
+            _ => {
+                return Err(SpaceError::oauth(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "authenticate with HTTP Basic (client id and secret) or client_id and client_secret fields",
+                ));
+            }
+        },
+    };
+    let invalid_client =
+        || SpaceError::oauth(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client or wrong client secret");
+    let app = state.store.application_by_client_id(&client_id).await?.ok_or_else(invalid_client)?;
+    let expected = state.secrets.open_string(&app.client_secret_sealed)?;
+    if !constant_time_eq(expected.as_bytes(), secret.as_bytes()) || app.status != "active" {
+        return Err(invalid_client());
+    }
+    if app.settings["clientCredentialsFlowEnabled"].as_bool() == Some(false) {
+        return Err(SpaceError::oauth(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "the client credentials flow is disabled for this application",
+        ));
+    }
+    let scope = form.get("scope").map_or("**", String::as_str).trim();
+    let scope = if scope.is_empty() { "**" } else { scope };
+    if scope.len() > 1000 {
+        return Err(SpaceError::oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "scope must be at most 1000 characters",
+        ));
+    }
+    let access_token = generate_token();
+    let now = now_ms();
+    state
+        .store
+        .insert_app_token(&AppTokenRecord {
+            id: crate::ids::random("tok_", 16),
+            app_id: app.id.clone(),
+            token_hash: hash_token(&access_token),
+            kind: "access".into(),
+            name: "client credentials".into(),
+            scope: scope.into(),
+            expires_at: Some(now + ACCESS_TOKEN_SECONDS * 1000),
+            created_at: now,
+            last_used_at: None,
+        })
+        .await?;
+    state.store.touch_client_credentials_access(&app.id).await?;
+    state.store.delete_expired_app_tokens(&app.id).await?;
+    let body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_SECONDS,
+        "scope": scope,
+    });
+    Ok(([(CACHE_CONTROL, "no-store")], Json(body)))
+}
+
+fn token_json(token: &AppTokenRecord) -> Value {
+    json!({
+        "id": token.id,
+        "name": token.name,
+        "scope": token.scope,
+        "created": time(Some(token.created_at)),
+        "expires": time(token.expires_at),
+        "lastAccess": time(token.last_used_at),
+    })
+}
+
+fn check_token_name(name: &str) -> SpaceResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(SpaceError::invalid("name must be 1–100 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_scope(scope: &str) -> SpaceResult<String> {
+    let scope = scope.trim();
+    if scope.is_empty() || scope.len() > 1000 {
+        return Err(SpaceError::invalid("scope must be 1–1000 characters"));
+    }
+    Ok(scope.to_owned())
+}
+
+fn check_expiry(expires: &str) -> SpaceResult<i64> {
+    let at = chrono::DateTime::parse_from_rfc3339(expires)
+        .map_err(|_| SpaceError::invalid(format!("expires `{expires}` must be an RFC 3339 date-time")))?
+        .timestamp_millis();
+    if at <= now_ms() {
+        return Err(SpaceError::invalid("expires must be in the future"));
+    }
+    Ok(at)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPermanentToken {
+    name: String,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    expires: Option<String>,
+}
+
+async fn create_permanent(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+    SpaceJson(body): SpaceJson<NewPermanentToken>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference).await?;
+    if app.status != "active" {
+        return Err(SpaceError::conflict("the application is not active"));
+    }
+    let secret = generate_token();
+    let record = AppTokenRecord {
+        id: crate::ids::random("tok_", 16),
+        app_id: app.id,
+        token_hash: hash_token(&secret),
+        kind: "permanent".into(),
+        name: check_token_name(&body.name)?,
+        scope: check_scope(body.scope.as_deref().unwrap_or("**"))?,
+        expires_at: body.expires.as_deref().map(check_expiry).transpose()?,
+        created_at: now_ms(),
+        last_used_at: None,
+    };
+    state.store.insert_app_token(&record).await?;
+    let mut body = token_json(&record);
+    body["token"] = json!(secret);
+    Ok(Json(body))
+}
+
+async fn list_permanent(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+    SpaceQuery(paging): SpaceQuery<Paging>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference).await?;
+    let (offset, limit) = paging.window()?;
+    let (tokens, total) = state.store.list_app_tokens(&app.id, "permanent", offset, limit).await?;
+    Ok(Json(page(tokens.iter().map(token_json).collect(), offset, total)))
+}
+
+async fn update_permanent(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath((reference, token_id)): SpacePath<(String, String)>,
+    SpaceJson(body): SpaceJson<Map<String, Value>>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference).await?;
+    let mut token = state
+        .store
+        .app_token(&app.id, &token_id)
+        .await?
+        .filter(|t| t.kind == "permanent")
+        .ok_or_else(|| SpaceError::not_found(format!("no permanent token `{token_id}`")))?;
+    for (key, value) in &body {
+        match (key.as_str(), value) {
+            ("name" | "scope", Value::Null) => {}
+            ("name", Value::String(name)) => token.name = check_token_name(name)?,
+            ("scope", Value::String(scope)) => token.scope = check_scope(scope)?,
+            ("expires", Value::Null) => token.expires_at = None,
+            ("expires", Value::String(at)) => token.expires_at = Some(check_expiry(at)?),
+            ("name" | "scope" | "expires", _) => return Err(SpaceError::invalid(format!("{key} must be a string"))),
+            _ => return Err(SpaceError::invalid(format!("unknown field `{key}`"))),
+        }
+    }
+    state.store.update_app_token(&token).await?;
+    Ok(Json(token_json(&token)))
+}
+
+async fn delete_permanent(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath((reference, token_id)): SpacePath<(String, String)>,
+) -> SpaceResult<StatusCode> {
+    let app = resolve(&state, &caller, &reference).await?;
+    let found = state.store.app_token(&app.id, &token_id).await?.filter(|t| t.kind == "permanent");
+    if found.is_none() || !state.store.delete_app_token(&app.id, &token_id).await? {
+        return Err(SpaceError::not_found(format!("no permanent token `{token_id}`")));
+    }
+    Ok(StatusCode::OK)
+}
+
+async fn delete_current_permanent(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+) -> SpaceResult<StatusCode> {
+    let app = resolve(&state, &caller, &reference).await?;
+    match &caller {
+        Caller::App { token_id, token_kind, .. } if token_kind == "permanent" => {
+            state.store.delete_app_token(&app.id, token_id).await?;
+            Ok(StatusCode::OK)
+        }
+        _ => Err(SpaceError::invalid("call this with the permanent token to delete")),
+    }
+}
+
+fn ssh_keys_of(settings: &Value) -> Vec<Value> {
+    settings["sshKeys"].as_array().cloned().unwrap_or_default()
+}
+
+async fn ssh_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference).await?;
+    Ok(Json(json!(ssh_keys_of(&app.settings))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSshKey {
+    key: String,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// Most ssh keys per application.
+const MAX_SSH_KEYS: usize = 50;
+
+async fn add_ssh_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+    SpaceJson(body): SpaceJson<NewSshKey>,
+) -> SpaceResult<Json<Value>> {
+    let mut app = resolve(&state, &caller, &reference).await?;
+    let mut parts = body.key.split_whitespace();
+    let (Some(kind), Some(blob)) = (parts.next(), parts.next()) else {
+        return Err(SpaceError::invalid("key must be an OpenSSH public key: `<type> <base64> [comment]`"));
+    };
+    let blob = BASE64
+        .decode(blob)
+        .ok()
+        .filter(|_| kind.starts_with("ssh-") || kind.starts_with("ecdsa-"))
+        .ok_or_else(|| SpaceError::invalid("key must be an OpenSSH public key: `<type> <base64> [comment]`"))?;
+    let fingerprint =
+        format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(&blob)));
+    let comment = body.comment.or_else(|| parts.next().map(str::to_owned));
+    let mut keys = ssh_keys_of(&app.settings);
+    if keys.iter().any(|k| k["fingerprint"] == fingerprint) {
+        return Err(SpaceError::conflict("this key was already added"));
+    }
+    if keys.len() >= MAX_SSH_KEYS {
+        return Err(SpaceError::invalid(format!("an application has at most {MAX_SSH_KEYS} ssh keys")));
+    }
+    let entry = json!({ "fingerprint": fingerprint, "comment": comment, "publicKey": body.key.trim() });
+    keys.push(entry.clone());
+    app.settings["sshKeys"] = json!(keys);
+    state.store.update_application(&app).await?;
+    Ok(Json(entry))
+}
+
+async fn delete_ssh_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath((reference, fingerprint)): SpacePath<(String, String)>,
+) -> SpaceResult<StatusCode> {
+    let mut app = resolve(&state, &caller, &reference).await?;
+    let mut keys = ssh_keys_of(&app.settings);
+    let before = keys.len();
+    keys.retain(|k| k["fingerprint"] != fingerprint);
+    if keys.len() == before {
+        return Err(SpaceError::not_found(format!("no ssh key `{fingerprint}`")));
+    }
+    app.settings["sshKeys"] = json!(keys);
+    state.store.update_application(&app).await?;
+    Ok(StatusCode::OK)
+}

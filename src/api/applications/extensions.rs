@@ -1,0 +1,503 @@
+//! UI extensions, authorizations (rights per context) and the unfurl queue of an
+//! application. All of it lives in the application's settings, keyed by a context
+//! identifier (`global` when none is given).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{Caller, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, resolve};
+use crate::state::AppState;
+use crate::store::{AppOrder, ApplicationRecord};
+
+/// Most UI extensions per context, rights per request, contexts per application.
+const MAX_ITEMS: usize = 100;
+/// Unfurl contents and external-auth requests kept per application.
+const MAX_UNFURLS: usize = 1000;
+
+pub fn router() -> Router<AppState> {
+    let app = "/api/http/applications/{application}";
+    Router::new()
+        .route("/api/http/applications/ui-extensions", patch(set_ui_extensions))
+        .route(&format!("{app}/ui-extensions"), get(ui_extensions))
+        .route(&format!("{app}/ui-extensions/enable-for-everybody"), patch(enable_for_everybody))
+        .route(&format!("{app}/ui-extensions/disable-for-everybody"), patch(disable_for_everybody))
+        .route(&format!("{app}/ui-extensions/enable-for-me"), patch(enable_for_me))
+        .route(&format!("{app}/ui-extensions/disable-for-me"), patch(disable_for_me))
+        .route("/api/http/applications/authorizations/authorized-applications", get(authorized_applications))
+        .route(&format!("{app}/authorizations/authorized-contexts"), get(authorized_contexts))
+        .route(
+            &format!("{app}/authorizations/authorized-rights"),
+            get(authorized_rights).patch(update_authorized_rights).delete(delete_authorized_rights),
+        )
+        .route(&format!("{app}/authorizations/authorized-rights/request-rights"), patch(request_rights))
+        .route(&format!("{app}/authorizations/required-rights"), get(required_rights).patch(update_required_rights))
+        .route("/api/http/applications/unfurls/queue", get(unfurl_queue))
+        .route("/api/http/applications/unfurls/queue/content", post(unfurl_content))
+        .route("/api/http/applications/unfurls/queue/request-external-auth", post(request_external_auth))
+        .route("/api/http/applications/unfurls/queue/reset-external-auth-requests", post(reset_external_auth))
+}
+
+/// Checks a context identifier (`global`, `project:KEY`, `channel:ID`, …).
+fn context(value: Option<&str>) -> SpaceResult<String> {
+    let context = value.unwrap_or("global").trim();
+    if context.is_empty() || context.len() > 200 {
+        return Err(SpaceError::invalid("contextIdentifier must be 1–200 characters"));
+    }
+    Ok(context.to_owned())
+}
+
+fn object(value: &Value) -> Map<String, Value> {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+fn check_codes(codes: &[String], what: &str) -> SpaceResult<()> {
+    if codes.len() > MAX_ITEMS || codes.iter().any(|c| c.trim().is_empty() || c.len() > 200) {
+        return Err(SpaceError::invalid(format!("{what} must be at most {MAX_ITEMS} right codes of 1–200 characters")));
+    }
+    Ok(())
+}
+
+async fn save(state: &AppState, app: &ApplicationRecord) -> SpaceResult<()> {
+    state.store.update_application(app).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetExtensions {
+    #[serde(rename = "contextIdentifier", default)]
+    context_identifier: Option<String>,
+    extensions: Vec<Value>,
+}
+
+async fn set_ui_extensions(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpaceJson(body): SpaceJson<SetExtensions>,
+) -> SpaceResult<StatusCode> {
+    let app_id = caller.require_app()?.to_owned();
+    let context = context(body.context_identifier.as_deref())?;
+    if body.extensions.len() > MAX_ITEMS || body.extensions.iter().any(|e| !e.is_object()) {
+        return Err(SpaceError::invalid(format!("extensions must be at most {MAX_ITEMS} objects")));
+    }
+    let mut app = resolve(&state, &caller, &app_id).await?;
+    let mut all = object(&app.settings["uiExtensions"]);
+    if !all.contains_key(&context) && all.len() >= MAX_ITEMS {
+        return Err(SpaceError::invalid(format!("at most {MAX_ITEMS} contexts")));
+    }
+    all.insert(context, json!(body.extensions));
+    app.settings["uiExtensions"] = Value::Object(all);
+    save(&state, &app).await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContextQuery {
+    #[serde(rename = "contextIdentifier")]
+    context_identifier: Option<String>,
+}
+
+fn extensions_json(app: &ApplicationRecord, context: &str, extensions: &Value) -> Value {
+    let disabled = |field: &str| app.settings[field][context].as_bool().unwrap_or(false);
+    json!({
+        "contextIdentifier": context,
+        "extensions": extensions,
+        "enabledForEverybody": !disabled("uiDisabledForEverybody"),
+        "enabledForMe": !disabled("uiDisabledForMe"),
+    })
+}
+
+async fn ui_extensions(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+    SpaceQuery(query): SpaceQuery<ContextQuery>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference).await?;
+    let all = object(&app.settings["uiExtensions"]);
+    Ok(Json(match query.context_identifier {
+        Some(context) => {
+            let context = self::context(Some(&context))?;
+            extensions_json(&app, &context, all.get(&context).unwrap_or(&json!([])))
+        }
+        None => json!(all.iter().map(|(context, ext)| extensions_json(&app, context, ext)).collect::<Vec<_>>()),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContextBody {
+    #[serde(rename = "contextIdentifier", default)]
+    context_identifier: Option<String>,
+}
+
+async fn toggle_ui(
+    state: &AppState,
+    caller: &Caller,
+    reference: &str,
+    body: ContextBody,
+    field: &str,
+    disabled: bool,
+) -> SpaceResult<StatusCode> {
+    caller.require_admin()?;
+    let context = context(body.context_identifier.as_deref())?;
+    let mut app = resolve(state, caller, reference).await?;
+    let mut flags = object(&app.settings[field]);
+    flags.insert(context, json!(disabled));
+    app.settings[field] = Value::Object(flags);
+    save(state, &app).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn enable_for_everybody(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+    SpaceJson(body): SpaceJson<ContextBody>,
+) -> SpaceResult<StatusCode> {
+    toggle_ui(&state, &caller, &reference, body, "uiDisabledForEverybody", false).await
+}
+
+async fn disable_for_everybody(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+    SpaceJson(body): SpaceJson<ContextBody>,
+) -> SpaceResult<StatusCode> {
+    toggle_ui(&state, &caller, &reference, body, "uiDisabledForEverybody", true).await
+}
+
+async fn enable_for_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+    SpaceJson(body): SpaceJson<ContextBody>,
+) -> SpaceResult<StatusCode> {
+    toggle_ui(&state, &caller, &reference, body, "uiDisabledForMe", false).await
+}
+
+async fn disable_for_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+    SpaceJson(body): SpaceJson<ContextBody>,
+) -> SpaceResult<StatusCode> {
+    toggle_ui(&state, &caller, &reference, body, "uiDisabledForMe", true).await
+}
+
+/// The rights of every context: `{context: {rightCode: status}}`.
+fn authorizations(app: &ApplicationRecord) -> Map<String, Value> {
+    object(&app.settings["authorizations"])
+}
+
+async fn authorized_applications(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpaceQuery(query): SpaceQuery<ContextQuery>,
+) -> SpaceResult<Json<Value>> {
+    caller.require_admin()?;
+    let context = context(query.context_identifier.as_deref())?;
+    let mut found = Vec::new();
+    let mut offset = 0;
+    loop {
+        let (apps, total) = state.store.list_applications(None, false, AppOrder::Name, offset, 500).await?;
+        for app in &apps {
+            let granted = authorizations(app)
+                .get(&context)
+                .and_then(Value::as_object)
+                .is_some_and(|rights| rights.values().any(|s| s == "GRANTED"));
+            if granted {
+                found.push(json!({ "id": app.id, "name": app.name, "clientId": app.client_id }));
+            }
+        }
+        offset += apps.len() as i64;
+        if apps.is_empty() || offset >= total {
+            break;
+        }
+    }
+    Ok(Json(json!(found)))
+}
+
+async fn authorized_contexts(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference).await?;
+    let contexts: Vec<Value> =
+        authorizations(&app).keys().map(|context| json!({ "contextIdentifier": context })).collect();
+    Ok(Json(json!(contexts)))
+}
+
+async fn authorized_rights(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+    SpaceQuery(query): SpaceQuery<ContextQuery>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference).await?;
+    let context = context(query.context_identifier.as_deref())?;
+    let rights = object(&authorizations(&app).get(&context).cloned().unwrap_or_default());
+    let rights: Vec<Value> =
+        rights.iter().map(|(code, status)| json!({ "rightCode": code, "status": status })).collect();
+    Ok(Json(json!(rights)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RightUpdate {
+    #[serde(rename = "rightCode")]
+    right_code: String,
+    status: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateRights {
+    #[serde(rename = "contextIdentifier", default)]
+    context_identifier: Option<String>,
+    updates: Vec<RightUpdate>,
+}
+
+/// The operator grants or denies rights in a context.
+async fn update_authorized_rights(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+    SpaceJson(body): SpaceJson<UpdateRights>,
+) -> SpaceResult<StatusCode> {
+    caller.require_admin()?;
+    let context = context(body.context_identifier.as_deref())?;
+    let codes: Vec<String> = body.updates.iter().map(|u| u.right_code.clone()).collect();
+    check_codes(&codes, "updates")?;
+    if let Some(bad) = body.updates.iter().find(|u| !matches!(u.status.as_str(), "GRANTED" | "DENIED" | "PENDING")) {
+        return Err(SpaceError::invalid(format!("status `{}` must be GRANTED, DENIED or PENDING", bad.status)));
+    }
+    let mut app = resolve(&state, &caller, &reference).await?;
+    let mut all = authorizations(&app);
+    let mut rights = object(all.get(&context).unwrap_or(&Value::Null));
+    for update in body.updates {
+        rights.insert(update.right_code, json!(update.status));
+    }
+    all.insert(context, Value::Object(rights));
+    app.settings["authorizations"] = Value::Object(all);
+    save(&state, &app).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn delete_authorized_rights(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+    SpaceQuery(query): SpaceQuery<ContextQuery>,
+) -> SpaceResult<StatusCode> {
+    let context = context(query.context_identifier.as_deref())?;
+    let mut app = resolve(&state, &caller, &reference).await?;
+    let mut all = authorizations(&app);
+    if all.remove(&context).is_none() {
+        return Err(SpaceError::not_found(format!("the application is not authorized in `{context}`")));
+    }
+    app.settings["authorizations"] = Value::Object(all);
+    save(&state, &app).await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestRights {
+    #[serde(rename = "contextIdentifier", default)]
+    context_identifier: Option<String>,
+    #[serde(rename = "rightCodes")]
+    right_codes: Vec<String>,
+}
+
+/// Marks rights the application does not hold yet as PENDING in `context`.
+fn request(all: &mut Map<String, Value>, context: &str, codes: &[String]) {
+    let mut rights = object(all.get(context).unwrap_or(&Value::Null));
+    for code in codes {
+        if rights.get(code).is_none_or(|status| status != "GRANTED") {
+            rights.insert(code.clone(), json!("PENDING"));
+        }
+    }
+    all.insert(context.to_owned(), Value::Object(rights));
+}
+
+async fn request_rights(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+    SpaceJson(body): SpaceJson<RequestRights>,
+) -> SpaceResult<StatusCode> {
+    let context = context(body.context_identifier.as_deref())?;
+    check_codes(&body.right_codes, "rightCodes")?;
+    let mut app = resolve(&state, &caller, &reference).await?;
+    let mut all = authorizations(&app);
+    if !all.contains_key(&context) && all.len() >= MAX_ITEMS {
+        return Err(SpaceError::invalid(format!("at most {MAX_ITEMS} contexts")));
+    }
+    request(&mut all, &context, &body.right_codes);
+    app.settings["authorizations"] = Value::Object(all);
+    save(&state, &app).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn required_rights(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference).await?;
+    Ok(Json(app.settings["requiredRights"].as_array().cloned().map_or(json!([]), Value::Array)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateRequired {
+    #[serde(rename = "rightCodesToAdd", default)]
+    add: Vec<String>,
+    #[serde(rename = "rightCodesToRemove", default)]
+    remove: Vec<String>,
+    #[serde(rename = "requestRightsInAuthorizedContexts", default)]
+    request_in_contexts: bool,
+}
+
+async fn update_required_rights(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(reference): SpacePath<String>,
+    SpaceJson(body): SpaceJson<UpdateRequired>,
+) -> SpaceResult<Json<Value>> {
+    check_codes(&body.add, "rightCodesToAdd")?;
+    check_codes(&body.remove, "rightCodesToRemove")?;
+    let mut app = resolve(&state, &caller, &reference).await?;
+    let mut required: Vec<String> = app.settings["requiredRights"]
+        .as_array()
+        .map(|codes| codes.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    required.retain(|code| !body.remove.contains(code));
+    for code in body.add {
+        if !required.contains(&code) {
+            required.push(code);
+        }
+    }
+    if required.len() > MAX_ITEMS {
+        return Err(SpaceError::invalid(format!("an application requires at most {MAX_ITEMS} rights")));
+    }
+    if body.request_in_contexts {
+        let mut all = authorizations(&app);
+        let contexts: Vec<String> = all.keys().cloned().collect();
+        for context in contexts {
+            request(&mut all, &context, &required);
+        }
+        app.settings["authorizations"] = Value::Object(all);
+    }
+    app.settings["requiredRights"] = json!(required);
+    save(&state, &app).await?;
+    Ok(Json(json!(required)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueQuery {
+    #[serde(rename = "fromEtag")]
+    from_etag: Option<i64>,
+    #[serde(rename = "batchSize")]
+    batch_size: i64,
+}
+
+/// Links waiting to be unfurled by the calling application, after `fromEtag`.
+async fn unfurl_queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpaceQuery(query): SpaceQuery<QueueQuery>,
+) -> SpaceResult<Json<Value>> {
+    let app_id = caller.require_app()?.to_owned();
+    if !(1..=1000).contains(&query.batch_size) {
+        return Err(SpaceError::invalid("batchSize must be between 1 and 1000"));
+    }
+    let app = resolve(&state, &caller, &app_id).await?;
+    let from = query.from_etag.unwrap_or(i64::MIN);
+    let items: Vec<Value> = app.settings["unfurlQueue"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|i| i["etag"].as_i64().is_some_and(|e| e > from))
+                .take(query.batch_size as usize)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(json!(items)))
+}
+
+/// Appends to a bounded list in the settings, dropping the oldest entries.
+async fn append(state: &AppState, caller: &Caller, field: &str, entries: Vec<Value>) -> SpaceResult<StatusCode> {
+    let app_id = caller.require_app()?.to_owned();
+    let mut app = resolve(state, caller, &app_id).await?;
+    let mut list = app.settings[field].as_array().cloned().unwrap_or_default();
+    list.extend(entries);
+    let excess = list.len().saturating_sub(MAX_UNFURLS);
+    list.drain(..excess);
+    app.settings[field] = json!(list);
+    save(state, &app).await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnfurlContent {
+    unfurls: Vec<Value>,
+}
+
+async fn unfurl_content(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpaceJson(body): SpaceJson<UnfurlContent>,
+) -> SpaceResult<StatusCode> {
+    let valid = body.unfurls.len() <= MAX_ITEMS && body.unfurls.iter().all(|u| u.is_object());
+    if !valid {
+        return Err(SpaceError::invalid(format!("unfurls must be at most {MAX_ITEMS} objects")));
+    }
+    append(&state, &caller, "unfurlContent", body.unfurls).await
+}
+
+async fn request_external_auth(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpaceJson(body): SpaceJson<Map<String, Value>>,
+) -> SpaceResult<StatusCode> {
+    if Value::Object(body.clone()).to_string().len() > 10_000 {
+        return Err(SpaceError::invalid("the request must be at most 10000 bytes of JSON"));
+    }
+    append(&state, &caller, "externalAuthRequests", vec![Value::Object(body)]).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetExternalAuth {
+    #[serde(rename = "userId", default)]
+    user_id: Option<String>,
+}
+
+async fn reset_external_auth(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpaceJson(body): SpaceJson<ResetExternalAuth>,
+) -> SpaceResult<StatusCode> {
+    let app_id = caller.require_app()?.to_owned();
+    let mut app = resolve(&state, &caller, &app_id).await?;
+    let mut list = app.settings["externalAuthRequests"].as_array().cloned().unwrap_or_default();
+    match &body.user_id {
+        Some(user) => list.retain(|r| r["userId"] != *user),
+        None => list.clear(),
+    }
+    app.settings["externalAuthRequests"] = json!(list);
+    save(&state, &app).await?;
+    Ok(StatusCode::OK)
+}

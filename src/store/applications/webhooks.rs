@@ -1,0 +1,226 @@
+//! Application webhooks and their subscriptions.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::store::{Result, Store};
+
+/// A webhook of an application.
+#[derive(Debug, Clone)]
+pub struct WebhookRecord {
+    /// Its id.
+    pub id: String,
+    /// The application.
+    pub app_id: String,
+    /// Display name.
+    pub name: String,
+    /// description, endpoint, enabled, acceptedHttpResponseCodes, doRetries, … as JSON.
+    pub settings: serde_json::Value,
+    /// Signing key, sealed.
+    pub signing_key_sealed: String,
+    /// Endpoint credentials and custom headers as sealed JSON.
+    pub secrets_sealed: String,
+    /// Archived (deleted) webhooks receive nothing.
+    pub archived: bool,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last update (ms).
+    pub updated_at: i64,
+}
+
+const WEBHOOK_COLUMNS: &str =
+    "id, app_id, name, settings, signing_key_sealed, secrets_sealed, archived, created_at, updated_at";
+
+fn webhook_row(row: &AnyRow) -> Result<WebhookRecord> {
+    let settings: String = row.get(3);
+    Ok(WebhookRecord {
+        id: row.get(0),
+        app_id: row.get(1),
+        name: row.get(2),
+        settings: serde_json::from_str(&settings)?,
+        signing_key_sealed: row.get(4),
+        secrets_sealed: row.get(5),
+        archived: row.get::<i64, _>(6) != 0,
+        created_at: row.get(7),
+        updated_at: row.get(8),
+    })
+}
+
+/// A subscription of a webhook: which events it receives.
+#[derive(Debug, Clone)]
+pub struct SubscriptionRecord {
+    /// Its id.
+    pub id: String,
+    /// The webhook.
+    pub webhook_id: String,
+    /// Display name.
+    pub name: String,
+    /// Disabled subscriptions match nothing.
+    pub enabled: bool,
+    /// The SubscriptionDefinition (`subjectCode`, `filters`, `eventTypeCodes`).
+    pub definition: serde_json::Value,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+fn subscription_row(row: &AnyRow) -> Result<SubscriptionRecord> {
+    let definition: String = row.get(4);
+    Ok(SubscriptionRecord {
+        id: row.get(0),
+        webhook_id: row.get(1),
+        name: row.get(2),
+        enabled: row.get::<i64, _>(3) != 0,
+        definition: serde_json::from_str(&definition)?,
+        created_at: row.get(5),
+    })
+}
+
+impl Store {
+    /// Stores a new webhook.
+    pub async fn insert_webhook(&self, webhook: &WebhookRecord) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO application_webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&webhook.id)
+        .bind(&webhook.app_id)
+        .bind(&webhook.name)
+        .bind(webhook.settings.to_string())
+        .bind(&webhook.signing_key_sealed)
+        .bind(&webhook.secrets_sealed)
+        .bind(i64::from(webhook.archived))
+        .bind(webhook.created_at)
+        .bind(webhook.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One webhook of an application.
+    pub async fn webhook(&self, app_id: &str, id: &str) -> Result<Option<WebhookRecord>> {
+        let row =
+            sqlx::query(&format!("SELECT {WEBHOOK_COLUMNS} FROM application_webhooks WHERE app_id = $1 AND id = $2"))
+                .bind(app_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(webhook_row).transpose()
+    }
+
+    /// A page of an application's webhooks, oldest first, and their total.
+    pub async fn list_webhooks(
+        &self,
+        app_id: &str,
+        with_archived: bool,
+        query: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<WebhookRecord>, i64)> {
+        let filter = "app_id = $1 AND ($2 = 1 OR archived = 0) AND LOWER(name) LIKE $3";
+        let pattern = format!("%{}%", query.to_lowercase());
+        let archived = i64::from(with_archived);
+        let rows = sqlx::query(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM application_webhooks WHERE {filter} ORDER BY created_at, id LIMIT $4 OFFSET $5"
+        ))
+        .bind(app_id)
+        .bind(archived)
+        .bind(&pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let total = sqlx::query(&format!("SELECT COUNT(*) FROM application_webhooks WHERE {filter}"))
+            .bind(app_id)
+            .bind(archived)
+            .bind(&pattern)
+            .fetch_one(&self.pool)
+            .await?
+            .get::<i64, _>(0);
+        Ok((rows.iter().map(webhook_row).collect::<Result<_>>()?, total))
+    }
+
+    /// The unarchived webhooks of an application.
+    pub async fn live_webhooks(&self, app_id: &str) -> Result<Vec<WebhookRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM application_webhooks WHERE app_id = $1 AND archived = 0 ORDER BY created_at, id"
+        ))
+        .bind(app_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(webhook_row).collect()
+    }
+
+    /// Writes every mutable field of a webhook.
+    pub async fn update_webhook(&self, webhook: &WebhookRecord) -> Result<()> {
+        sqlx::query(
+            "UPDATE application_webhooks SET name = $3, settings = $4, signing_key_sealed = $5, secrets_sealed = $6, \
+             archived = $7, updated_at = $8 WHERE app_id = $1 AND id = $2",
+        )
+        .bind(&webhook.app_id)
+        .bind(&webhook.id)
+        .bind(&webhook.name)
+        .bind(webhook.settings.to_string())
+        .bind(&webhook.signing_key_sealed)
+        .bind(&webhook.secrets_sealed)
+        .bind(i64::from(webhook.archived))
+        .bind(crate::store::now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores a new subscription.
+    pub async fn insert_subscription(&self, subscription: &SubscriptionRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO application_subscriptions (id, webhook_id, name, enabled, definition, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&subscription.id)
+        .bind(&subscription.webhook_id)
+        .bind(&subscription.name)
+        .bind(i64::from(subscription.enabled))
+        .bind(subscription.definition.to_string())
+        .bind(subscription.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The subscriptions of a webhook, oldest first.
+    pub async fn subscriptions(&self, webhook_id: &str) -> Result<Vec<SubscriptionRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, webhook_id, name, enabled, definition, created_at FROM application_subscriptions \
+             WHERE webhook_id = $1 ORDER BY created_at, id",
+        )
+        .bind(webhook_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(subscription_row).collect()
+    }
+
+    /// Updates a subscription's name, enabled flag and definition.
+    pub async fn update_subscription(&self, subscription: &SubscriptionRecord) -> Result<()> {
+        sqlx::query(
+            "UPDATE application_subscriptions SET name = $3, enabled = $4, definition = $5 \
+             WHERE webhook_id = $1 AND id = $2",
+        )
+        .bind(&subscription.webhook_id)
+        .bind(&subscription.id)
+        .bind(&subscription.name)
+        .bind(i64::from(subscription.enabled))
+        .bind(subscription.definition.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a subscription; `false` when there was none.
+    pub async fn delete_subscription(&self, webhook_id: &str, id: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM application_subscriptions WHERE webhook_id = $1 AND id = $2")
+            .bind(webhook_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+}
