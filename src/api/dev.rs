@@ -1,0 +1,220 @@
+//! Dev mode endpoints: `PUT`/`GET`/`DELETE /v1/integrations/{integrationName}/dev`, the
+//! reverse tunnel `GET …/dev/connect` (a WebSocket `weft dev` opens) and the live events
+//! stream `GET …/events/stream` (server-sent events, what `weft tail` reads).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::ApiError;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::integrations::find_visible;
+use crate::auth::Principal;
+use crate::dev::TunnelKind;
+use crate::state::AppState;
+use crate::store::{EventRecord, IntegrationRecord};
+
+/// Longest tunnel URL.
+const MAX_TUNNEL_URL: usize = 256;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/integrations/{integrationName}/dev", get(show).put(enable).delete(disable))
+        .route("/v1/integrations/{integrationName}/dev/connect", get(connect))
+        .route("/v1/integrations/{integrationName}/events/stream", get(stream))
+}
+
+/// Dev mode belongs to the integration's organization: its admins and the operator.
+async fn owned(state: &AppState, principal: &Principal, name: &str) -> Result<IntegrationRecord, ApiError> {
+    let integration = find_visible(state, principal, name).await?;
+    principal.require_org_admin(&integration.org_id)?;
+    Ok(integration)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DevBody {
+    tunnel_url: String,
+    #[serde(default)]
+    all: bool,
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<DevBody>,
+) -> Result<StatusCode, ApiError> {
+    let integration = owned(&state, &principal, &name).await?;
+    let length = body.tunnel_url.chars().count();
+    if !(1..=MAX_TUNNEL_URL).contains(&length) {
+        return Err(ApiError::bad_request(format!("tunnelUrl must be 1–{MAX_TUNNEL_URL} characters")));
+    }
+    if !(body.tunnel_url.starts_with("http://") || body.tunnel_url.starts_with("https://")) {
+        return Err(ApiError::bad_request("tunnelUrl must be an http:// or https:// URL"));
+    }
+    // Generated now, so the author can read it before the first event.
+    state.dev.signing_secret(&state, &integration.name).await?;
+    state.store.set_dev_mode(&integration.name, &body.tunnel_url, TunnelKind::Http.as_str(), body.all).await?;
+    state.dev.invalidate(&integration.name);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let integration = owned(&state, &principal, &name).await?;
+    state.store.clear_dev_mode(&integration.name).await?;
+    state.dev.invalidate(&integration.name);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let integration = owned(&state, &principal, &name).await?;
+    let secret = state.dev.signing_secret(&state, &integration.name).await?;
+    let record = state.store.dev_mode(&integration.name).await?;
+    let (tunnel_url, kind, all) = match &record {
+        Some(record) => (record.tunnel_url.clone(), record.tunnel_kind.clone(), record.all_orgs),
+        None => (None, TunnelKind::Http.as_str().to_owned(), false),
+    };
+    Ok(Json(json!({
+        "enabled": tunnel_url.is_some(),
+        "tunnelUrl": tunnel_url,
+        "tunnel": kind,
+        "all": all,
+        "connected": state.dev.connected(&integration.name),
+        "signingSecret": secret,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ConnectQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+/// Opens the reverse tunnel: dev mode goes on and stays on when the socket closes (events
+/// then fail as `tunnel_unreachable` until `weft dev` reconnects or dev mode is turned off).
+async fn connect(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ConnectQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let integration = owned(&state, &principal, &name).await?;
+    let url = format!("{}/v1/integrations/{}/dev/connect", state.public_url, integration.name);
+    state.store.set_dev_mode(&integration.name, &url, TunnelKind::Socket.as_str(), query.all).await?;
+    state.dev.invalidate(&integration.name);
+    let name = integration.name;
+    Ok(upgrade.on_upgrade(move |socket| crate::dev::socket::serve(state, name, socket)).into_response())
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    status: Option<String>,
+    installation: Option<String>,
+}
+
+impl StreamQuery {
+    fn matches(&self, integration: &str, event: &EventRecord) -> bool {
+        event.integration == integration
+            && self.status.as_ref().is_none_or(|status| *status == event.status)
+            && self.installation.as_ref().is_none_or(|id| event.installation_id.as_ref() == Some(id))
+    }
+}
+
+/// Events of the integration as they are recorded, with their logs, as server-sent events
+/// named `event` (data: the event JSON of `GET …/events/{eventId}`).
+async fn stream(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let integration = find_visible(&state, &principal, &name).await?;
+    match &principal {
+        Principal::Integration { name: own } if *own == integration.name => {}
+        Principal::Integration { .. } | Principal::Installation { .. } => {
+            return Err(ApiError::forbidden(format!("this token may not read the events of `{name}`")));
+        }
+        _ => principal.require_org_member(&integration.org_id)?,
+    }
+    let receiver = state.events.live().subscribe();
+    let filter = Arc::new((integration.name, query));
+    let closed = Box::pin(state.dev.closed());
+    let events = futures_util::stream::unfold((receiver, closed), move |(mut receiver, mut closed)| {
+        let filter = filter.clone();
+        async move {
+            loop {
+                let received = tokio::select! {
+                    () = &mut closed => return None,
+                    received = receiver.recv() => received,
+                };
+                match received {
+                    Ok(event) if filter.1.matches(&filter.0, &event) => {
+                        let data = event_json(&event).to_string();
+                        let sse = Event::default().event("event").id(event.id.clone()).data(data);
+                        return Some((Ok(sse), (receiver, closed)));
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(missed)) => {
+                        let sse = Event::default().event("lagged").data(json!({ "missed": missed }).to_string());
+                        return Some((Ok(sse), (receiver, closed)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// An event as `GET …/events/{eventId}` shows it, logs included.
+fn event_json(event: &EventRecord) -> Value {
+    let logs: Vec<Value> = serde_json::from_str::<Vec<Value>>(&event.logs)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut line| {
+            if let Some(ms) = line["timestamp"].as_i64() {
+                line["timestamp"] = json!(super::timestamp(ms));
+            }
+            line
+        })
+        .collect();
+    let mut body = json!({
+        "object": "integration-event",
+        "id": event.id,
+        "integration": event.integration,
+        "installation": event.installation_id,
+        "type": event.event_type,
+        "status": event.status,
+        "createdAt": super::timestamp(event.created_at),
+        "duration": event.duration_us as f64 / 1000.0,
+        "logs": logs,
+    });
+    if let Some(status) = event.response_status {
+        body["response"] = json!({ "status": status });
+    }
+    if let Some(kind) = &event.error_kind {
+        body["error"] = json!({ "kind": kind, "message": event.error_message });
+    }
+    body
+}

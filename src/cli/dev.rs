@@ -1,0 +1,422 @@
+//! `weft dev [DIR]`: runs the integration in DIR on this machine and makes the server send
+//! it the integration's live events.
+//!
+//! It builds the module (or takes `--wasm FILE`), runs each event in the same sandbox as the
+//! server (`weft_runtime::Runtime`, default limits) and reloads the module when the file (or
+//! the source) changes. Events arrive over a reverse tunnel: a WebSocket from here to the
+//! server, so nothing on this machine needs to be reachable. With `--public-url` it serves
+//! HTTP itself instead and registers that URL. Ctrl-C (or SIGTERM) turns dev mode off.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context as _, bail};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use clap::Args;
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use weft_runtime::{Limits, LogLine, NoHostServices, Outcome, PreparedModule, RunReport, Runtime, RuntimeConfig};
+
+use crate::dev::protocol::{ClientMessage, ServerMessage};
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Directory of the integration (holding weft.toml).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Run this module instead of building DIR; it is still reloaded when it changes.
+    #[arg(long)]
+    wasm: Option<PathBuf>,
+    /// The integration's name (default: `name` in weft.toml).
+    #[arg(long)]
+    name: Option<String>,
+    /// Shell command that builds the module, run in DIR at start and on source changes
+    /// (default: `scripts/build-examples NAME` for an example of this repository, else
+    /// `cargo build --release --target wasm32-wasip1`).
+    #[arg(long)]
+    build: Option<String>,
+    /// Serve HTTP on --listen and have the server POST events to this URL, instead of the
+    /// reverse tunnel.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Address to serve HTTP on with --public-url.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: String,
+    /// Receive the events of every organization, not only the integration's own.
+    #[arg(long)]
+    all: bool,
+    /// The server's URL.
+    #[arg(long, env = "WEFT_API_URL", default_value = "http://127.0.0.1:8080")]
+    api_url: String,
+    /// A token of an admin of the integration's organization.
+    #[arg(long, env = "WEFT_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    name: String,
+    script: PathBuf,
+}
+
+/// How polling notices changes.
+const POLL: Duration = Duration::from_millis(250);
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often the CLI sends a heartbeat.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    // Installed first, so a signal during start-up still turns dev mode off.
+    let shutdown = shutdown_signal()?;
+    let manifest = std::fs::read_to_string(args.dir.join("weft.toml"))
+        .ok()
+        .map(|text| toml::from_str::<Manifest>(&text).context("parsing weft.toml"))
+        .transpose()?;
+    let name = match (&args.name, &manifest) {
+        (Some(name), _) => name.clone(),
+        (None, Some(manifest)) => manifest.name.clone(),
+        (None, None) => bail!("no weft.toml in {}: pass --name", args.dir.display()),
+    };
+    let (wasm, build) = match (&args.wasm, &manifest) {
+        (Some(wasm), _) => (wasm.clone(), args.build.clone()),
+        (None, Some(manifest)) => (args.dir.join(&manifest.script), Some(build_command(&args, &name))),
+        (None, None) => bail!("pass --wasm FILE or run in a directory with weft.toml"),
+    };
+    if let Some(build) = &build {
+        run_build(&args.dir, build)?;
+    }
+    let local = Arc::new(Local::new(wasm)?);
+    println!("weft dev: running {} as `{name}`", local.wasm.display());
+    tokio::spawn(watch(local.clone(), args.dir.clone(), build));
+
+    let api = args.api_url.trim_end_matches('/').to_owned();
+    let client = reqwest::Client::new();
+    if let Some(public_url) = &args.public_url {
+        let secret = register_http(&client, &api, &args.token, &name, public_url, args.all).await?;
+        let listener =
+            tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+        println!("weft dev: serving on http://{}; the server posts events to {public_url}", listener.local_addr()?);
+        let app = axum::Router::new().fallback({
+            let local = local.clone();
+            move |headers: HeaderMap, body: Bytes| http_event(local.clone(), secret.clone(), headers, body)
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    } else {
+        let url = format!("{}/v1/integrations/{name}/dev/connect?all={}", api.replacen("http", "ws", 1), args.all);
+        tokio::spawn(tunnel(url, args.token.clone(), local.clone()));
+    }
+    shutdown.await;
+    let url = format!("{api}/v1/integrations/{name}/dev");
+    match client.delete(&url).bearer_auth(&args.token).send().await {
+        Ok(response) if response.status().is_success() => println!("weft dev: dev mode of `{name}` is off"),
+        Ok(response) => eprintln!("weft dev: turning dev mode off failed with {}", response.status()),
+        Err(error) => eprintln!("weft dev: turning dev mode off failed: {error}"),
+    }
+    Ok(())
+}
+
+fn build_command(args: &DevArgs, name: &str) -> String {
+    if let Some(build) = &args.build {
+        return build.clone();
+    }
+    let dir = args.dir.canonicalize().unwrap_or_else(|_| args.dir.clone());
+    let script = dir.parent().and_then(Path::parent).map(|root| root.join("scripts/build-examples"));
+    match (script, dir.parent().and_then(|parent| parent.file_name())) {
+        (Some(script), Some(parent)) if parent == "examples" && script.exists() => {
+            let member = dir.file_name().map(|m| m.to_string_lossy().into_owned()).unwrap_or_else(|| name.to_owned());
+            format!("{} {member}", script.display())
+        }
+        _ => "cargo build --release --target wasm32-wasip1".to_owned(),
+    }
+}
+
+fn run_build(dir: &Path, command: &str) -> anyhow::Result<()> {
+    println!("weft dev: building: {command}");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .status()
+        .with_context(|| format!("running `{command}`"))?;
+    if !status.success() {
+        bail!("`{command}` failed with {status}");
+    }
+    Ok(())
+}
+
+/// The module on this machine and the sandbox that runs it.
+struct Local {
+    runtime: Runtime,
+    wasm: PathBuf,
+    loaded: Mutex<(Stamp, Arc<PreparedModule>)>,
+}
+
+/// A file's modification time and length, when it exists.
+type Stamp = Option<(SystemTime, u64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+impl Local {
+    fn new(wasm: PathBuf) -> anyhow::Result<Self> {
+        let runtime = Runtime::new(RuntimeConfig::default())?;
+        let stamp = stamp(&wasm);
+        let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        let module = runtime.compile(&bytes).with_context(|| format!("compiling {}", wasm.display()))?;
+        Ok(Self { runtime, wasm, loaded: Mutex::new((stamp, Arc::new(module))) })
+    }
+
+    /// Recompiles the module when its file changed; a module that does not compile leaves
+    /// the previous one running.
+    fn reload_if_changed(&self) {
+        let current = stamp(&self.wasm);
+        if current.is_none() || self.loaded.lock().expect("module lock").0 == current {
+            return;
+        }
+        let compiled = std::fs::read(&self.wasm)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| self.runtime.compile(&bytes).map_err(anyhow::Error::from));
+        let mut loaded = self.loaded.lock().expect("module lock");
+        loaded.0 = current;
+        match compiled {
+            Ok(module) => {
+                loaded.1 = Arc::new(module);
+                println!("weft dev: reloaded {}", self.wasm.display());
+            }
+            Err(error) => {
+                eprintln!("weft dev: {} does not load, keeping the previous module: {error:#}", self.wasm.display())
+            }
+        }
+    }
+
+    /// Runs one invocation, prints it, and returns the outcome JSON with its logs.
+    async fn run(&self, invocation: &[u8]) -> (Value, Vec<LogLine>) {
+        self.reload_if_changed();
+        let module = self.loaded.lock().expect("module lock").1.clone();
+        let report = self.runtime.run(&module, invocation, &Limits::default(), Arc::new(NoHostServices)).await;
+        let report = match report {
+            Ok(report) => report,
+            Err(error) => RunReport {
+                result: Err(weft_runtime::Failure::new(weft_runtime::FailureKind::Instantiate, error.to_string())),
+                logs: Vec::new(),
+                duration: Duration::ZERO,
+            },
+        };
+        print_event(invocation, &report);
+        (outcome_json(&report), report.logs)
+    }
+}
+
+/// The outcome JSON of a report; a failure becomes an error outcome (500).
+fn outcome_json(report: &RunReport) -> Value {
+    match &report.result {
+        Ok(Outcome::Response(response)) => json!({ "response": {
+            "status": response.status,
+            "headers": response.headers,
+            "body": BASE64.encode(&response.body),
+        }}),
+        Ok(Outcome::Error { code, message }) => json!({ "error": { "code": code, "message": message } }),
+        Ok(Outcome::None) => json!({}),
+        Err(failure) => json!({ "error": { "code": 500, "message": failure.to_string() } }),
+    }
+}
+
+fn print_event(invocation: &[u8], report: &RunReport) {
+    let invocation: Value = serde_json::from_slice(invocation).unwrap_or_default();
+    let event = &invocation["event"];
+    let installation = invocation["environment"]["installation"]["id"].as_str().unwrap_or("-");
+    println!(
+        "event {} {} installation {installation} ({} ms)",
+        event["type"].as_str().unwrap_or("?"),
+        event["eventId"].as_str().unwrap_or("?"),
+        report.duration.as_millis()
+    );
+    for line in &report.logs {
+        println!("    {:?}: {}", line.level, line.message);
+    }
+    match &report.result {
+        Ok(Outcome::Response(response)) => println!("  → response {}", response.status),
+        Ok(Outcome::Error { code, message }) => println!("  → error {code}: {message}"),
+        Ok(Outcome::None) => println!("  → no response"),
+        Err(failure) => println!("  → failed: {failure}"),
+    }
+}
+
+/// Polls the source (when there is a build) and the module, rebuilding and reloading.
+async fn watch(local: Arc<Local>, dir: PathBuf, build: Option<String>) {
+    let mut source = build.as_ref().map(|_| newest_source(&dir));
+    loop {
+        tokio::time::sleep(POLL).await;
+        if let (Some(build), Some(seen)) = (&build, &mut source) {
+            let now = newest_source(&dir);
+            if now > *seen {
+                *seen = now;
+                let (dir, build) = (dir.clone(), build.clone());
+                let built = tokio::task::spawn_blocking(move || run_build(&dir, &build)).await;
+                if let Ok(Err(error)) = built {
+                    eprintln!("weft dev: {error:#}");
+                }
+            }
+        }
+        let local = local.clone();
+        let _ = tokio::task::spawn_blocking(move || local.reload_if_changed()).await;
+    }
+}
+
+/// The newest modification time of the crate's sources (`src/`, `Cargo.toml`).
+fn newest_source(dir: &Path) -> Option<SystemTime> {
+    fn walk(path: &Path, newest: &mut Option<SystemTime>) {
+        let Ok(meta) = std::fs::metadata(path) else { return };
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                walk(&entry.path(), newest);
+            }
+        } else if let Ok(modified) = meta.modified() {
+            *newest = (*newest).max(Some(modified));
+        }
+    }
+    let mut newest = None;
+    walk(&dir.join("src"), &mut newest);
+    walk(&dir.join("Cargo.toml"), &mut newest);
+    newest
+}
+
+/// Keeps the reverse tunnel open, reconnecting with backoff.
+async fn tunnel(url: String, token: String, local: Arc<Local>) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match session(&url, &token, &local).await {
+            Ok(true) => {
+                backoff = Duration::from_millis(200);
+                println!("weft dev: tunnel closed; reconnecting");
+            }
+            Ok(false) => println!("weft dev: tunnel closed; reconnecting"),
+            Err(error) => eprintln!("weft dev: tunnel: {error:#}; retrying in {} ms", backoff.as_millis()),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One connection; `Ok(true)` when it got as far as being ready.
+async fn session(url: &str, token: &str, local: &Arc<Local>) -> anyhow::Result<bool> {
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|error| match error {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+            anyhow::anyhow!("the server refused the tunnel with {}: {body}", response.status())
+        }
+        other => anyhow::Error::from(other).context(format!("connecting to {url}")),
+    })?;
+    let (mut sink, mut stream) = socket.split();
+    let (answers, mut outgoing) = mpsc::channel::<ClientMessage>(64);
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut ready = false;
+    loop {
+        tokio::select! {
+            message = stream.next() => {
+                let text = match message {
+                    None | Some(Ok(Message::Close(_))) => return Ok(ready),
+                    Some(Err(error)) => return Err(error.into()),
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(_)) => continue,
+                };
+                match serde_json::from_str::<ServerMessage>(&text) {
+                    Ok(ServerMessage::Ready { integration }) => {
+                        ready = true;
+                        println!("weft dev: tunnel connected; events of `{integration}` now run here");
+                    }
+                    Ok(ServerMessage::Invoke { id, invocation }) => {
+                        let _ = answers.send(ClientMessage::Ack { id: id.clone() }).await;
+                        let (local, answers) = (local.clone(), answers.clone());
+                        tokio::spawn(async move {
+                            let (outcome, logs) = local.run(invocation.to_string().as_bytes()).await;
+                            let _ = answers.send(ClientMessage::Outcome { id, outcome, logs }).await;
+                        });
+                    }
+                    Ok(ServerMessage::Pong) => {}
+                    Err(error) => eprintln!("weft dev: unreadable message from the server: {error}"),
+                }
+            }
+            Some(answer) = outgoing.recv() => {
+                sink.send(Message::Text(serde_json::to_string(&answer)?.into())).await?;
+            }
+            _ = heartbeat.tick() => {
+                sink.send(Message::Text(serde_json::to_string(&ClientMessage::Ping)?.into())).await?;
+            }
+        }
+    }
+}
+
+/// Registers `public_url` as the HTTP tunnel and returns the signing key.
+async fn register_http(
+    client: &reqwest::Client,
+    api: &str,
+    token: &str,
+    name: &str,
+    public_url: &str,
+    all: bool,
+) -> anyhow::Result<Vec<u8>> {
+    let url = format!("{api}/v1/integrations/{name}/dev");
+    let response =
+        client.put(&url).bearer_auth(token).json(&json!({ "tunnelUrl": public_url, "all": all })).send().await?;
+    if !response.status().is_success() {
+        let status = response.status();
+        bail!("turning dev mode on failed with {status}: {}", response.text().await.unwrap_or_default());
+    }
+    let shown: Value = client.get(&url).bearer_auth(token).send().await?.error_for_status()?.json().await?;
+    shown["signingSecret"].as_str().and_then(crate::dev::secret_key).context("the server did not show a signing secret")
+}
+
+/// One event posted by the server: checks its signature, runs it, answers the outcome.
+async fn http_event(
+    local: Arc<Local>,
+    key: Vec<u8>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, axum::Json<Value>) {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned();
+    let timestamp = header("webhook-timestamp").parse::<i64>().unwrap_or_default();
+    if !crate::dev::verify(&key, &header("webhook-id"), timestamp, &body, &header("webhook-signature")) {
+        eprintln!("weft dev: refused a request without a valid signature");
+        return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": { "code": 401, "message": "bad signature" } })));
+    }
+    let (mut outcome, logs) = local.run(&body).await;
+    if let Some(fields) = outcome.as_object_mut() {
+        fields.insert("logs".to_owned(), json!(logs));
+    }
+    (StatusCode::OK, axum::Json(outcome))
+}
+
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed before this returns, so a
+/// signal that arrives during start-up is not lost.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
