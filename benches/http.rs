@@ -66,7 +66,15 @@ async fn main() {
     admin(client.post(format!("{url}/v1/orgs"))).json(&json!({"id": "bench", "title": "Bench"})).send().await.unwrap();
     let script = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hello_wasm());
     let body = json!({"title": "Hello", "description": "d", "organization": "bench", "script": script});
-    assert!(admin(client.post(format!("{url}/v1/integrations/hello"))).json(&body).send().await.unwrap().status().is_success());
+    assert!(
+        admin(client.post(format!("{url}/v1/integrations/hello")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
     let installation: Value = admin(client.post(format!("{url}/v1/integrations/hello/installations")))
         .json(&json!({"organization": "bench"}))
         .send()
@@ -79,7 +87,8 @@ async fn main() {
     let sample = client.get(&endpoint).send().await.unwrap().bytes().await.unwrap();
 
     // The baseline: the same bytes from a plain handler, in the same process and runtime.
-    let plain = Router::new().route("/bench", get(move || async move { ([("content-type", "application/json")], sample) }));
+    let plain =
+        Router::new().route("/bench", get(move || async move { ([("content-type", "application/json")], sample) }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let plain_url = format!("http://{}/bench", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, plain).await });
@@ -92,8 +101,14 @@ async fn main() {
     .await
     .unwrap();
     println!("HTTP throughput, wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}, GET of hello's public endpoint:");
-    println!("  weft (hello)   {:>10.0} req/s  p50 {:>9}  p99 {:>9}", weft_load.requests_per_second, weft_load.p50, weft_load.p99);
-    println!("  plain axum     {:>10.0} req/s  p50 {:>9}  p99 {:>9}", plain_load.requests_per_second, plain_load.p50, plain_load.p99);
+    println!(
+        "  weft (hello)   {:>10.0} req/s  p50 {:>9}  p99 {:>9}",
+        weft_load.requests_per_second, weft_load.p50, weft_load.p99
+    );
+    println!(
+        "  plain axum     {:>10.0} req/s  p50 {:>9}  p99 {:>9}",
+        plain_load.requests_per_second, plain_load.p50, plain_load.p99
+    );
     println!(
         "  ratio          {:>10.2} of the plain handler's throughput (goal ≥ 0.5)",
         weft_load.requests_per_second / plain_load.requests_per_second

@@ -64,5 +64,8 @@ async fn main() {
     println!("per-event overhead, hello ({} bytes), {EVENTS} sequential fetch events, best of 3:", wasm.len());
     println!("  pooling allocator   {:>8.2} µs/event (goal ≤ 10 µs)", pooled.as_secs_f64() * 1e6);
     println!("  on-demand allocator {:>8.2} µs/event (baseline)", on_demand.as_secs_f64() * 1e6);
-    println!("  ratio               {:>8.2}× faster pooled (goal ≥ 4×)", on_demand.as_secs_f64() / pooled.as_secs_f64());
+    println!(
+        "  ratio               {:>8.2}× faster pooled (goal ≥ 4×)",
+        on_demand.as_secs_f64() / pooled.as_secs_f64()
+    );
 }

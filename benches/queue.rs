@@ -74,7 +74,13 @@ async fn measure(database_url: &str, secret_key: Option<String>) -> Figures {
     let server = Server::start(config.clone()).await.unwrap();
     let client = reqwest::Client::new();
     let url = server.url();
-    client.post(format!("{url}/v1/orgs")).bearer_auth("bench").json(&json!({"id": "bench", "title": "Bench"})).send().await.unwrap();
+    client
+        .post(format!("{url}/v1/orgs"))
+        .bearer_auth("bench")
+        .json(&json!({"id": "bench", "title": "Bench"}))
+        .send()
+        .await
+        .unwrap();
     let script = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, wat::parse_str(TRIVIAL).unwrap());
     let published = client
         .post(format!("{url}/v1/integrations/trivial"))
@@ -105,7 +111,8 @@ async fn measure(database_url: &str, secret_key: Option<String>) -> Figures {
     for batch in 0..batches as usize {
         tick.tick().await;
         let now = now_ms();
-        let jobs: Vec<NewJob> = (0..per_batch).map(|i| task("trivial", SATURATED_TASKS + batch * per_batch + i, now)).collect();
+        let jobs: Vec<NewJob> =
+            (0..per_batch).map(|i| task("trivial", SATURATED_TASKS + batch * per_batch + i, now)).collect();
         store.enqueue(&jobs).await.unwrap();
     }
     drain(&store, Duration::from_secs(120)).await;
@@ -126,14 +133,18 @@ fn server_queue(server: &Server) -> weft::queue::QueueHandle {
 
 /// The same task events straight into the runtime, `WORKERS` at a time: no queue, no database.
 async fn direct_dispatch() -> f64 {
-    let runtime = Arc::new(Runtime::new(RuntimeConfig { max_instances: WORKERS as u32, ..Default::default() }).unwrap());
+    let runtime =
+        Arc::new(Runtime::new(RuntimeConfig { max_instances: WORKERS as u32, ..Default::default() }).unwrap());
     let module = runtime.compile(&wat::parse_str(TRIVIAL).unwrap()).unwrap();
     let started = Instant::now();
     let mut running = tokio::task::JoinSet::new();
     for n in 0..SATURATED_TASKS {
         let (runtime, module) = (runtime.clone(), module.clone());
         running.spawn(async move {
-            let input = serde_json::to_vec(&json!({"abi": 1, "event": {"eventId": "e", "type": "task", "task": {"n": n}}, "environment": {}})).unwrap();
+            let input = serde_json::to_vec(
+                &json!({"abi": 1, "event": {"eventId": "e", "type": "task", "task": {"n": n}}, "environment": {}}),
+            )
+            .unwrap();
             runtime.run(&module, &input, &Limits::default(), Arc::new(NoHostServices)).await.unwrap();
         });
         if running.len() >= WORKERS {
@@ -145,7 +156,8 @@ async fn direct_dispatch() -> f64 {
 }
 
 async fn fresh_postgres() -> Option<(String, String, String)> {
-    let admin = std::env::var("WEFT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = std::env::var("WEFT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut connection = sqlx::PgConnection::connect(&admin).await.ok()?;
     let name = format!("weft_bench_{}", std::process::id());
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut connection).await.ok()?;
@@ -180,7 +192,8 @@ async fn main() {
             let postgres = measure(&url, Some("33".repeat(32))).await;
             report("postgres", &postgres, baseline);
             if let Ok(mut connection) = sqlx::PgConnection::connect(&admin).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut connection).await;
+                let _ =
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut connection).await;
             }
         }
         None => println!("postgres   skipped: no PostgreSQL server reachable"),

@@ -39,10 +39,17 @@ async fn populate(database_url: &str, file: &std::path::Path) {
     };
     let server = Server::start(config).await.unwrap();
     let (url, client) = (server.url(), reqwest::Client::new());
-    client.post(format!("{url}/v1/orgs")).bearer_auth(TOKEN).json(&json!({"id": "bench", "title": "Bench"})).send().await.unwrap();
+    client
+        .post(format!("{url}/v1/orgs"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"id": "bench", "title": "Bench"}))
+        .send()
+        .await
+        .unwrap();
     let script = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hello_wasm());
     let body = json!({"title": "Hello", "description": "d", "organization": "bench", "script": script});
-    let published = client.post(format!("{url}/v1/integrations/hello-0")).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+    let published =
+        client.post(format!("{url}/v1/integrations/hello-0")).bearer_auth(TOKEN).json(&body).send().await.unwrap();
     assert!(published.status().is_success());
     server.stop().await.unwrap();
 

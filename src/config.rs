@@ -86,7 +86,9 @@ pub fn check_integration_limits(limits: &serde_json::Value, max: &Limits) -> Res
         };
         match value.as_u64() {
             Some(v) if (1..=*ceiling).contains(&v) => {}
-            _ => return Err(format!("limits.{name} must be a whole number from 1 to {ceiling} (the server's maximum)")),
+            _ => {
+                return Err(format!("limits.{name} must be a whole number from 1 to {ceiling} (the server's maximum)"));
+            }
         }
     }
     Ok(())

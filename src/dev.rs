@@ -31,6 +31,8 @@ pub const CACHE_TTL: Duration = Duration::from_secs(1);
 pub const DEFAULT_TUNNEL_TIMEOUT: Duration = Duration::from_secs(5);
 /// The environment variable that sets the tunnel timeout, in milliseconds.
 pub const TUNNEL_TIMEOUT_ENV: &str = "WEFT_DEV_TUNNEL_TIMEOUT_MS";
+/// Largest answer accepted from an HTTP tunnel.
+pub const MAX_ANSWER_BYTES: usize = 32 << 20;
 /// Prefix of signing secrets.
 pub const SECRET_PREFIX: &str = "whsec_";
 
@@ -222,6 +224,9 @@ impl DevHub {
             .map_err(|error| describe_http_error(url, &error))?;
         let status = response.status();
         let body = response.bytes().await.map_err(|error| describe_http_error(url, &error))?;
+        if body.len() > MAX_ANSWER_BYTES {
+            return Err(format!("the dev tunnel {url} answered more than {MAX_ANSWER_BYTES} bytes"));
+        }
         if !status.is_success() {
             return Err(format!("the dev tunnel {url} answered {status}"));
         }
@@ -365,5 +370,33 @@ impl LiveEvents {
     /// Events recorded from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<EventRecord>> {
         self.sender.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_match_the_standard_webhooks_test_vector() {
+        let key = secret_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let body = br#"{"test": 2432232314}"#;
+        let signed = signature(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
+        assert_eq!(signed, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert!(verify(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, &format!("v1,bogus {signed}")));
+        assert!(!verify(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265331, body, &signed));
+    }
+
+    #[test]
+    fn a_tunnel_answer_becomes_a_report_with_its_logs() {
+        let answer =
+            br#"{"error":{"code":418,"message":"teapot"},"logs":[{"level":"info","message":"hi","timestamp":1}]}"#;
+        let answered = report(Ok(answer.to_vec()), Duration::ZERO);
+        assert_eq!(answered.result, Ok(Outcome::Error { code: 418, message: "teapot".to_owned() }));
+        assert_eq!(answered.logs[0].message, "hi");
+        assert_eq!(report(Ok(b"{}".to_vec()), Duration::ZERO).result, Ok(Outcome::None));
+        let failed = report(Err("gone".to_owned()), Duration::ZERO).result.unwrap_err();
+        assert_eq!(failed.kind, FailureKind::TunnelUnreachable);
+        assert_eq!(report(Ok(b"not json".to_vec()), Duration::ZERO).result.unwrap_err().kind, FailureKind::BadOutput);
     }
 }

@@ -68,7 +68,10 @@ impl HostServices for GuestHost {
         check_key(key)?;
         let text = value.to_string();
         if text.len() > MAX_KV_VALUE_BYTES {
-            return Err(HostError::new("too_large", format!("values must be at most {MAX_KV_VALUE_BYTES} bytes of JSON")));
+            return Err(HostError::new(
+                "too_large",
+                format!("values must be at most {MAX_KV_VALUE_BYTES} bytes of JSON"),
+            ));
         }
         let stored = self.state.store.kv_set(&self.kv_scope, key, &text, MAX_KV_KEYS).await.map_err(storage_failed)?;
         if stored { Ok(()) } else { Err(HostError::new("too_large", format!("at most {MAX_KV_KEYS} keys"))) }

@@ -82,8 +82,10 @@ impl Outbound {
             if response.status().is_redirection()
                 && let Some(location) = response.headers().get(reqwest::header::LOCATION)
             {
-                let location = location.to_str().map_err(|_| HostError::new("failed", "redirect location is not text"))?;
-                url = url.join(location).map_err(|e| HostError::new("failed", format!("bad redirect location: {e}")))?;
+                let location =
+                    location.to_str().map_err(|_| HostError::new("failed", "redirect location is not text"))?;
+                url =
+                    url.join(location).map_err(|e| HostError::new("failed", format!("bad redirect location: {e}")))?;
                 // 303, and 301/302 after a POST, continue as a GET without a body; 307/308 keep both.
                 let status = response.status();
                 let rewrites_to_get = status == reqwest::StatusCode::SEE_OTHER
@@ -243,7 +245,10 @@ impl AllowedHosts {
             .map(|source| {
                 let host = source.split_once("://").map_or(source.as_str(), |(_, rest)| rest);
                 let host = host.split(['/', '?']).next().unwrap_or(host);
-                let host = host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host, |(h, _)| h);
+                let host = host
+                    .rsplit_once(':')
+                    .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+                    .map_or(host, |(h, _)| h);
                 host.to_ascii_lowercase()
             })
             .filter(|host| !host.is_empty())
@@ -282,7 +287,19 @@ mod tests {
 
     #[test]
     fn private_loopback_link_local_and_metadata_addresses_are_not_public() {
-        for private in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1"] {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
         for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {

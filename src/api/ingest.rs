@@ -64,7 +64,9 @@ async fn ingest(
 
     let now = now_ms();
     let mut jobs = Vec::new();
-    for target in state.store.org_installations_in_scope(&org_id, body.space_id.as_deref(), body.site_id.as_deref()).await? {
+    for target in
+        state.store.org_installations_in_scope(&org_id, body.space_id.as_deref(), body.site_id.as_deref()).await?
+    {
         if subscribes(&target.manifest, &body.r#type) {
             jobs.push(NewJob {
                 id: crate::ids::event_id(now).replacen("evt_", "job_", 1),

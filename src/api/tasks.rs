@@ -48,7 +48,9 @@ async fn queue_task(
     require_task_access(&principal, &integration)?;
     let schedule = body.schedule.unwrap_or(0.0);
     if !(0.0..=f64::from(MAX_SCHEDULE_SECS)).contains(&schedule) || schedule.fract() != 0.0 {
-        return Err(ApiError::bad_request(format!("schedule must be a whole number of seconds, 0–{MAX_SCHEDULE_SECS}")));
+        return Err(ApiError::bad_request(format!(
+            "schedule must be a whole number of seconds, 0–{MAX_SCHEDULE_SECS}"
+        )));
     }
     if body.idempotency_key.as_ref().is_some_and(|key| key.is_empty() || key.len() > 200) {
         return Err(ApiError::bad_request("idempotencyKey must be 1–200 characters"));

@@ -96,7 +96,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     let local = Arc::new(Local::new(wasm)?);
     println!("weft dev: running {} as `{name}`", local.wasm.display());
-    tokio::spawn(watch(local.clone(), args.dir.clone(), build));
+    let source = build.as_ref().map(|_| newest_source(&args.dir));
+    tokio::spawn(watch(local.clone(), args.dir.clone(), build, source));
 
     let api = args.api_url.trim_end_matches('/').to_owned();
     let client = reqwest::Client::new();
@@ -254,8 +255,7 @@ fn print_event(invocation: &[u8], report: &RunReport) {
 }
 
 /// Polls the source (when there is a build) and the module, rebuilding and reloading.
-async fn watch(local: Arc<Local>, dir: PathBuf, build: Option<String>) {
-    let mut source = build.as_ref().map(|_| newest_source(&dir));
+async fn watch(local: Arc<Local>, dir: PathBuf, build: Option<String>, mut source: Option<Option<SystemTime>>) {
     loop {
         tokio::time::sleep(POLL).await;
         if let (Some(build), Some(seen)) = (&build, &mut source) {

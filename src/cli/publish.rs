@@ -80,5 +80,8 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
         bail!("publish failed with {status}: {message}");
     }
     println!("published {} version {} ({} bytes)", manifest.name, answer["version"], wasm.len());
+    if let Some(token) = answer["token"].as_str() {
+        println!("integration token (shown only this once; it acts as the integration):\n\n    {token}\n");
+    }
     Ok(())
 }

@@ -52,8 +52,7 @@ pub fn parse_schedules(schedules: &Value) -> Result<Vec<ScheduleSpec>, String> {
     if schedules.is_null() {
         return Ok(Vec::new());
     }
-    let specs: Vec<ScheduleSpec> =
-        serde_json::from_value(schedules.clone()).map_err(|e| format!("schedules: {e}"))?;
+    let specs: Vec<ScheduleSpec> = serde_json::from_value(schedules.clone()).map_err(|e| format!("schedules: {e}"))?;
     for (i, spec) in specs.iter().enumerate() {
         cron::Schedule::from_str(&spec.cron).map_err(|e| format!("schedules[{i}].cron `{}`: {e}", spec.cron))?;
         if !spec.task.is_object() {

@@ -118,4 +118,3 @@ impl Store {
         Ok(row.as_ref().map(record))
     }
 }
-

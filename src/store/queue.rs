@@ -226,8 +226,9 @@ impl Store {
 
     /// Jobs waiting or running.
     pub async fn queue_depth(&self) -> Result<i64> {
-        let row =
-            sqlx::query("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.get(0))
     }
 

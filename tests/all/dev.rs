@@ -370,3 +370,43 @@ async fn weft_dev_with_a_public_url_serves_signed_events_itself() {
     dev.signal("-INT").await;
     assert_eq!(fetch(&own).await.1, "published", "Ctrl-C turned dev mode off");
 }
+
+#[tokio::test]
+async fn a_tunnel_that_never_answers_fails_the_event_as_tunnel_unreachable_after_the_timeout() {
+    let (app, own, _) = setup().await;
+    // Accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let (status, _) = app.call("PUT", "/v1/integrations/devint/dev", Some(json!({"tunnelUrl": url}))).await;
+    assert_eq!(status, 204);
+    let (status, _, event_id) = fetch(&own).await;
+    assert!(status == 500 || status == 504, "{status}");
+    let event = recorded_event(&app, &event_id).await;
+    assert_eq!(event["error"]["kind"], "tunnel_unreachable", "{event}");
+    assert!(event["error"]["message"].as_str().unwrap().contains("in time"), "{event}");
+}
+
+#[tokio::test]
+async fn weft_dev_rebuilds_and_reloads_when_the_source_changes() {
+    let (app, own, _) = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("weft.toml"), "name = \"devint\"\nscript = \"out/devint.wasm\"\n").unwrap();
+    // The "source" is a module and the "build" copies it: enough to drive the watch loop.
+    std::fs::write(dir.path().join("src/devint.wasm"), answering_wasm("built once")).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let build = "mkdir -p out && cp src/devint.wasm out/devint.wasm";
+    let mut dev = Cli::spawn(&["dev", root, "--build", build, "--api-url", &app.url, "--token", ADMIN]);
+    dev.wait_for("tunnel connected", Duration::from_secs(30)).await;
+    assert_eq!(fetch(&own).await.1, "built once");
+
+    std::fs::write(dir.path().join("src/devint.wasm"), answering_wasm("built again after an edit")).unwrap();
+    dev.wait_for("reloaded", Duration::from_secs(10)).await;
+    assert_eq!(fetch(&own).await.1, "built again after an edit");
+}

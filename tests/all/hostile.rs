@@ -56,7 +56,11 @@ async fn each_hostile_module_fails_alone_with_its_own_error_kind() {
         let body: Value = response.json().await.unwrap();
         assert!(body["error"]["message"].as_str().unwrap().contains(kind), "{name}: {body}");
         let events = app.wait_for_events(&name.replace('_', "-"), 1).await;
-        assert_eq!((events[0]["status"].as_str(), events[0]["error"]["kind"].as_str()), (Some("failed"), Some(kind)), "{name}");
+        assert_eq!(
+            (events[0]["status"].as_str(), events[0]["error"]["kind"].as_str()),
+            (Some("failed"), Some(kind)),
+            "{name}"
+        );
     }
 }
 
@@ -77,7 +81,13 @@ async fn a_module_with_tens_of_thousands_of_functions_is_handled_at_publish() {
     let publish = tokio::spawn({
         let (client, url, body) = (app.client.clone(), app.url.clone(), crate::support::publish_body("acme", &wasm));
         async move {
-            let response = client.post(format!("{url}/v1/integrations/many")).bearer_auth(crate::support::ADMIN).json(&body).send().await.unwrap();
+            let response = client
+                .post(format!("{url}/v1/integrations/many"))
+                .bearer_auth(crate::support::ADMIN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             (response.status().as_u16(), response.json::<Value>().await.unwrap())
         }
     });

@@ -114,11 +114,15 @@ async fn a_guest_queues_tasks_and_keeps_state_per_installation() {
     let other: Value = app.client.get(format!("{second}/kv/colour")).send().await.unwrap().json().await.unwrap();
     assert_eq!(other, json!({"value": null}), "installations never see each other's keys");
 
-    let queued = app.client.post(format!("{first}/tasks")).json(&json!({"task": {"from": "guest"}})).send().await.unwrap();
+    let queued =
+        app.client.post(format!("{first}/tasks")).json(&json!({"task": {"from": "guest"}})).send().await.unwrap();
     assert_eq!(queued.status(), 202);
     let events = app.wait_for_matching_events("probe", 1, is_task).await;
     assert_eq!(task_log(&events[0]), json!({"from": "guest"}));
-    assert!(events[0]["installation"].as_str().is_some_and(|id| first.contains(id)), "the task runs for its installation");
+    assert!(
+        events[0]["installation"].as_str().is_some_and(|id| first.contains(id)),
+        "the task runs for its installation"
+    );
 }
 
 #[tokio::test]
@@ -126,8 +130,13 @@ async fn events_fan_out_to_subscribed_installations_of_the_organization() {
     let app = app().await;
     app.create_org("acme").await;
     app.create_org("other").await;
-    app.publish_with("probe", "acme", probe_wasm(), json!({"visibility": "unlisted", "events": ["space_content_updated"]}))
-        .await;
+    app.publish_with(
+        "probe",
+        "acme",
+        probe_wasm(),
+        json!({"visibility": "unlisted", "events": ["space_content_updated"]}),
+    )
+    .await;
     app.publish("hello", "acme", hello_wasm()).await;
     app.install("probe", "acme").await;
     app.install("probe", "other").await;
@@ -162,7 +171,12 @@ async fn each_cron_tick_fires_once_across_two_replicas() {
     let second = replica(database_url).await;
     first.create_org("acme").await;
     first
-        .publish_with("probe", "acme", probe_wasm(), json!({"schedules": [{"cron": "* * * * * *", "task": {"beat": true}}]}))
+        .publish_with(
+            "probe",
+            "acme",
+            probe_wasm(),
+            json!({"schedules": [{"cron": "* * * * * *", "task": {"beat": true}}]}),
+        )
         .await;
 
     let events = first.wait_for_matching_events("probe", 3, is_task).await;

@@ -43,9 +43,15 @@ async fn killing_a_replica_mid_queue_loses_no_task() {
     let client = reqwest::Client::new();
     let post = |url: String, body: serde_json::Value| client.post(url).bearer_auth(TOKEN).json(&body).send();
 
-    assert_eq!(post(format!("{doomed_url}/v1/orgs"), json!({"id": "acme", "title": "Acme"})).await.unwrap().status(), 201);
+    assert_eq!(
+        post(format!("{doomed_url}/v1/orgs"), json!({"id": "acme", "title": "Acme"})).await.unwrap().status(),
+        201
+    );
     // Published through one replica, it runs on the other at once.
-    assert_eq!(post(format!("{doomed_url}/v1/integrations/probe"), publish_body("acme", probe_wasm())).await.unwrap().status(), 200);
+    assert_eq!(
+        post(format!("{doomed_url}/v1/integrations/probe"), publish_body("acme", probe_wasm())).await.unwrap().status(),
+        200
+    );
     let seen = client.get(format!("{survivor_url}/v1/integrations/probe")).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(seen.status(), 200);
 

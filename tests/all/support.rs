@@ -224,12 +224,18 @@ impl TestApp {
 
     /// Polls until `name`'s events log holds `count` events matching `filter`; returns them
     /// with their logs, oldest first.
-    pub async fn wait_for_matching_events(&self, name: &str, count: usize, filter: impl Fn(&Value) -> bool) -> Vec<Value> {
+    pub async fn wait_for_matching_events(
+        &self,
+        name: &str,
+        count: usize,
+        filter: impl Fn(&Value) -> bool,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let (status, body) = self.call("GET", &format!("/v1/integrations/{name}/events?limit=1000"), None).await;
             assert_eq!(status, 200, "{body}");
-            let matching: Vec<Value> = body["items"].as_array().unwrap().iter().filter(|e| filter(e)).cloned().collect();
+            let matching: Vec<Value> =
+                body["items"].as_array().unwrap().iter().filter(|e| filter(e)).cloned().collect();
             if matching.len() >= count {
                 let mut detailed = Vec::new();
                 for event in matching.iter().rev() {
