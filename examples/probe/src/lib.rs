@@ -104,7 +104,8 @@ mod tests {
     fn tasks_are_queued_and_logged_and_may_fail_on_purpose() {
         let host = MockHost::new();
         let env = Environment::default();
-        let post = testing::fetch_request("POST", "/tasks").with_json(&json!({"task": {"n": 1}, "schedule": 5})).unwrap();
+        let post =
+            testing::fetch_request("POST", "/tasks").with_json(&json!({"task": {"n": 1}, "schedule": 5})).unwrap();
         assert_eq!(testing::fetch(&Probe, post, &env).into_response().unwrap().status, 202);
         assert_eq!(host.queued_tasks().len(), 1);
         assert!(Probe.task(json!({"n": 1}), &env).is_ok());
