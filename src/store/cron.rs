@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{Result, Store, now_ms, placeholders};
+use super::{Result, Store};
 use crate::store::NewJob;
 
 impl Store {
@@ -51,30 +51,7 @@ impl Store {
         if !won {
             return Ok(false);
         }
-        let now = now_ms();
-        for chunk in jobs.chunks(500) {
-            let sql = format!(
-                "INSERT INTO jobs (id, integration, installation_id, event, status, due_at, attempts, max_attempts, \
-                 idempotency_key, created_at, updated_at) VALUES {} ON CONFLICT DO NOTHING",
-                placeholders(chunk.len(), 11)
-            );
-            let mut insert = sqlx::query(&sql);
-            for job in chunk {
-                insert = insert
-                    .bind(&job.id)
-                    .bind(&job.integration)
-                    .bind(&job.installation_id)
-                    .bind(job.event.to_string())
-                    .bind("queued")
-                    .bind(job.due_at)
-                    .bind(0_i64)
-                    .bind(job.max_attempts)
-                    .bind(&job.idempotency_key)
-                    .bind(now)
-                    .bind(now);
-            }
-            insert.execute(&mut *tx).await?;
-        }
+        super::queue::insert_jobs(&mut tx, jobs).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -6,6 +6,7 @@
 //! so its claim is the same single statement without it.
 
 use serde_json::Value;
+use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -85,32 +86,8 @@ fn claimed(row: &AnyRow) -> Result<Job> {
 impl Store {
     /// Enqueues jobs; returns how many were new (a repeated idempotency key is skipped).
     pub async fn enqueue(&self, jobs: &[NewJob]) -> Result<u64> {
-        let mut inserted = 0;
-        for chunk in jobs.chunks(500) {
-            let sql = format!(
-                "INSERT INTO jobs (id, integration, installation_id, event, status, due_at, attempts, max_attempts, \
-                 idempotency_key, created_at, updated_at) VALUES {} ON CONFLICT DO NOTHING",
-                placeholders(chunk.len(), 11)
-            );
-            let now = now_ms();
-            let mut insert = sqlx::query(&sql);
-            for job in chunk {
-                insert = insert
-                    .bind(&job.id)
-                    .bind(&job.integration)
-                    .bind(&job.installation_id)
-                    .bind(job.event.to_string())
-                    .bind("queued")
-                    .bind(job.due_at)
-                    .bind(0_i64)
-                    .bind(job.max_attempts)
-                    .bind(&job.idempotency_key)
-                    .bind(now)
-                    .bind(now);
-            }
-            inserted += insert.execute(&self.pool).await?.rows_affected();
-        }
-        Ok(inserted)
+        let mut connection = self.pool.acquire().await?;
+        insert_jobs(&mut connection, jobs).await
     }
 
     /// Claims up to `limit` due jobs (and jobs whose lease expired) for `owner`.
@@ -257,4 +234,35 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Inserts jobs on `connection` (a pooled connection or an open transaction), skipping ids
+/// and idempotency keys already present; returns how many were new.
+pub(super) async fn insert_jobs(connection: &mut AnyConnection, jobs: &[NewJob]) -> Result<u64> {
+    let mut inserted = 0;
+    let now = now_ms();
+    for chunk in jobs.chunks(500) {
+        let sql = format!(
+            "INSERT INTO jobs (id, integration, installation_id, event, status, due_at, attempts, max_attempts, \
+             idempotency_key, created_at, updated_at) VALUES {} ON CONFLICT DO NOTHING",
+            placeholders(chunk.len(), 11)
+        );
+        let mut insert = sqlx::query(&sql);
+        for job in chunk {
+            insert = insert
+                .bind(&job.id)
+                .bind(&job.integration)
+                .bind(&job.installation_id)
+                .bind(job.event.to_string())
+                .bind("queued")
+                .bind(job.due_at)
+                .bind(0_i64)
+                .bind(job.max_attempts)
+                .bind(&job.idempotency_key)
+                .bind(now)
+                .bind(now);
+        }
+        inserted += insert.execute(&mut *connection).await?.rows_affected();
+    }
+    Ok(inserted)
 }
