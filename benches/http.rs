@@ -26,8 +26,13 @@ struct Load {
 
 /// Runs wrk against `url` and reads its summary.
 fn wrk(url: &str) -> Load {
+    wrk_with(url, THREADS, CONNECTIONS, DURATION)
+}
+
+/// Runs wrk with the given threads, connections and duration.
+fn wrk_with(url: &str, threads: &str, connections: &str, duration: &str) -> Load {
     let output = Command::new("wrk")
-        .args(["-t", THREADS, "-c", CONNECTIONS, "-d", DURATION, "--latency", url])
+        .args(["-t", threads, "-c", connections, "-d", duration, "--latency", url])
         .output()
         .expect("wrk is installed (apt-get install wrk)");
     let text = String::from_utf8_lossy(&output.stdout);
@@ -93,10 +98,12 @@ async fn main() {
     let plain_url = format!("http://{}/bench", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, plain).await });
 
-    let (weft_load, plain_load) = tokio::task::spawn_blocking(move || {
+    let (weft_load, plain_load, single) = tokio::task::spawn_blocking(move || {
         let plain_load = wrk(&plain_url);
         std::thread::sleep(Duration::from_secs(1));
-        (wrk(&endpoint), plain_load)
+        let weft_load = wrk(&endpoint);
+        // One connection, one request at a time: the latency a single caller sees.
+        (weft_load, plain_load, wrk_with(&endpoint, "1", "1", "5s"))
     })
     .await
     .unwrap();
@@ -112,6 +119,10 @@ async fn main() {
     println!(
         "  ratio          {:>10.2} of the plain handler's throughput (goal ≥ 0.5)",
         weft_load.requests_per_second / plain_load.requests_per_second
+    );
+    println!(
+        "  one connection {:>10.0} req/s  p50 {:>9}  p99 {:>9}  (per-request latency of hello, unloaded)",
+        single.requests_per_second, single.p50, single.p99
     );
     server.stop().await.unwrap();
 }
