@@ -35,6 +35,19 @@ fn invocation() -> Vec<u8> {
     .unwrap()
 }
 
+/// Like [`per_event`] for a module whose outcome is not a response.
+async fn per_event_any(pooling: bool, wasm: &[u8]) -> Duration {
+    let runtime = Runtime::new(RuntimeConfig { pooling, ..RuntimeConfig::default() }).unwrap();
+    let module = runtime.compile(wasm).unwrap();
+    let input = invocation();
+    let (limits, host) = (Limits::default(), Arc::new(NoHostServices));
+    let started = Instant::now();
+    for _ in 0..EVENTS {
+        runtime.run(&module, &input, &limits, host.clone()).await.unwrap();
+    }
+    started.elapsed() / EVENTS as u32
+}
+
 /// Mean time per event, one event after another (the overhead, not throughput).
 async fn per_event(pooling: bool, wasm: &[u8]) -> Duration {
     let runtime = Runtime::new(RuntimeConfig { pooling, ..RuntimeConfig::default() }).unwrap();
@@ -52,8 +65,24 @@ async fn per_event(pooling: bool, wasm: &[u8]) -> Duration {
     started.elapsed() / EVENTS as u32
 }
 
+/// A module that answers `{}` at once: what the runtime itself costs per event.
+const TRIVIAL: &str = r#"(module (memory (export "memory") 1) (data (i32.const 0) "{}")
+    (func (export "weft_alloc") (param i32) (result i32) (i32.const 4096))
+    (func (export "weft_handle") (param i32 i32) (result i64) (i64.const 2)))"#;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    if std::env::var_os("WEFT_BENCH_TRIVIAL").is_some() {
+        let trivial = wat::parse_str(TRIVIAL).unwrap();
+        let pooled = per_event_any(true, &trivial).await;
+        let on_demand = per_event_any(false, &trivial).await;
+        println!(
+            "trivial module: pooled {:.2} µs, on-demand {:.2} µs",
+            pooled.as_secs_f64() * 1e6,
+            on_demand.as_secs_f64() * 1e6
+        );
+        return;
+    }
     let wasm = hello_wasm();
     // Interleave the two configurations so machine noise hits both alike; keep the best.
     let (mut pooled, mut on_demand) = (Duration::MAX, Duration::MAX);

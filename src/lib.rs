@@ -21,3 +21,4 @@ pub mod queue;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod targets;

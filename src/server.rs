@@ -53,6 +53,7 @@ impl Server {
             runtime,
             secrets,
             queue: QueueHandle::new(config.queue.clone()),
+            targets: Default::default(),
             outbound: Outbound::new(config.outbound.clone()),
             events,
             public_url: public_url.trim_end_matches('/').to_owned(),

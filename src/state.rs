@@ -26,6 +26,8 @@ pub struct Shared {
     pub modules: ModuleCache,
     /// Seals and opens secrets stored in the database.
     pub secrets: SecretBox,
+    /// The public endpoint's integration and installation lookups.
+    pub targets: crate::targets::TargetCache,
     /// Enqueues jobs and wakes the worker.
     pub queue: QueueHandle,
     /// Guests' outbound HTTP client and policy.

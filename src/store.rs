@@ -17,6 +17,8 @@ mod tokens;
 mod users;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::AnyPoolOptions;
@@ -72,6 +74,9 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     sqlite_path: Option<PathBuf>,
+    /// Bumped by every write to integrations and installations in this process, so caches
+    /// of them (see `crate::targets`) know at once when they are stale.
+    catalog_generation: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -112,7 +117,17 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend, sqlite_path })
+        Ok(Self { pool, backend, sqlite_path, catalog_generation: Arc::default() })
+    }
+
+    /// Changes whenever this process writes an integration or an installation.
+    pub fn catalog_generation(&self) -> u64 {
+        self.catalog_generation.load(Ordering::Acquire)
+    }
+
+    /// Marks cached integrations and installations stale.
+    pub(crate) fn catalog_changed(&self) {
+        self.catalog_generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The database file, for SQLite.

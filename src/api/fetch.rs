@@ -19,8 +19,7 @@ use serde_json::json;
 use weft_runtime::{Failure, FailureKind, GuestResponse, Outcome};
 
 use super::ApiError;
-use super::extract::ApiPath;
-use super::integrations::find;
+use super::extract::{ApiPath, integration_name};
 use crate::dispatch::{self, DispatchError};
 use crate::state::AppState;
 
@@ -50,10 +49,10 @@ async fn fetch(
     let name = &params["integrationName"];
     let installation_id = &params["installationId"];
     let path = format!("/{}", params.get("path").map(String::as_str).unwrap_or(""));
-    let integration = find(&state, name).await?;
-    let installation =
-        state.store.installation(name, installation_id).await?.ok_or_else(|| {
-            ApiError::not_found(format!("integration `{name}` has no installation `{installation_id}`"))
+    integration_name(name)?;
+    let (integration, installation) =
+        state.targets.get(&state.store, name, installation_id).await?.ok_or_else(|| {
+            ApiError::not_found(format!("no installation `{installation_id}` of an integration `{name}`"))
         })?;
 
     let (parts, body) = request.into_parts();

@@ -102,6 +102,7 @@ fn filter_sql(first: usize) -> String {
 impl Store {
     /// Creates an installation.
     pub async fn create_installation(&self, id: &str, integration: &str, org_id: &str) -> Result<InstallationRecord> {
+        self.catalog_changed();
         let now = now_ms();
         let installation = InstallationRecord {
             id: id.to_owned(),
@@ -201,6 +202,7 @@ impl Store {
         id: &str,
         update: &InstallationUpdate,
     ) -> Result<Option<InstallationRecord>> {
+        self.catalog_changed();
         let configuration = update.configuration.as_ref().map(Value::to_string);
         let external_ids = update.external_ids.as_ref().map(|ids| serde_json::to_string(ids).expect("strings encode"));
         let row = sqlx::query(&format!(
@@ -223,6 +225,7 @@ impl Store {
 
     /// Deletes an installation (its space and site installations go with it).
     pub async fn delete_installation(&self, id: &str) -> Result<bool> {
+        self.catalog_changed();
         let mut tx = self.pool.begin().await?;
         for table in ["space_installations", "site_installations"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE installation_id = $1")).bind(id).execute(&mut *tx).await?;

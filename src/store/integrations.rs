@@ -81,6 +81,7 @@ fn record(row: &AnyRow) -> Result<IntegrationRecord> {
 impl Store {
     /// Publishes a new version. `None` when the name belongs to another organization.
     pub async fn publish_version(&self, new: NewVersion<'_>) -> Result<Option<IntegrationRecord>> {
+        self.catalog_changed();
         let now = now_ms();
         let manifest = new.manifest.to_string();
         let mut tx = self.pool.begin().await?;
@@ -162,6 +163,7 @@ impl Store {
 
     /// Replaces an integration's sealed secrets.
     pub async fn set_integration_secrets(&self, name: &str, sealed: &str) -> Result<()> {
+        self.catalog_changed();
         sqlx::query("UPDATE integrations SET secrets = $2 WHERE name = $1")
             .bind(name)
             .bind(sealed)
@@ -182,6 +184,7 @@ impl Store {
     /// Unpublishes an integration: its versions, installations (and theirs), tokens and
     /// events go with it. `false` when there was none.
     pub async fn delete_integration(&self, name: &str) -> Result<bool> {
+        self.catalog_changed();
         let mut tx = self.pool.begin().await?;
         for table in ["space_installations", "site_installations"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE integration = $1")).bind(name).execute(&mut *tx).await?;
