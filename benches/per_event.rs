@@ -72,17 +72,6 @@ const TRIVIAL: &str = r#"(module (memory (export "memory") 1) (data (i32.const 0
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    if std::env::var_os("WEFT_BENCH_TRIVIAL").is_some() {
-        let trivial = wat::parse_str(TRIVIAL).unwrap();
-        let pooled = per_event_any(true, &trivial).await;
-        let on_demand = per_event_any(false, &trivial).await;
-        println!(
-            "trivial module: pooled {:.2} µs, on-demand {:.2} µs",
-            pooled.as_secs_f64() * 1e6,
-            on_demand.as_secs_f64() * 1e6
-        );
-        return;
-    }
     let wasm = hello_wasm();
     // Interleave the two configurations so machine noise hits both alike; keep the best.
     let (mut pooled, mut on_demand) = (Duration::MAX, Duration::MAX);
