@@ -86,4 +86,17 @@ async fn main() {
         "  ratio               {:>8.2}× faster pooled (goal ≥ 4×)",
         on_demand.as_secs_f64() / pooled.as_secs_f64()
     );
+
+    // The same with a module that answers `{}` at once: what the runtime itself costs,
+    // without hello's own work (std initialisation, JSON, logging through a host call).
+    let trivial = wat::parse_str(TRIVIAL).unwrap();
+    let (mut pooled, mut on_demand) = (Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        pooled = pooled.min(per_event_any(true, &trivial).await);
+        on_demand = on_demand.min(per_event_any(false, &trivial).await);
+    }
+    println!("runtime alone (a module answering {{}} at once), best of 3:");
+    println!("  pooling allocator   {:>8.2} µs/event", pooled.as_secs_f64() * 1e6);
+    println!("  on-demand allocator {:>8.2} µs/event", on_demand.as_secs_f64() * 1e6);
+    println!("  ratio               {:>8.2}× faster pooled", on_demand.as_secs_f64() / pooled.as_secs_f64());
 }
