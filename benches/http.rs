@@ -5,6 +5,9 @@
 //! `cargo bench --bench http` (needs `wrk`: `apt-get install wrk`).
 //! Goal: weft reaches at least 0.5 of the plain handler's requests per second.
 
+#[path = "support.rs"]
+mod support;
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -46,16 +49,6 @@ fn wrk_with(url: &str, threads: &str, connections: &str, duration: &str) -> Load
     Load { requests_per_second: field("Requests/sec:").parse().unwrap(), p50: field("50%"), p99: field("99%") }
 }
 
-fn hello_wasm() -> Vec<u8> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = root.join("examples/target/wasm32-wasip1/release/hello.wasm");
-    if !path.exists() {
-        let status = Command::new("bash").arg(root.join("scripts/build-examples")).arg("hello").status();
-        assert!(status.is_ok_and(|s| s.success()), "scripts/build-examples hello failed");
-    }
-    std::fs::read(path).expect("hello.wasm")
-}
-
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,7 +62,7 @@ async fn main() {
     let (url, client) = (server.url(), reqwest::Client::new());
     let admin = |request: reqwest::RequestBuilder| request.bearer_auth("bench");
     admin(client.post(format!("{url}/v1/orgs"))).json(&json!({"id": "bench", "title": "Bench"})).send().await.unwrap();
-    let script = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hello_wasm());
+    let script = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, support::hello_wasm());
     let body = json!({"title": "Hello", "description": "d", "organization": "bench", "script": script});
     assert!(
         admin(client.post(format!("{url}/v1/integrations/hello")))

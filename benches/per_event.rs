@@ -5,6 +5,9 @@
 //! `cargo bench --bench per_event` (builds the examples first if needed).
 //! Goal: at most 10 µs per event and at least 4× faster than on-demand.
 
+#[path = "support.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,16 +16,6 @@ use weft_runtime::{Limits, NoHostServices, Runtime, RuntimeConfig};
 
 const EVENTS: usize = 20_000;
 const WARMUP: usize = 500;
-
-fn hello_wasm() -> Vec<u8> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = root.join("examples/target/wasm32-wasip1/release/hello.wasm");
-    if !path.exists() {
-        let status = std::process::Command::new("bash").arg(root.join("scripts/build-examples")).arg("hello").status();
-        assert!(status.is_ok_and(|s| s.success()), "scripts/build-examples hello failed");
-    }
-    std::fs::read(path).expect("hello.wasm")
-}
 
 fn invocation() -> Vec<u8> {
     serde_json::to_vec(&json!({
@@ -72,7 +65,7 @@ const TRIVIAL: &str = r#"(module (memory (export "memory") 1) (data (i32.const 0
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let wasm = hello_wasm();
+    let wasm = support::hello_wasm();
     // Interleave the two configurations so machine noise hits both alike; keep the best.
     let (mut pooled, mut on_demand) = (Duration::MAX, Duration::MAX);
     for _ in 0..3 {

@@ -5,6 +5,9 @@
 //!
 //! `cargo bench --bench restart`. Goal: ready under 2 s, first request under 5 ms, no compile.
 
+#[path = "support.rs"]
+mod support;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -17,16 +20,6 @@ use weft_runtime::{Runtime, RuntimeConfig};
 
 const INTEGRATIONS: usize = 1000;
 const TOKEN: &str = "bench";
-
-fn hello_wasm() -> Vec<u8> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = root.join("examples/target/wasm32-wasip1/release/hello.wasm");
-    if !path.exists() {
-        let status = std::process::Command::new("bash").arg(root.join("scripts/build-examples")).arg("hello").status();
-        assert!(status.is_ok_and(|s| s.success()), "scripts/build-examples hello failed");
-    }
-    std::fs::read(path).expect("hello.wasm")
-}
 
 /// Publishes hello once through the API, then copies it (module, compiled artifact and an
 /// installation) to 999 more names in SQL: the same rows 1,000 publishes would leave.
@@ -46,7 +39,7 @@ async fn populate(database_url: &str, file: &std::path::Path) {
         .send()
         .await
         .unwrap();
-    let script = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, hello_wasm());
+    let script = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, support::hello_wasm());
     let body = json!({"title": "Hello", "description": "d", "organization": "bench", "script": script});
     let published =
         client.post(format!("{url}/v1/integrations/hello-0")).bearer_auth(TOKEN).json(&body).send().await.unwrap();
@@ -132,7 +125,7 @@ async fn main() {
     let compiled = String::from_utf8_lossy(&output.stderr).lines().filter(|l| l.contains("compiling module")).count();
 
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let wasm = hello_wasm();
+    let wasm = support::hello_wasm();
     let compile_started = Instant::now();
     runtime.compile(&wasm).unwrap();
     let compile = compile_started.elapsed();
