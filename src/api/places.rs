@@ -233,6 +233,7 @@ async fn install_place(
         }
     }
     let record = state.store.install_on_place(kind, &id, &target_id, &name, &installation.org_id).await?;
+    queue_lifecycle(&state, kind, &installation, &target_id, "setup").await?;
     Ok((StatusCode::CREATED, Json(place_installation_json(&state, kind, &record, extended).await?)))
 }
 
@@ -302,7 +303,36 @@ async fn remove_place(
             noun(kind)
         )));
     }
+    queue_lifecycle(&state, kind, &installation, &target_id, "deleted").await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Tells the installation's module, through the queue like every other event, that it was
+/// installed on (`setup`) or removed from (`deleted`) a space or site.
+async fn queue_lifecycle(
+    state: &AppState,
+    kind: PlaceKind,
+    installation: &crate::store::InstallationRecord,
+    target_id: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    let noun = noun(kind);
+    let event = serde_json::json!({
+        "type": format!("{noun}_installation_{what}"),
+        "installationId": installation.id,
+        format!("{noun}Id"): target_id,
+    });
+    let job = crate::store::NewJob {
+        id: crate::ids::random("job_", 20),
+        integration: installation.integration.clone(),
+        installation_id: Some(installation.id.clone()),
+        event,
+        due_at: crate::store::now_ms(),
+        max_attempts: state.queue.config().max_attempts,
+        idempotency_key: None,
+    };
+    state.queue.enqueue(&state.store, &[job]).await?;
+    Ok(())
 }
 
 async fn remove_space(

@@ -197,3 +197,19 @@ async fn schedules_are_validated_at_publish() {
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"]["message"].as_str().unwrap().contains("schedules[0].cron"));
 }
+
+#[tokio::test]
+async fn installing_on_a_space_sends_space_installation_setup_through_the_queue() {
+    let app = app().await;
+    app.create_org("acme").await;
+    app.publish_with("probe", "acme", probe_wasm(), json!({"target": "all"})).await;
+    let installation = app.install("probe", "acme").await;
+    let id = installation["id"].as_str().unwrap();
+    let (status, body) = app.call("POST", "/v1/orgs/acme/spaces", Some(json!({"id": "docs", "title": "Docs"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let path = format!("/v1/integrations/probe/installations/{id}/spaces");
+    let (status, body) = app.call("POST", &path, Some(json!({"spaceId": "docs"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let events = app.wait_for_matching_events("probe", 1, |e| e["type"] == "space_installation_setup").await;
+    assert_eq!((events[0]["status"].as_str(), events[0]["installation"].as_str()), (Some("success"), Some(id)));
+}
