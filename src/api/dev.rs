@@ -170,7 +170,7 @@ async fn stream(
                 };
                 match received {
                     Ok(event) if filter.1.matches(&filter.0, &event) => {
-                        let data = event_json(&event).to_string();
+                        let data = super::events::event_json(&event, true).to_string();
                         let sse = Event::default().event("event").id(event.id.clone()).data(data);
                         return Some((Ok(sse), (receiver, closed)));
                     }
@@ -185,36 +185,4 @@ async fn stream(
         }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
-}
-
-/// An event as `GET …/events/{eventId}` shows it, logs included.
-fn event_json(event: &EventRecord) -> Value {
-    let logs: Vec<Value> = serde_json::from_str::<Vec<Value>>(&event.logs)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|mut line| {
-            if let Some(ms) = line["timestamp"].as_i64() {
-                line["timestamp"] = json!(super::timestamp(ms));
-            }
-            line
-        })
-        .collect();
-    let mut body = json!({
-        "object": "integration-event",
-        "id": event.id,
-        "integration": event.integration,
-        "installation": event.installation_id,
-        "type": event.event_type,
-        "status": event.status,
-        "createdAt": super::timestamp(event.created_at),
-        "duration": event.duration_us as f64 / 1000.0,
-        "logs": logs,
-    });
-    if let Some(status) = event.response_status {
-        body["response"] = json!({ "status": status });
-    }
-    if let Some(kind) = &event.error_kind {
-        body["error"] = json!({ "kind": kind, "message": event.error_message });
-    }
-    body
 }

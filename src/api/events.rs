@@ -32,7 +32,8 @@ async fn readable_events(state: &AppState, principal: &Principal, name: &str) ->
     }
 }
 
-fn event_json(event: &EventRecord, with_logs: bool) -> Value {
+/// An event as the events API shows it; `with_logs` adds its trace (RFC 3339 timestamps).
+pub(super) fn event_json(event: &EventRecord, with_logs: bool) -> Value {
     let mut body = json!({
         "object": "integration-event",
         "id": event.id,
