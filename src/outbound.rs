@@ -61,6 +61,11 @@ impl Outbound {
         Self { client, config }
     }
 
+    /// Whether the operator lets outbound requests reach non-public addresses.
+    pub fn allows_private_addresses(&self) -> bool {
+        self.config.allow_private_addresses
+    }
+
     /// Sends `request` if `allowed` permits every hop.
     pub async fn fetch(&self, allowed: &AllowedHosts, request: OutboundRequest) -> Result<OutboundResponse, HostError> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
@@ -139,6 +144,23 @@ impl Outbound {
             body.extend_from_slice(&chunk);
         }
         Ok(OutboundResponse { status, headers, body })
+    }
+}
+
+/// The resolver guests' requests use, for the server's other outbound clients (application
+/// webhooks): names resolve only to public addresses unless `allow_private`.
+pub fn guarded_resolver(allow_private: bool) -> Arc<impl Resolve + 'static> {
+    Arc::new(GuardedResolver { allow_private })
+}
+
+/// Refuses a URL whose host is a literal non-public address (literals never reach a
+/// resolver), unless `allow_private`.
+pub fn check_literal_address(url: &str, allow_private: bool) -> Result<(), String> {
+    let Ok(url) = reqwest::Url::parse(url) else { return Err(format!("`{url}` is not a URL")) };
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(ip) if !allow_private && !is_public(ip) => Err(format!("address {ip} is not a public address")),
+        _ => Ok(()),
     }
 }
 
@@ -283,6 +305,14 @@ mod tests {
         assert!(!AllowedHosts::from_manifest(&json!({})).permits("example.com"), "deny by default");
         let object = AllowedHosts::from_manifest(&json!({"contentSecurityPolicy": {"connect-src": ["127.0.0.1"]}}));
         assert!(object.permits("127.0.0.1"));
+    }
+
+    #[test]
+    fn literal_private_addresses_are_refused_unless_allowed() {
+        assert!(check_literal_address("http://169.254.169.254/latest", false).unwrap_err().contains("not a public"));
+        assert!(check_literal_address("http://[::1]:8080/", false).is_err());
+        assert!(check_literal_address("http://127.0.0.1:8080/", true).is_ok());
+        assert!(check_literal_address("https://hooks.example.com/x", false).is_ok(), "names are checked on resolution");
     }
 
     #[test]

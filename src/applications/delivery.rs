@@ -59,7 +59,7 @@ impl DeliveryWorker {
     pub fn spawn(state: AppState) -> DeliveryWorker {
         let (stop, mut stopped) = oneshot::channel();
         let handle = tokio::spawn(async move {
-            let clients = Clients::new();
+            let clients = Clients::new(state.outbound.allows_private_addresses());
             let mut last_prune: Option<std::time::Instant> = None;
             loop {
                 if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
@@ -111,19 +111,24 @@ impl DeliveryWorker {
 struct Clients {
     verified: reqwest::Client,
     unverified: reqwest::Client,
+    /// Endpoints may be loopback or private addresses (the operator's `--allow-private-outbound`).
+    allow_private: bool,
 }
 
 impl Clients {
-    fn new() -> Self {
+    /// Clients whose names resolve, like guests' requests, only to public addresses unless
+    /// the operator allows private ones.
+    fn new(allow_private: bool) -> Self {
         let build = |verify: bool| {
             reqwest::Client::builder()
+                .dns_resolver(crate::outbound::guarded_resolver(allow_private))
                 .timeout(REQUEST_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none())
                 .danger_accept_invalid_certs(!verify)
                 .build()
                 .expect("the HTTP client builds")
         };
-        Self { verified: build(true), unverified: build(false) }
+        Self { verified: build(true), unverified: build(false), allow_private }
     }
 }
 
@@ -224,6 +229,9 @@ async fn attempt(state: &AppState, clients: &Clients, delivery: &DeliveryRecord)
         "webhook-signature".into(),
         standard_webhooks_signature(&signing_key, &delivery.id, timestamp_ms / 1000, body),
     ));
+    if let Err(why) = crate::outbound::check_literal_address(&delivery.url, clients.allow_private) {
+        return Ok(Outcome::Failure(None, format!("the endpoint is not reachable from weft: {why}")));
+    }
     let client = if verify { &clients.verified } else { &clients.unverified };
     let mut request = client.post(&delivery.url).header("content-type", "application/json").body(body.clone());
     for (name, value) in headers {

@@ -38,6 +38,8 @@ async fn spawn_in(dir: TempDir, postgres: Option<PostgresDatabase>) -> App {
         admin_token: Some(ADMIN.into()),
         ..ServerConfig::default()
     };
+    // The test receivers listen on loopback, which deliveries refuse by default.
+    config.outbound.allow_private_addresses = true;
     if let Some(db) = &postgres {
         config.database_url = db.url.clone();
         config.secret_key = Some("11".repeat(32));
