@@ -75,15 +75,7 @@ impl Store {
                 .bind(user_id)
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows
-            .iter()
-            .map(|row| MemberRecord {
-                org_id: row.get(0),
-                user_id: row.get(1),
-                role: row.get(2),
-                created_at: row.get(3),
-            })
-            .collect())
+        Ok(rows.iter().map(member).collect())
     }
 
     /// Every member of an organization.
@@ -93,14 +85,11 @@ impl Store {
                 .bind(org_id)
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows
-            .iter()
-            .map(|row| MemberRecord {
-                org_id: row.get(0),
-                user_id: row.get(1),
-                role: row.get(2),
-                created_at: row.get(3),
-            })
-            .collect())
+        Ok(rows.iter().map(member).collect())
     }
+}
+
+/// A row of `SELECT org_id, user_id, role, created_at FROM org_members`.
+fn member(row: &sqlx::any::AnyRow) -> MemberRecord {
+    MemberRecord { org_id: row.get(0), user_id: row.get(1), role: row.get(2), created_at: row.get(3) }
 }
