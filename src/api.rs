@@ -10,6 +10,7 @@ mod error;
 mod events;
 mod extract;
 mod fetch;
+mod health;
 mod ingest;
 mod installations;
 mod integrations;
@@ -45,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tasks::router())
         .merge(ingest::router())
         .merge(dev::router())
+        .merge(health::router())
         .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
         .merge(integrations::router().layer(DefaultBodyLimit::max(max_publish_body)))
         .merge(fetch::router().layer(DefaultBodyLimit::max(max_fetch_body)))

@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub queue: QueueConfig,
     /// Guests' outbound HTTP.
     pub outbound: OutboundConfig,
+    /// Serve `/metrics` without the operator's token (for a scraper on a private network).
+    pub metrics_public: bool,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +49,7 @@ impl Default for ServerConfig {
             runtime: RuntimeConfig::default(),
             queue: QueueConfig::default(),
             outbound: OutboundConfig::default(),
+            metrics_public: false,
         }
     }
 }

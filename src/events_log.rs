@@ -3,11 +3,13 @@
 //! Handlers hand a finished [`EventRecord`] to [`EventsLog::record`] and move on; one
 //! background task writes whatever has accumulated in a single statement.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::metrics::Metrics;
 use crate::store::{EventRecord, Store};
 
 /// Most events written in one statement.
@@ -26,18 +28,22 @@ pub struct EventsLog {
     sender: mpsc::Sender<Message>,
     /// Subscribers of live events (`weft tail`, the dev stream).
     live: crate::dev::LiveEvents,
+    /// Every recorded event is counted here too.
+    metrics: Arc<Metrics>,
 }
 
 impl EventsLog {
     /// Starts the writer. It stops once every handle is dropped and the queue is drained.
-    pub fn spawn(store: Store) -> (Self, JoinHandle<()>) {
+    pub fn spawn(store: Store, metrics: Arc<Metrics>) -> (Self, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        (Self { sender, live: crate::dev::LiveEvents::default() }, tokio::spawn(write_batches(store, receiver)))
+        let live = crate::dev::LiveEvents::default();
+        (Self { sender, live, metrics }, tokio::spawn(write_batches(store, receiver)))
     }
 
     /// Queues an event for writing.
     pub async fn record(&self, event: EventRecord) {
         self.live.publish(&event);
+        self.metrics.record_event(&event);
         if self.sender.send(Message::Record(Box::new(event))).await.is_err() {
             tracing::error!("events log writer has stopped; an event was not recorded");
         }

@@ -14,6 +14,7 @@ use crate::auth::{generate_token, hash_token};
 use crate::config::ServerConfig;
 use crate::crypto::SecretBox;
 use crate::events_log::EventsLog;
+use crate::metrics::Metrics;
 use crate::modules::ModuleCache;
 use crate::outbound::Outbound;
 use crate::queue::QueueHandle;
@@ -46,7 +47,8 @@ impl Server {
         let listener = TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
         let addr = listener.local_addr()?;
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-        let (events, events_writer) = EventsLog::spawn(store.clone());
+        let metrics = Arc::new(Metrics::default());
+        let (events, events_writer) = EventsLog::spawn(store.clone(), metrics.clone());
         let state = AppState::new(Shared {
             modules: ModuleCache::new(runtime.clone(), store.clone()),
             store,
@@ -60,6 +62,9 @@ impl Server {
             max_fetch_body_bytes: config.max_fetch_body_bytes,
             limits: config.limits.clone(),
             dev: crate::dev::DevHub::from_env(),
+            metrics,
+            metrics_public: config.metrics_public,
+            draining: false.into(),
         });
         let (shutdown, stop) = oneshot::channel::<()>();
         let app = crate::api::app(state.clone());
@@ -96,6 +101,7 @@ impl Server {
 
     /// Stops accepting requests, finishes those in flight, and writes every pending event.
     pub async fn stop(self) -> anyhow::Result<()> {
+        self.state.draining.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.shutdown.send(());
         // Live streams and dev tunnels would otherwise hold the graceful shutdown open.
         self.state.dev.shutdown();

@@ -42,6 +42,12 @@ pub struct Shared {
     pub limits: Limits,
     /// Dev mode: cached flags, reverse tunnels, forwarding.
     pub dev: crate::dev::DevHub,
+    /// Counters and histograms served at `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Whether `/metrics` answers without the operator's token.
+    pub metrics_public: bool,
+    /// Set when shutdown begins, so readiness answers 503 and load balancers move on.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {

@@ -120,6 +120,12 @@ impl Store {
         Ok(Self { pool, backend, sqlite_path, catalog_generation: Arc::default() })
     }
 
+    /// Whether the database answers a trivial query (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+
     /// Changes whenever this process writes an integration or an installation.
     pub fn catalog_generation(&self) -> u64 {
         self.catalog_generation.load(Ordering::Acquire)

@@ -52,7 +52,7 @@ const PAGE: &[&str] = &["page", "limit"];
 const FETCH: &str = "/v1/integrations/{integrationName}/installations/{installationId}/fetch";
 const INSTALLATION: &str = "/v1/integrations/{integrationName}/installations/{installationId}";
 
-/// Every `/v1` route.
+/// Every `/v1` route, and the operations endpoints.
 pub const ROUTES: &[Route] = &[
     Route { access: Access::Public, ..route("get", "/v1/openapi.json", "This OpenAPI 3.1 document", 200) },
     Route { access: Access::Public, ..route("get", "/v1/docs", "This document as an HTML page", 200) },
@@ -291,6 +291,12 @@ pub const ROUTES: &[Route] = &[
     fetch("put", "/v1/integrations/{integrationName}/installations/{installationId}/fetch/{*path}"),
     fetch("patch", "/v1/integrations/{integrationName}/installations/{installationId}/fetch/{*path}"),
     fetch("delete", "/v1/integrations/{integrationName}/installations/{installationId}/fetch/{*path}"),
+    Route { access: Access::Public, ..route("get", "/healthz", "Liveness: the process answers", 200) },
+    Route {
+        access: Access::Public,
+        ..route("get", "/readyz", "Readiness: the database answers and shutdown has not begun (503 otherwise)", 200)
+    },
+    route("get", "/metrics", "Prometheus metrics (operator, unless the server runs with --metrics-public)", 200),
 ];
 
 const fn fetch(method: &'static str, path: &'static str) -> Route {

@@ -1,19 +1,37 @@
-//! `weft serve`.
+//! `weft serve`: settings from flags, environment variables and a config file, logging,
+//! and a graceful shutdown on Ctrl-C or SIGTERM.
+//!
+//! Every setting is one [`ServeArgs`] field: a flag (`--bind`), an environment variable
+//! (`WEFT_BIND`) and a config file key (`bind = "…"`), in that order of precedence, then
+//! the default given in its help text.
 
-use clap::Args;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
 
 use crate::config::ServerConfig;
 use crate::server::Server;
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "WEFT_BIND", default_value = "127.0.0.1:8080")]
-    bind: String,
-    /// Database: sqlite://FILE (created if missing) or postgres://USER@HOST/DB.
-    #[arg(long, env = "WEFT_DATABASE_URL", default_value = "sqlite://weft.db")]
-    database_url: String,
-    /// URL clients reach this server at (default: http:// + the bound address).
+    /// Read settings from this TOML file; its keys are the long flags' names
+    /// (`bind = "0.0.0.0:8080"`, `max-instances = 256`). Flags and environment variables
+    /// win over it.
+    #[arg(long, env = "WEFT_CONFIG")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "WEFT_BIND")]
+    bind: Option<String>,
+    /// Database: sqlite://FILE (created if missing) or postgres://USER@HOST/DB
+    /// [default: sqlite://weft.db].
+    #[arg(long, env = "WEFT_DATABASE_URL")]
+    database_url: Option<String>,
+    /// URL clients reach this server at [default: http:// + the bound address].
     #[arg(long, env = "WEFT_PUBLIC_URL")]
     public_url: Option<String>,
     /// The operator's token; generated and printed once for a new database when unset.
@@ -23,55 +41,146 @@ pub struct ServeArgs {
     /// SQLite a generated key is kept in <database file>.key when unset.
     #[arg(long = "secret-key", env = "WEFT_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
-    /// Largest request body of the installations' public endpoints, in bytes.
-    #[arg(long, env = "WEFT_MAX_FETCH_BODY_BYTES", default_value_t = 1 << 20)]
-    max_fetch_body_bytes: usize,
-    /// Jobs (events, tasks, cron firings) this process runs at once; 0 runs none (API only).
-    #[arg(long, env = "WEFT_WORKERS", default_value_t = 64)]
-    workers: usize,
-    /// Seconds a claimed job stays leased: a job whose process died runs again after this.
-    #[arg(long, env = "WEFT_JOB_LEASE_SECS", default_value_t = 60)]
-    job_lease_secs: u64,
-    /// Runs of a failing job before it is dead-lettered.
-    #[arg(long, env = "WEFT_MAX_ATTEMPTS", default_value_t = 5)]
-    max_attempts: i64,
+    /// Largest request body of the installations' public endpoints, in bytes [default: 1048576].
+    #[arg(long, env = "WEFT_MAX_FETCH_BODY_BYTES")]
+    max_fetch_body_bytes: Option<usize>,
+    /// Jobs (events, tasks, cron firings) this process runs at once; 0 runs none (API only)
+    /// [default: 64].
+    #[arg(long, env = "WEFT_WORKERS")]
+    workers: Option<usize>,
+    /// Seconds a claimed job stays leased: a job whose process died runs again after this
+    /// [default: 60].
+    #[arg(long, env = "WEFT_JOB_LEASE_SECS")]
+    job_lease_secs: Option<u64>,
+    /// Runs of a failing job before it is dead-lettered [default: 5].
+    #[arg(long, env = "WEFT_MAX_ATTEMPTS")]
+    max_attempts: Option<i64>,
     /// Let guests' http.fetch reach loopback, private and link-local addresses.
-    #[arg(long, env = "WEFT_ALLOW_PRIVATE_OUTBOUND")]
-    allow_private_outbound: bool,
-    /// How many instances may run at once; further events wait, then get 503.
-    #[arg(long, env = "WEFT_MAX_INSTANCES", default_value_t = 128)]
-    max_instances: u32,
+    #[arg(long, env = "WEFT_ALLOW_PRIVATE_OUTBOUND", num_args = 0..=1, default_missing_value = "true")]
+    allow_private_outbound: Option<bool>,
+    /// How many instances may run at once; further events wait, then get 503 [default: 128].
+    #[arg(long, env = "WEFT_MAX_INSTANCES")]
+    max_instances: Option<u32>,
+    /// Serve /metrics without the operator's token (for a scraper on a private network).
+    #[arg(long, env = "WEFT_METRICS_PUBLIC", num_args = 0..=1, default_missing_value = "true")]
+    metrics_public: Option<bool>,
+    /// How long shutdown waits for running jobs before giving them back to the queue, in
+    /// seconds [default: 10].
+    #[arg(long, env = "WEFT_SHUTDOWN_GRACE_SECS")]
+    shutdown_grace_secs: Option<u64>,
+    /// Log format: human-readable text, or one JSON object per line [default: text].
+    #[arg(long, env = "WEFT_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+    /// Which logs to print, as a tracing filter (`info`, `weft=debug,sqlx=warn`); RUST_LOG
+    /// works too [default: info,sqlx=warn].
+    #[arg(long, env = "WEFT_LOG")]
+    log: Option<String>,
+}
+
+/// How `weft serve` writes its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl ServeArgs {
+    /// The settings given on the command line or in the environment, completed from the
+    /// config file named by `--config`.
+    fn with_config_file(self) -> anyhow::Result<ServeArgs> {
+        let Some(path) = self.config.clone() else { return Ok(self) };
+        Ok(self.or(read_config_file(&path)?))
+    }
+
+    /// Each setting of `self`, or `file`'s where `self` has none.
+    fn or(self, file: ServeArgs) -> ServeArgs {
+        macro_rules! merged {
+            ($($field:ident),* $(,)?) => { ServeArgs { config: self.config, $($field: self.$field.or(file.$field)),* } };
+        }
+        merged!(
+            bind,
+            database_url,
+            public_url,
+            admin_token,
+            secret_key,
+            max_fetch_body_bytes,
+            workers,
+            job_lease_secs,
+            max_attempts,
+            allow_private_outbound,
+            max_instances,
+            metrics_public,
+            shutdown_grace_secs,
+            log_format,
+            log,
+        )
+    }
+
+    /// The server's configuration: these settings over the defaults.
+    fn server_config(&self) -> ServerConfig {
+        let defaults = ServerConfig::default();
+        let mut config = ServerConfig {
+            bind: self.bind.clone().unwrap_or(defaults.bind),
+            database_url: self.database_url.clone().unwrap_or(defaults.database_url),
+            public_url: self.public_url.clone(),
+            admin_token: self.admin_token.clone(),
+            secret_key: self.secret_key.clone(),
+            max_fetch_body_bytes: self.max_fetch_body_bytes.unwrap_or(defaults.max_fetch_body_bytes),
+            metrics_public: self.metrics_public.unwrap_or(false),
+            ..ServerConfig::default()
+        };
+        if let Some(max_instances) = self.max_instances {
+            config.runtime.max_instances = max_instances;
+        }
+        let workers = self.workers.unwrap_or(64);
+        config.queue.workers = workers;
+        config.queue.enabled = workers > 0;
+        config.queue.lease = Duration::from_secs(self.job_lease_secs.unwrap_or(60).max(1));
+        config.queue.max_attempts = self.max_attempts.unwrap_or(5).max(1);
+        if let Some(grace) = self.shutdown_grace_secs {
+            config.queue.shutdown_grace = Duration::from_secs(grace);
+        }
+        config.outbound.allow_private_addresses = self.allow_private_outbound.unwrap_or(false);
+        config
+    }
+}
+
+/// Reads a config file; an unknown key or a wrong type is an error naming it.
+fn read_config_file(path: &Path) -> anyhow::Result<ServeArgs> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the config file {}", path.display()))?;
+    toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+        .with_context(|| format!("in the config file {}", path.display()))
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
-    let mut config = ServerConfig {
-        bind: args.bind,
-        database_url: args.database_url,
-        public_url: args.public_url,
-        admin_token: args.admin_token,
-        secret_key: args.secret_key,
-        max_fetch_body_bytes: args.max_fetch_body_bytes,
-        ..ServerConfig::default()
-    };
-    config.runtime.max_instances = args.max_instances;
-    config.queue.workers = args.workers;
-    config.queue.enabled = args.workers > 0;
-    config.queue.lease = std::time::Duration::from_secs(args.job_lease_secs.max(1));
-    config.queue.max_attempts = args.max_attempts.max(1);
-    config.outbound.allow_private_addresses = args.allow_private_outbound;
-    let server = Server::start(config).await?;
+    let args = args.with_config_file()?;
+    init_logging(args.log_format.unwrap_or(LogFormat::Text), args.log.as_deref());
+    let server = Server::start(args.server_config()).await?;
     if let Some(token) = &server.generated_admin_token {
         println!("A new database: generated an admin token. It is shown only this once:\n\n    {token}\n");
     }
     println!("weft listening on {}", server.url());
+    tracing::info!(url = %server.url(), "listening");
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    server.stop().await
+    tracing::info!("shutting down: finishing requests and running jobs");
+    server.stop().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Logs to stderr: RUST_LOG, else `--log`, else `info,sqlx=warn`.
+fn init_logging(format: LogFormat, filter: Option<&str>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| filter.unwrap_or("info,sqlx=warn").into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }
 
 async fn shutdown_signal() {
@@ -87,4 +196,46 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn flags_win_over_the_config_file_which_wins_over_defaults() {
+        let file: ServeArgs =
+            toml::from_str("bind = \"0.0.0.0:9000\"\nworkers = 3\nmetrics-public = true\nlog-format = \"json\"\n")
+                .unwrap();
+        let flags = Command::try_parse_from(["weft", "--bind", "127.0.0.1:1234", "--allow-private-outbound"]).unwrap();
+        let merged = flags.serve.or(file);
+        let config = merged.server_config();
+        assert_eq!(config.bind, "127.0.0.1:1234");
+        assert_eq!(config.queue.workers, 3);
+        assert!(config.metrics_public);
+        assert!(config.outbound.allow_private_addresses);
+        assert_eq!(merged.log_format, Some(LogFormat::Json));
+        assert_eq!(config.database_url, "sqlite://weft.db");
+        assert_eq!(config.runtime.max_instances, ServerConfig::default().runtime.max_instances);
+    }
+
+    #[test]
+    fn unknown_config_keys_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weft-server.toml");
+        std::fs::write(&path, "bnd = \"x\"\n").unwrap();
+        let error = format!("{:#}", read_config_file(&path).unwrap_err());
+        assert!(error.contains("bnd") && error.contains("weft-server.toml"), "{error}");
+        std::fs::write(&path, "workers = \"many\"\n").unwrap();
+        let error = format!("{:#}", read_config_file(&path).unwrap_err());
+        assert!(error.contains("workers"), "{error}");
+    }
 }

@@ -48,6 +48,7 @@ pub async fn run(state: AppState, owner: String, mut stop: watch::Receiver<bool>
         }
         for job in jobs {
             state.queue.record_start(job.due_at);
+            state.metrics.record_lateness(now_ms() - job.due_at);
             let permit = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
             let (state, owner, finished) = (state.clone(), owner.clone(), finished.clone());
             tokio::spawn(async move {

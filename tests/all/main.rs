@@ -12,6 +12,7 @@ mod hostile;
 mod installations;
 mod integrations;
 mod openapi;
+mod operations;
 mod outbound;
 mod publish;
 mod queue;

@@ -102,6 +102,11 @@ impl TestApp {
         }
     }
 
+    /// The running server's shared state.
+    pub fn state(&self) -> &weft::state::AppState {
+        self.server.as_ref().expect("the server is running").state()
+    }
+
     /// Stops the server gracefully; the returned directory keeps its database alive.
     pub async fn stop(mut self) -> TempDir {
         self.server.take().unwrap().stop().await.unwrap();
