@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod events_log;
 pub mod guest_host;
 pub mod ids;
+pub mod manifest;
 pub mod metrics;
 pub mod modules;
 pub mod outbound;
