@@ -57,12 +57,45 @@ impl Environment {
     }
 
     /// The installation's configuration parsed into `T` (500 if it does not fit).
+    ///
+    /// In `installation_setup`, turn the error into a 400 so the install or update that
+    /// carried the configuration is refused with the message:
+    ///
+    /// ```
+    /// use serde::Deserialize;
+    /// use weft_sdk::{Environment, Error};
+    ///
+    /// #[derive(Deserialize)]
+    /// #[serde(rename_all = "camelCase")]
+    /// struct Config {
+    ///     webhook_url: String,
+    ///     #[serde(default)]
+    ///     verbose: bool,
+    /// }
+    ///
+    /// let env = Environment::default()
+    ///     .with_configuration(serde_json::json!({"webhookUrl": "https://hooks.example.com/x"}));
+    /// let config: Config = env.config()?;
+    /// assert_eq!((config.webhook_url.as_str(), config.verbose), ("https://hooks.example.com/x", false));
+    ///
+    /// let err = Environment::default().config::<Config>().map_err(|e| Error::bad_request(e.message().to_owned()));
+    /// assert!(err.err().unwrap().message().contains("missing field `webhookUrl`"));
+    /// # Ok::<(), weft_sdk::Error>(())
+    /// ```
     pub fn config<T: DeserializeOwned>(&self) -> Result<T> {
         T::deserialize(self.configuration())
             .map_err(|err| Error::internal(format!("invalid installation configuration: {err}")))
     }
 
-    /// A secret by name.
+    /// A secret by name (set at publish, sealed at rest, given only to the module).
+    ///
+    /// ```
+    /// use weft_sdk::Environment;
+    ///
+    /// let env = Environment::default().with_secret("API_KEY", "s3cret");
+    /// assert_eq!(env.secret("API_KEY"), Some("s3cret"));
+    /// assert_eq!(env.secret("OTHER"), None);
+    /// ```
     pub fn secret(&self, name: &str) -> Option<&str> {
         self.secrets.get(name).map(String::as_str)
     }

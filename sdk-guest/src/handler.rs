@@ -226,7 +226,8 @@ impl Outcome {
 ///
 /// Takes an expression that builds the handler (`MyHandler`, `MyHandler::new()`,
 /// `MyHandler::default()`); it is evaluated once per event. Use it once per crate, in a
-/// `cdylib`. The exports are only emitted on `wasm32` targets; natively the macro expands
+/// `cdylib`. Before each event it installs the [`log`](crate::log) facade's logger
+/// ([`log::init`](crate::log::init)), so `log::info!(…)` lines reach the event's log. The exports are only emitted on `wasm32` targets; natively the macro expands
 /// to nothing but a type check, so the crate still builds and tests with `cargo test`.
 ///
 /// ```
@@ -252,6 +253,8 @@ macro_rules! export_handler {
             /// `(out_ptr << 32) | out_len` of the outcome JSON.
             #[unsafe(no_mangle)]
             pub extern "C" fn weft_handle(ptr: i32, len: i32) -> i64 {
+                // `log::info!(…)` and friends reach the host (a no-op after the first call).
+                $crate::log::init();
                 let handler = $handler;
                 // SAFETY: the host passes the range it wrote after `weft_alloc(len)`.
                 unsafe { $crate::abi::handle(&handler, ptr, len) }

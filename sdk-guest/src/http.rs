@@ -65,6 +65,11 @@ impl Default for Request {
 
 impl Request {
     /// A header's value, by case-insensitive name.
+    ///
+    /// ```
+    /// let req = weft_sdk::Request::default().with_header("X-Signature", "sha256=ab");
+    /// assert_eq!(req.header("x-signature"), Some("sha256=ab"));
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
     }
@@ -74,12 +79,34 @@ impl Request {
         std::str::from_utf8(&self.body).map_err(|err| Error::bad_request(format!("request body is not utf-8: {err}")))
     }
 
-    /// The body parsed as JSON; 400 if it does not parse into `T`.
+    /// The body parsed as JSON; 400 if it does not parse into `T`, so `?` answers the
+    /// caller with a bad request.
+    ///
+    /// ```
+    /// use serde::Deserialize;
+    /// use weft_sdk::Request;
+    ///
+    /// #[derive(Deserialize)]
+    /// struct Item {
+    ///     text: String,
+    /// }
+    ///
+    /// let req = Request::default().with_body(r#"{"text":"hi"}"#);
+    /// assert_eq!(req.json::<Item>()?.text, "hi");
+    /// assert_eq!(Request::default().with_body("{").json::<Item>().err().unwrap().status(), 400);
+    /// # Ok::<(), weft_sdk::Error>(())
+    /// ```
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|err| Error::bad_request(format!("invalid json body: {err}")))
     }
 
     /// The first value of query parameter `name`, percent-decoded (`+` is a space).
+    ///
+    /// ```
+    /// let req = weft_sdk::testing::fetch_request("GET", "/search?q=hello+world&page=2");
+    /// assert_eq!(req.query_param("q").as_deref(), Some("hello world"));
+    /// assert_eq!(req.query_param("missing"), None);
+    /// ```
     pub fn query_param(&self, name: &str) -> Option<String> {
         self.query_pairs().into_iter().find(|(key, _)| key == name).map(|(_, value)| value)
     }

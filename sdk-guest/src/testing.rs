@@ -76,6 +76,29 @@ fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
 ///
 /// [`MockHost::new`] resets the state; the methods read and change it. The handle is
 /// cheap and may be created again to reset.
+///
+/// ```
+/// use serde_json::json;
+/// use weft_sdk::testing::{self, MockHost};
+/// use weft_sdk::{Environment, Handler, Result};
+///
+/// struct Counter;
+///
+/// impl Handler for Counter {
+///     fn task(&self, _task: serde_json::Value, _env: &Environment) -> Result<()> {
+///         let n = weft_sdk::kv::get::<u64>("n")?.unwrap_or(0) + 1;
+///         weft_sdk::kv::set("n", &n)?;
+///         log::info!("count: {n}");
+///         Ok(())
+///     }
+/// }
+///
+/// let host = MockHost::new();
+/// host.kv_set("n", json!(41));
+/// assert!(testing::run(&Counter, testing::task_event(json!({})), &Environment::default()).is_none());
+/// assert_eq!(host.kv_get("n"), Some(json!(42)));
+/// assert_eq!(host.log_messages(), ["count: 42"]);
+/// ```
 #[derive(Debug)]
 pub struct MockHost {
     _not_send: std::marker::PhantomData<*const ()>,
@@ -83,9 +106,12 @@ pub struct MockHost {
 
 impl MockHost {
     /// Resets this thread's mock host (no logs, empty kv, no tasks, no canned responses,
-    /// no call limit) and returns a handle to it.
+    /// no call limit) and returns a handle to it. It also installs the
+    /// [`log`](crate::log) facade's logger, so `log::info!(…)` lines are recorded like
+    /// [`log::info`](crate::log::info())'s.
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
+        crate::log::init();
         with(|state| *state = State::default());
         Self { _not_send: std::marker::PhantomData }
     }
@@ -136,7 +162,19 @@ impl MockHost {
         with(|state| state.responses.insert(url.to_owned(), Ok(response)));
     }
 
-    /// Fails every `http.fetch` of `url` with the host error `{"code":code,"message":…}`.
+    /// Fails every `http.fetch` of `url` with the host error `{"code":code,"message":…}`,
+    /// as the real host does for a refused or failed request (`not_allowed`, `timeout`,
+    /// `failed`, …).
+    ///
+    /// ```
+    /// use weft_sdk::http::{self, OutboundRequest};
+    /// use weft_sdk::testing::MockHost;
+    ///
+    /// let host = MockHost::new();
+    /// host.respond_error("https://down.test/", "timeout", "took too long");
+    /// let err = http::fetch(OutboundRequest::get("https://down.test/")).unwrap_err();
+    /// assert_eq!((err.status(), err.kind()), (502, Some("timeout")));
+    /// ```
     pub fn respond_error(&self, url: &str, code: &str, message: &str) {
         with(|state| state.responses.insert(url.to_owned(), Err((code.to_owned(), message.to_owned()))));
     }
@@ -257,6 +295,28 @@ pub fn invoke<H: Handler + ?Sized>(handler: &H, invocation: &Value) -> Value {
 
 /// Runs `handler` on `event` (event JSON, e.g. from [`fetch_event`]) in `env`, through
 /// [`invoke`], and returns the typed outcome.
+///
+/// ```
+/// use serde_json::json;
+/// use weft_sdk::testing::{self, MockHost};
+/// use weft_sdk::{Environment, Error, Handler, LifecycleEvent, Result};
+///
+/// struct Strict;
+///
+/// impl Handler for Strict {
+///     fn installation_setup(&self, _event: &LifecycleEvent, env: &Environment) -> Result<()> {
+///         match env.configuration()["channel"].as_str() {
+///             Some(channel) if channel.starts_with('#') => Ok(()),
+///             _ => Err(Error::bad_request("channel: must start with #")),
+///         }
+///     }
+/// }
+///
+/// let _host = MockHost::new();
+/// let env = Environment::default().with_configuration(json!({"channel": "general"}));
+/// let err = testing::run(&Strict, testing::event("installation_setup", json!({})), &env).into_error().unwrap();
+/// assert_eq!((err.status(), err.message()), (400, "channel: must start with #"));
+/// ```
 pub fn run<H: Handler + ?Sized>(handler: &H, event: Value, env: &Environment) -> Outcome {
     let outcome = invoke(handler, &invocation(event, env));
     Outcome::from_json(&outcome)
