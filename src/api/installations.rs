@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use weft_runtime::Outcome;
 
 use super::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
@@ -33,6 +34,9 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 struct InstallBody {
     organization: String,
+    /// An initial configuration (a weft extension of the reference's body): checked like a
+    /// PATCH's, and `installation_setup` runs before the answer.
+    configuration: Option<Value>,
 }
 
 /// The public endpoint of an installation: third parties send requests here, and the
@@ -79,6 +83,82 @@ pub async fn notify(
     }
 }
 
+/// How `installation_setup` went when run for a configuration the API is about to keep.
+#[derive(Debug)]
+enum Setup {
+    /// The module accepted the configuration (or had nothing to say).
+    Accepted,
+    /// The module refused it with a 4xx error; its message.
+    Rejected(String),
+    /// No verdict (a trap, a timeout, a 5xx, a busy server, an unreachable dev tunnel…):
+    /// the configuration is kept and the event goes through the queue, with retries.
+    Undecided,
+}
+
+/// Runs `installation_setup` now for `installation` as it will be once the change is kept
+/// (`installation` carries the new configuration, not yet stored). The run is in the
+/// events log like any other.
+async fn run_setup(state: &AppState, integration: &IntegrationRecord, installation: &InstallationRecord) -> Setup {
+    let event = json!({"type": "installation_setup", "installationId": installation.id});
+    match crate::dispatch::run_event(state, integration, installation, event, |_| Ok(())).await {
+        Ok(dispatched) => match dispatched.report.result {
+            Ok(Outcome::Error { code, message }) if (400..500).contains(&code) => Setup::Rejected(message),
+            Ok(Outcome::Error { code, message }) => {
+                tracing::warn!(installation = %installation.id, code, %message,
+                    "installation_setup failed; queued for retries");
+                Setup::Undecided
+            }
+            Ok(Outcome::Response(_) | Outcome::None) => Setup::Accepted,
+            Err(failure) => {
+                tracing::warn!(installation = %installation.id, kind = failure.kind.as_str(),
+                    message = %failure.message, "installation_setup failed; queued for retries");
+                Setup::Undecided
+            }
+        },
+        Err(error) => {
+            tracing::warn!(installation = %installation.id, %error, "installation_setup not run; queued for retries");
+            Setup::Undecided
+        }
+    }
+}
+
+/// Queues `installation_setup` for `installation` (with the queue's retries).
+async fn queue_setup(state: &AppState, installation: &InstallationRecord) -> Result<(), ApiError> {
+    let job = crate::store::NewJob {
+        id: crate::ids::random("job_", 20),
+        integration: installation.integration.clone(),
+        installation_id: Some(installation.id.clone()),
+        event: json!({"type": "installation_setup", "installationId": installation.id}),
+        due_at: now_ms(),
+        max_attempts: state.queue.config().max_attempts,
+        idempotency_key: None,
+    };
+    state.queue.enqueue(&state.store, &[job]).await?;
+    Ok(())
+}
+
+/// The API's answer when the module refused a configuration.
+fn rejected(message: &str) -> ApiError {
+    const MAX_CHARS: usize = 1000;
+    let mut message = message.to_owned();
+    if let Some((cut, _)) = message.char_indices().nth(MAX_CHARS) {
+        message.truncate(cut);
+        message.push('…');
+    }
+    ApiError::bad_request(format!("configuration rejected by the integration: {message}"))
+}
+
+/// Checks a configuration against the integration's `configurations` schema.
+fn check_configuration(integration: &IntegrationRecord, configuration: &Value) -> Result<(), ApiError> {
+    if !configuration.is_object() {
+        return Err(ApiError::bad_request("configuration must be an object"));
+    }
+    if let Some(schema) = super::schema::installation_schema(&integration.manifest["configurations"]) {
+        super::schema::validate(configuration, schema, "configuration").map_err(ApiError::bad_request)?;
+    }
+    Ok(())
+}
+
 /// The integration (visible to `principal`) and its installation `id` (readable by it).
 pub async fn find_installation(
     state: &AppState,
@@ -113,8 +193,28 @@ async fn install(
             integration.org_id
         )));
     }
+    if let Some(configuration) = &body.configuration {
+        check_configuration(&integration, configuration)?;
+    }
     let id = crate::ids::random("inst_", 20);
-    let installation = state.store.create_installation(&id, &name, &body.organization).await?;
+    let mut installation = state.store.create_installation(&id, &name, &body.organization).await?;
+    if let Some(configuration) = body.configuration {
+        let configured = InstallationRecord { configuration: configuration.clone(), ..installation.clone() };
+        let setup = run_setup(&state, &integration, &configured).await;
+        if let Setup::Rejected(message) = &setup {
+            state.store.delete_installation(&id).await?;
+            return Err(rejected(message));
+        }
+        let change = InstallationUpdate { configuration: Some(configuration), ..InstallationUpdate::default() };
+        installation = state
+            .store
+            .update_installation(&id, &change)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("integration `{name}` has no installation `{id}`")))?;
+        if matches!(setup, Setup::Undecided) {
+            queue_setup(&state, &installation).await?;
+        }
+    }
     Ok((StatusCode::CREATED, Json(installation_json(&state, &installation))))
 }
 
@@ -227,13 +327,31 @@ async fn update(
         }
     }
     if let Some(configuration) = &body.configuration {
-        if !configuration.is_object() {
-            return Err(ApiError::bad_request("configuration must be an object"));
-        }
-        if let Some(schema) = super::schema::installation_schema(&integration.manifest["configurations"]) {
-            super::schema::validate(configuration, schema, "configuration").map_err(ApiError::bad_request)?;
-        }
+        check_configuration(&integration, configuration)?;
     }
+    // A new configuration is put to the module before it is kept: a 4xx from its
+    // `installation_setup` refuses the whole change, and nothing is stored.
+    let setup = match &body.configuration {
+        Some(configuration) => {
+            let configured = InstallationRecord {
+                status: "active".to_owned(),
+                configuration: configuration.clone(),
+                external_ids: body.external_ids.clone().unwrap_or_else(|| installation.external_ids.clone()),
+                space_selection: body
+                    .space_selection
+                    .map_or_else(|| installation.space_selection.clone(), |s| s.as_str().to_owned()),
+                site_selection: body
+                    .site_selection
+                    .map_or_else(|| installation.site_selection.clone(), |s| s.as_str().to_owned()),
+                ..installation.clone()
+            };
+            match run_setup(&state, &integration, &configured).await {
+                Setup::Rejected(message) => return Err(rejected(&message)),
+                setup => Some(setup),
+            }
+        }
+        None => None,
+    };
     let change = InstallationUpdate {
         status: body.configuration.as_ref().map(|_| "active".to_owned()),
         configuration: body.configuration.clone(),
@@ -251,8 +369,8 @@ async fn update(
             install_everywhere(&state, &installation, kind).await?;
         }
     }
-    if body.configuration.is_some() {
-        notify(&state, &integration, &installation, json!({"type": "installation_setup"})).await;
+    if matches!(setup, Some(Setup::Undecided)) {
+        queue_setup(&state, &installation).await?;
     }
     Ok(Json(installation_json(&state, &installation)))
 }

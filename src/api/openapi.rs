@@ -93,7 +93,7 @@ pub const ROUTES: &[Route] = &[
         ..route("get", "/v1/integrations/{integrationName}/installations", "List installations of an integration", 200)
     },
     Route {
-        body: Some("organization"),
+        body: Some("organization, configuration?"),
         ..route(
             "post",
             "/v1/integrations/{integrationName}/installations",

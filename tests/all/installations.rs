@@ -4,7 +4,7 @@ use serde_json::json;
 use weft::store::{Store, TokenKind};
 
 use crate::api_support::{echo_wasm, echoed_invocation, error_message, publish_wasm_with, user_token, wait_for_event};
-use crate::support::spawn_app;
+use crate::support::{fixture, spawn_app};
 
 #[tokio::test]
 async fn a_configuration_is_checked_against_the_schema_and_a_valid_one_runs_setup() {
@@ -64,6 +64,25 @@ async fn a_configuration_is_checked_against_the_schema_and_a_valid_one_runs_setu
     }
     let (status, _) = app.call("PATCH", "/v1/integrations/echo/installations/inst_nope", Some(json!({}))).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_setup_that_fails_without_refusing_keeps_the_configuration_and_is_retried_through_the_queue() {
+    let app = spawn_app().await;
+    app.create_org("acme").await;
+    publish_wasm_with(&app, "trap", "acme", &fixture("trap"), json!({})).await;
+    let body = json!({"organization": "acme", "configuration": {"a": 1}});
+    let (status, installation) = app.call("POST", "/v1/integrations/trap/installations", Some(body)).await;
+    assert_eq!(status, 201, "{installation}");
+    assert_eq!(installation["configuration"], json!({"a": 1}));
+    let path = format!("/v1/integrations/trap/installations/{}", installation["id"].as_str().unwrap());
+    let (status, updated) = app.call("PATCH", &path, Some(json!({"configuration": {"a": 2}}))).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["configuration"], json!({"a": 2}));
+
+    // Two runs during the calls, then at least one queued retry of each.
+    let events = app.wait_for_matching_events("trap", 4, |e| e["type"] == "installation_setup").await;
+    assert!(events.iter().all(|e| e["status"] != "success"), "{events:?}");
 }
 
 #[tokio::test]

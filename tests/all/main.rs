@@ -7,6 +7,7 @@ mod applications;
 mod authorization;
 mod cli;
 mod dev;
+mod examples;
 mod fetch;
 mod hostile;
 mod installations;

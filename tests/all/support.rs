@@ -143,6 +143,24 @@ pub fn probe_wasm() -> &'static [u8] {
     PROBE.get_or_init(|| example_wasm("probe"))
 }
 
+/// The example module `name` (the file name: `config_check` for `examples/config-check`),
+/// built like [`hello_wasm`].
+pub fn wasm(name: &str) -> Vec<u8> {
+    example_wasm(name)
+}
+
+/// The publish body of the example in `examples/{dir}`, read from its own `weft.toml` like
+/// `weft publish` does, with `overrides`' fields replacing the manifest's.
+pub fn example_publish_body(dir: &str, wasm: &[u8], overrides: Value) -> (String, Value) {
+    let manifest = weft::manifest::Manifest::load(&repo_root().join("examples").join(dir))
+        .unwrap_or_else(|e| panic!("examples/{dir}/weft.toml: {e:#}"));
+    let mut body = manifest.publish_body(wasm);
+    for (key, value) in overrides.as_object().expect("overrides are an object") {
+        body[key] = value.clone();
+    }
+    (manifest.name, body)
+}
+
 /// Builds every example once per test run, then reads `name`'s module.
 fn example_wasm(name: &str) -> Vec<u8> {
     static BUILT: OnceLock<()> = OnceLock::new();
