@@ -1,5 +1,14 @@
 //! The `weft` binary: server and CLI.
 
-fn main() -> anyhow::Result<()> {
-    weft::cli::run()
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match weft::cli::run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the whole chain on one line: "reading x: No such file …".
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -71,13 +71,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// Checks an integration name against the reference's pattern `^[a-zA-Z0-9-_.]+$`, ≤ 100.
+/// Checks an integration name (see [`crate::manifest::check_name`], which `weft new` uses too).
 pub fn integration_name(name: &str) -> Result<(), ApiError> {
-    let valid_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if name.is_empty() || name.len() > 100 || !valid_chars {
-        return Err(ApiError::bad_request(format!(
-            "integrationName `{name}` must be 1–100 characters of a-z, A-Z, 0-9, `-`, `_` and `.`"
-        )));
-    }
-    Ok(())
+    crate::manifest::check_name(name).map_err(ApiError::bad_request)
 }

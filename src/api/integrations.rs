@@ -1,22 +1,20 @@
 //! `/v1/integrations[/{integrationName}]`: list public integrations, publish, read and
 //! unpublish integrations.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery, integration_name};
 use super::page::{self, PageQuery};
 use crate::auth::{Principal, generate_token, hash_token};
+use crate::manifest::PublishBody;
 use crate::state::AppState;
 use crate::store::{IntegrationRecord, NewVersion, TokenKind};
 
@@ -24,155 +22,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/integrations", get(list))
         .route("/v1/integrations/{integrationName}", get(show).post(publish).delete(unpublish))
-}
-
-/// At most this many secrets per integration.
-const MAX_SECRETS: usize = 50;
-/// At most this many bytes per secret value.
-const MAX_SECRET_BYTES: usize = 10 * 1024;
-
-/// Who may see and install an integration.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-enum Visibility {
-    /// Only its own organization.
-    #[default]
-    Private,
-    /// Anyone who knows its name.
-    Unlisted,
-    /// Listed for everyone.
-    Public,
-}
-
-/// Where an integration may be installed.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-enum Target {
-    #[default]
-    All,
-    Organization,
-    Space,
-    Site,
-}
-
-/// The publish body. Unknown fields are refused so a typo is named, not ignored.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PublishBody {
-    title: String,
-    description: String,
-    script: String,
-    organization: String,
-    icon: Option<String>,
-    summary: Option<String>,
-    #[serde(default)]
-    preview_images: Vec<String>,
-    #[serde(default)]
-    visibility: Visibility,
-    #[serde(default)]
-    target: Target,
-    content_security_policy: Option<Value>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    #[serde(default)]
-    categories: Vec<String>,
-    #[serde(default)]
-    blocks: Vec<Value>,
-    configurations: Option<Value>,
-    #[serde(default)]
-    external_links: Vec<Value>,
-    /// Name → value; sealed at rest, only ever given to the module's `environment.secrets`.
-    secrets: Option<BTreeMap<String, String>>,
-    /// Event types the integration subscribes to (see `POST /v1/orgs/{org}/events`).
-    #[serde(default)]
-    events: Vec<String>,
-    /// Cron schedules: `[{"cron": "0 */5 * * * *", "task": {…}, "per": "integration" | "installation"}]`.
-    schedules: Option<Value>,
-    /// This integration's limits (`memoryBytes`, `deadlineMs`, `logBytes`, `outputBytes`,
-    /// `hostCalls`, `outboundRequests`), within the server's maxima.
-    limits: Option<Value>,
-}
-
-impl PublishBody {
-    /// Checks the reference's limits; each error names its field.
-    fn validate(&self) -> Result<(), ApiError> {
-        let chars = |s: &str| s.chars().count();
-        if let Some(event) =
-            self.events.iter().find(|e| e.is_empty() || e.len() > 100 || matches!(e.as_str(), "fetch" | "task"))
-        {
-            return Err(ApiError::bad_request(format!("events: `{event}` is not an event type one can subscribe to")));
-        }
-        if let Some(schedules) = &self.schedules {
-            crate::queue::cron::parse_schedules(schedules).map_err(ApiError::bad_request)?;
-        }
-        if !(2..=30).contains(&chars(&self.title)) {
-            return Err(ApiError::bad_request("title must be 2–30 characters"));
-        }
-        if chars(&self.description) > 100 {
-            return Err(ApiError::bad_request("description must be at most 100 characters"));
-        }
-        if self.summary.as_deref().is_some_and(|s| chars(s) > 2048) {
-            return Err(ApiError::bad_request("summary must be at most 2048 characters"));
-        }
-        if self.preview_images.len() > 3 {
-            return Err(ApiError::bad_request("previewImages must hold at most 3 images"));
-        }
-        for (i, image) in self.preview_images.iter().enumerate() {
-            BASE64
-                .decode(image)
-                .map_err(|e| ApiError::bad_request(format!("previewImages[{i}] is not base64: {e}")))?;
-        }
-        if let Some(icon) = &self.icon {
-            BASE64.decode(icon).map_err(|e| ApiError::bad_request(format!("icon is not base64: {e}")))?;
-        }
-        match &self.content_security_policy {
-            None | Some(Value::String(_)) | Some(Value::Object(_)) => {}
-            Some(_) => return Err(ApiError::bad_request("contentSecurityPolicy must be a string or an object")),
-        }
-        if self.configurations.as_ref().is_some_and(|c| !c.is_object()) {
-            return Err(ApiError::bad_request("configurations must be an object"));
-        }
-        if let Some(scope) = self.scopes.iter().find(|s| s.is_empty() || s.len() > 100) {
-            return Err(ApiError::bad_request(format!("scopes: `{scope}` must be 1–100 characters")));
-        }
-        if let Some(secrets) = &self.secrets {
-            if secrets.len() > MAX_SECRETS {
-                return Err(ApiError::bad_request(format!("secrets must hold at most {MAX_SECRETS} entries")));
-            }
-            for (name, value) in secrets {
-                if name.is_empty() || name.len() > 100 {
-                    return Err(ApiError::bad_request(format!("secrets: name `{name}` must be 1–100 characters")));
-                }
-                if value.len() > MAX_SECRET_BYTES {
-                    return Err(ApiError::bad_request(format!(
-                        "secrets.{name} must be at most {MAX_SECRET_BYTES} bytes"
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Everything but the script, as stored.
-    fn manifest(&self, script_bytes: usize) -> Value {
-        json!({
-            "title": self.title,
-            "description": self.description,
-            "icon": self.icon,
-            "summary": self.summary,
-            "previewImages": self.preview_images,
-            "contentSecurityPolicy": self.content_security_policy,
-            "scopes": self.scopes,
-            "categories": self.categories,
-            "blocks": self.blocks,
-            "configurations": self.configurations,
-            "externalLinks": self.external_links,
-            "events": self.events,
-            "schedules": self.schedules.clone().unwrap_or_else(|| json!([])),
-            "limits": self.limits.clone().unwrap_or_else(|| json!({})),
-            "scriptBytes": script_bytes,
-        })
-    }
 }
 
 /// The JSON form of an integration: its manifest, never its script.
@@ -207,13 +56,8 @@ async fn publish(
         Principal::Integration { name: own } if *own == name => {}
         _ => principal.require_org_admin(&body.organization)?,
     }
-    body.validate()?;
-    if let Some(limits) = &body.limits {
-        crate::config::check_integration_limits(limits, &state.runtime.config().max_limits)
-            .map_err(ApiError::bad_request)?;
-    }
-    let wasm =
-        BASE64.decode(body.script.trim()).map_err(|e| ApiError::bad_request(format!("script is not base64: {e}")))?;
+    // The same rules `weft check` applies on the author's machine.
+    let wasm = body.check(&state.runtime.config().max_limits).map_err(ApiError::bad_request)?;
     if state.store.org(&body.organization).await?.is_none() {
         return Err(ApiError::bad_request(format!("organization `{}` does not exist", body.organization)));
     }
@@ -224,7 +68,7 @@ async fn publish(
         .map_err(|e| ApiError::bad_request(format!("script: {e}")))?;
     let visibility = serde_json::to_value(body.visibility).expect("enum encodes");
     let target = serde_json::to_value(body.target).expect("enum encodes");
-    let manifest = body.manifest(wasm.len());
+    let manifest = body.stored_manifest(wasm.len());
     let integration = state
         .store
         .publish_version(NewVersion {

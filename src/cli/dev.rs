@@ -18,6 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Args;
 use futures_util::{SinkExt as _, StreamExt as _};
+use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -25,6 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use weft_runtime::{Limits, LogLine, NoHostServices, Outcome, PreparedModule, RunReport, Runtime, RuntimeConfig};
 
+use super::client::{ApiArgs, ApiClient};
 use crate::dev::protocol::{ClientMessage, ServerMessage};
 
 #[derive(Debug, Args)]
@@ -39,8 +41,7 @@ pub struct DevArgs {
     #[arg(long)]
     name: Option<String>,
     /// Shell command that builds the module, run in DIR at start and on source changes
-    /// (default: `scripts/build-examples NAME` for an example of this repository, else
-    /// `cargo build --release --target wasm32-wasip1`).
+    /// (default: what `weft build DIR` does).
     #[arg(long)]
     build: Option<String>,
     /// Serve HTTP on --listen and have the server POST events to this URL, instead of the
@@ -53,12 +54,26 @@ pub struct DevArgs {
     /// Receive the events of every organization, not only the integration's own.
     #[arg(long)]
     all: bool,
-    /// The server's URL.
-    #[arg(long, env = "WEFT_API_URL", default_value = "http://127.0.0.1:8080")]
-    api_url: String,
-    /// A token of an admin of the integration's organization.
-    #[arg(long, env = "WEFT_TOKEN", hide_env_values = true)]
-    token: String,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+/// How the module is rebuilt when the source changes.
+#[derive(Debug, Clone)]
+enum Build {
+    /// `weft build`'s own build of the crate, into the manifest's `script`.
+    Crate { dir: PathBuf, script: PathBuf },
+    /// A shell command (`--build`), run in DIR.
+    Shell { dir: PathBuf, command: String },
+}
+
+impl Build {
+    fn run(&self) -> anyhow::Result<()> {
+        match self {
+            Build::Crate { dir, script } => super::build::build(dir, script).map(drop),
+            Build::Shell { dir, command } => run_build(dir, command),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,23 +101,30 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         (None, Some(manifest)) => manifest.name.clone(),
         (None, None) => bail!("no weft.toml in {}: pass --name", args.dir.display()),
     };
+    let shell = |command: &String| Build::Shell { dir: args.dir.clone(), command: command.clone() };
     let (wasm, build) = match (&args.wasm, &manifest) {
-        (Some(wasm), _) => (wasm.clone(), args.build.clone()),
-        (None, Some(manifest)) => (args.dir.join(&manifest.script), Some(build_command(&args, &name))),
+        (Some(wasm), _) => (wasm.clone(), args.build.as_ref().map(shell)),
+        (None, Some(manifest)) => {
+            let script = args.dir.join(&manifest.script);
+            let build = match &args.build {
+                Some(command) => shell(command),
+                None => Build::Crate { dir: args.dir.clone(), script: script.clone() },
+            };
+            (script, Some(build))
+        }
         (None, None) => bail!("pass --wasm FILE or run in a directory with weft.toml"),
     };
     if let Some(build) = &build {
-        run_build(&args.dir, build)?;
+        build.run()?;
     }
     let local = Arc::new(Local::new(wasm)?);
     println!("weft dev: running {} as `{name}`", local.wasm.display());
     let source = build.as_ref().map(|_| newest_source(&args.dir));
     tokio::spawn(watch(local.clone(), args.dir.clone(), build, source));
 
-    let api = args.api_url.trim_end_matches('/').to_owned();
-    let client = reqwest::Client::new();
+    let api = ApiClient::new(&args.api);
     if let Some(public_url) = &args.public_url {
-        let secret = register_http(&client, &api, &args.token, &name, public_url, args.all).await?;
+        let secret = register_http(&api, &name, public_url, args.all).await?;
         let listener =
             tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         println!("weft dev: serving on http://{}; the server posts events to {public_url}", listener.local_addr()?);
@@ -112,32 +134,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         });
         tokio::spawn(async move { axum::serve(listener, app).await });
     } else {
-        let url = format!("{}/v1/integrations/{name}/dev/connect?all={}", api.replacen("http", "ws", 1), args.all);
-        tokio::spawn(tunnel(url, args.token.clone(), local.clone()));
+        let url =
+            format!("{}/v1/integrations/{name}/dev/connect?all={}", api.base().replacen("http", "ws", 1), args.all);
+        tokio::spawn(tunnel(url, args.api.token.clone(), local.clone()));
     }
     shutdown.await;
-    let url = format!("{api}/v1/integrations/{name}/dev");
-    match client.delete(&url).bearer_auth(&args.token).send().await {
-        Ok(response) if response.status().is_success() => println!("weft dev: dev mode of `{name}` is off"),
-        Ok(response) => eprintln!("weft dev: turning dev mode off failed with {}", response.status()),
-        Err(error) => eprintln!("weft dev: turning dev mode off failed: {error}"),
+    match api.send(api.request(Method::DELETE, &format!("/v1/integrations/{name}/dev"))).await {
+        Ok(_) => println!("weft dev: dev mode of `{name}` is off"),
+        Err(error) => eprintln!("weft dev: turning dev mode off failed: {error:#}"),
     }
     Ok(())
-}
-
-fn build_command(args: &DevArgs, name: &str) -> String {
-    if let Some(build) = &args.build {
-        return build.clone();
-    }
-    let dir = args.dir.canonicalize().unwrap_or_else(|_| args.dir.clone());
-    let script = dir.parent().and_then(Path::parent).map(|root| root.join("scripts/build-examples"));
-    match (script, dir.parent().and_then(|parent| parent.file_name())) {
-        (Some(script), Some(parent)) if parent == "examples" && script.exists() => {
-            let member = dir.file_name().map(|m| m.to_string_lossy().into_owned()).unwrap_or_else(|| name.to_owned());
-            format!("{} {member}", script.display())
-        }
-        _ => "cargo build --release --target wasm32-wasip1".to_owned(),
-    }
 }
 
 fn run_build(dir: &Path, command: &str) -> anyhow::Result<()> {
@@ -255,15 +261,15 @@ fn print_event(invocation: &[u8], report: &RunReport) {
 }
 
 /// Polls the source (when there is a build) and the module, rebuilding and reloading.
-async fn watch(local: Arc<Local>, dir: PathBuf, build: Option<String>, mut source: Option<Option<SystemTime>>) {
+async fn watch(local: Arc<Local>, dir: PathBuf, build: Option<Build>, mut source: Option<Option<SystemTime>>) {
     loop {
         tokio::time::sleep(POLL).await;
         if let (Some(build), Some(seen)) = (&build, &mut source) {
             let now = newest_source(&dir);
             if now > *seen {
                 *seen = now;
-                let (dir, build) = (dir.clone(), build.clone());
-                let built = tokio::task::spawn_blocking(move || run_build(&dir, &build)).await;
+                let build = build.clone();
+                let built = tokio::task::spawn_blocking(move || build.run()).await;
                 if let Ok(Err(error)) = built {
                     eprintln!("weft dev: {error:#}");
                 }
@@ -361,22 +367,11 @@ async fn session(url: &str, token: &str, local: &Arc<Local>) -> anyhow::Result<b
 }
 
 /// Registers `public_url` as the HTTP tunnel and returns the signing key.
-async fn register_http(
-    client: &reqwest::Client,
-    api: &str,
-    token: &str,
-    name: &str,
-    public_url: &str,
-    all: bool,
-) -> anyhow::Result<Vec<u8>> {
-    let url = format!("{api}/v1/integrations/{name}/dev");
-    let response =
-        client.put(&url).bearer_auth(token).json(&json!({ "tunnelUrl": public_url, "all": all })).send().await?;
-    if !response.status().is_success() {
-        let status = response.status();
-        bail!("turning dev mode on failed with {status}: {}", response.text().await.unwrap_or_default());
-    }
-    let shown: Value = client.get(&url).bearer_auth(token).send().await?.error_for_status()?.json().await?;
+async fn register_http(api: &ApiClient, name: &str, public_url: &str, all: bool) -> anyhow::Result<Vec<u8>> {
+    let path = format!("/v1/integrations/{name}/dev");
+    let body = json!({ "tunnelUrl": public_url, "all": all });
+    api.send_json(Method::PUT, &path, &body).await.context("turning dev mode on")?;
+    let shown = api.get(&path, &[]).await?;
     shown["signingSecret"].as_str().and_then(crate::dev::secret_key).context("the server did not show a signing secret")
 }
 

@@ -1,87 +1,50 @@
-//! `weft publish [DIR]`: reads `weft.toml`, sends the module and manifest to the server.
+//! `weft publish [DIR]`: reads `weft.toml`, sends the module and manifest to the server as
+//! a new version of the integration.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context as _, bail};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use anyhow::Context as _;
 use clap::Args;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde_json::json;
+
+use super::client::{ApiArgs, ApiClient};
+use super::{Output, progress};
+use crate::manifest::Manifest;
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// Directory holding weft.toml.
+    /// The integration's directory (holding weft.toml; its `script` is the module to send).
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// The server's URL.
-    #[arg(long, env = "WEFT_API_URL", default_value = "http://127.0.0.1:8080")]
-    api_url: String,
-    /// An admin token.
-    #[arg(long, env = "WEFT_TOKEN", hide_env_values = true)]
-    token: String,
+    #[command(flatten)]
+    api: ApiArgs,
 }
 
-/// `weft.toml`: what `weft publish` sends.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Manifest {
-    name: String,
-    title: String,
-    description: String,
-    organization: String,
-    /// Path of the built module, relative to weft.toml.
-    script: PathBuf,
-    #[serde(default)]
-    scopes: Vec<String>,
-    visibility: Option<String>,
-    target: Option<String>,
-    summary: Option<String>,
-}
-
-fn read_manifest(dir: &Path) -> anyhow::Result<Manifest> {
-    let path = dir.join("weft.toml");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-}
-
-pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
-    let manifest = read_manifest(&args.dir)?;
-    let script_path = args.dir.join(&manifest.script);
-    let wasm = std::fs::read(&script_path).with_context(|| {
-        format!("reading the module {} (build it first, e.g. with scripts/build-examples)", script_path.display())
-    })?;
-    let mut body = json!({
-        "title": manifest.title,
-        "description": manifest.description,
-        "organization": manifest.organization,
-        "scopes": manifest.scopes,
-        "script": BASE64.encode(&wasm),
+pub async fn run(args: PublishArgs, out: Output) -> anyhow::Result<()> {
+    let manifest = Manifest::load(&args.dir)?;
+    let script_path = manifest.script_path(&args.dir);
+    let wasm = std::fs::read(&script_path)
+        .with_context(|| format!("reading the module {} (build it first: `weft build`)", script_path.display()))?;
+    let client = ApiClient::new(&args.api);
+    progress(format_args!("publishing {} ({} bytes) to {}", manifest.name, wasm.len(), client.base()));
+    let path = format!("/v1/integrations/{}", manifest.name);
+    let answer = client.send_json(Method::POST, &path, &manifest.publish_body(&wasm)).await?;
+    let value = json!({
+        "name": manifest.name,
+        "version": answer["version"],
+        "bytes": wasm.len(),
+        "token": answer["token"],
+        "integration": answer,
     });
-    for (field, value) in
-        [("visibility", manifest.visibility), ("target", manifest.target), ("summary", manifest.summary)]
-    {
-        if let Some(value) = value {
-            body[field] = json!(value);
+    out.result(&value, || {
+        let mut text = format!("published {} version {} ({} bytes)\n", manifest.name, answer["version"], wasm.len());
+        if let Some(token) = answer["token"].as_str() {
+            text.push_str(&format!(
+                "integration token (shown only this once; it acts as the integration):\n\n    {token}\n"
+            ));
         }
-    }
-    let url = format!("{}/v1/integrations/{}", args.api_url.trim_end_matches('/'), manifest.name);
-    let response = reqwest::Client::new()
-        .post(&url)
-        .bearer_auth(&args.token)
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| format!("sending to {url}"))?;
-    let status = response.status();
-    let answer: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        let message = answer["error"]["message"].as_str().unwrap_or("no error message");
-        bail!("publish failed with {status}: {message}");
-    }
-    println!("published {} version {} ({} bytes)", manifest.name, answer["version"], wasm.len());
-    if let Some(token) = answer["token"].as_str() {
-        println!("integration token (shown only this once; it acts as the integration):\n\n    {token}\n");
-    }
+        text
+    });
     Ok(())
 }

@@ -1,9 +1,13 @@
 //! `weft tail INTEGRATION`: prints the integration's events and their logs as they happen,
 //! read from the server's live stream (`GET /v1/integrations/{name}/events/stream`).
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Args;
+use reqwest::Method;
 use serde_json::Value;
+
+use super::Output;
+use super::client::{ApiArgs, ApiClient};
 
 #[derive(Debug, Args)]
 pub struct TailArgs {
@@ -15,19 +19,12 @@ pub struct TailArgs {
     /// Only events of this installation.
     #[arg(long)]
     installation: Option<String>,
-    /// Print each event as one line of JSON.
-    #[arg(long)]
-    json: bool,
-    /// The server's URL.
-    #[arg(long, env = "WEFT_API_URL", default_value = "http://127.0.0.1:8080")]
-    api_url: String,
-    /// A token that may read the integration's events.
-    #[arg(long, env = "WEFT_TOKEN", hide_env_values = true)]
-    token: String,
+    #[command(flatten)]
+    api: ApiArgs,
 }
 
-pub async fn run(args: TailArgs) -> anyhow::Result<()> {
-    let url = format!("{}/v1/integrations/{}/events/stream", args.api_url.trim_end_matches('/'), args.integration);
+pub async fn run(args: TailArgs, out: Output) -> anyhow::Result<()> {
+    let client = ApiClient::new(&args.api);
     let mut query = Vec::new();
     if let Some(status) = &args.status {
         query.push(("status", status.as_str()));
@@ -35,26 +32,18 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
     if let Some(installation) = &args.installation {
         query.push(("installation", installation.as_str()));
     }
-    let mut response = reqwest::Client::new()
-        .get(&url)
+    let request = client
+        .request(Method::GET, &format!("/v1/integrations/{}/events/stream", args.integration))
         .query(&query)
-        .bearer_auth(&args.token)
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        bail!("{status}: {}", body["error"]["message"].as_str().unwrap_or("no error message"));
-    }
+        .header("accept", "text/event-stream");
+    let mut response = client.send(request).await?;
     println!("weft tail: streaming the events of `{}` (Ctrl-C to stop)", args.integration);
     let mut buffer = String::new();
     while let Some(chunk) = response.chunk().await.context("reading the stream")? {
         buffer.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();
-            show(&block, args.json);
+            show(&block, out.json);
         }
     }
     println!("weft tail: the server closed the stream");

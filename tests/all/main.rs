@@ -4,6 +4,7 @@
 mod api_store;
 mod api_support;
 mod applications;
+mod author;
 mod authorization;
 mod cli;
 mod dev;

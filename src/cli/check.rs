@@ -1,0 +1,81 @@
+//! `weft check [DIR]`: everything the server would refuse at publish, found without a
+//! server: weft.toml's keys, the publish body's rules ([`PublishBody::check`], the very
+//! function the publish endpoint calls) and the module's guest ABI (the runtime's own
+//! validation, with the server's default limits).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, anyhow};
+use clap::Args;
+use serde_json::{Value, json};
+use weft_runtime::{Runtime, RuntimeConfig};
+
+use super::Output;
+use crate::manifest::{self, Manifest, PublishBody};
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The integration's directory (holding weft.toml).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+}
+
+pub async fn run(args: CheckArgs, out: Output) -> anyhow::Result<()> {
+    let checked = tokio::task::spawn_blocking(move || check(&args.dir)).await??;
+    out.result(&checked.to_json(), || checked.human());
+    Ok(())
+}
+
+/// What `weft check` found: all good.
+#[derive(Debug)]
+pub struct Checked {
+    pub name: String,
+    pub module: PathBuf,
+    pub bytes: usize,
+    pub schedules: usize,
+}
+
+impl Checked {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "ok": true,
+            "name": self.name,
+            "module": self.module,
+            "bytes": self.bytes,
+            "schedules": self.schedules,
+        })
+    }
+
+    pub fn human(&self) -> String {
+        format!(
+            "weft check: `{}` is ready to publish\n  \
+             weft.toml     known keys only, {} schedule(s)\n  \
+             publish body  passes the server's rules (name, title, description, limits, schedules, …)\n  \
+             module        {} ({} bytes): compiles, guest ABI v1 exports and imports\n",
+            self.name,
+            self.schedules,
+            self.module.display(),
+            self.bytes
+        )
+    }
+}
+
+/// Checks `dir/weft.toml` and its module; the first problem is the error, naming its field.
+pub fn check(dir: &Path) -> anyhow::Result<Checked> {
+    let manifest = Manifest::load(dir)?;
+    let in_manifest = |message: String| anyhow!("{}: {message}", dir.join(manifest::FILE_NAME).display());
+    manifest::check_name(&manifest.name).map_err(|e| in_manifest(format!("name: {e}")))?;
+    let script = manifest.script_path(dir);
+    // The manifest's fields first, so they are checked before anything is built.
+    let wasm = std::fs::read(&script);
+    let body = manifest.publish_body(wasm.as_deref().unwrap_or_default());
+    let body = PublishBody::from_json(body).map_err(in_manifest)?;
+    let config = RuntimeConfig::default();
+    body.check(&config.max_limits).map_err(in_manifest)?;
+    let wasm =
+        wasm.with_context(|| format!("script: cannot read the module {} (run `weft build` first)", script.display()))?;
+    let runtime = Runtime::new(config).context("starting the wasm runtime")?;
+    runtime.compile(&wasm).map_err(|e| anyhow!("script: {}: {e}", script.display()))?;
+    let schedules = body.schedules.as_ref().and_then(Value::as_array).map_or(0, Vec::len);
+    Ok(Checked { name: manifest.name, module: script, bytes: wasm.len(), schedules })
+}

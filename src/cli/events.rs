@@ -1,0 +1,106 @@
+//! `weft events NAME`: the integration's recent events from the events log
+//! (`GET /v1/integrations/{name}/events`, newest first), as a table, with each event's logs
+//! on request (`--logs`, one `GET …/events/{id}` each).
+
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::Output;
+use super::client::{ApiArgs, ApiClient};
+use super::tasks::shorten;
+
+/// Pages read at most when filtering by status, so a filter that matches nothing stops.
+const MAX_PAGES: usize = 10;
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// The integration.
+    name: String,
+    /// Only events with this status (`success`, `failed` or `dead`).
+    #[arg(long)]
+    status: Option<String>,
+    /// Only events of this type (`fetch`, `task`, `installation_setup`, …).
+    #[arg(long = "type", value_name = "TYPE")]
+    event_type: Option<String>,
+    /// At most this many events (1–1000).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    limit: u32,
+    /// Show each event's logs (one more request per event).
+    #[arg(long)]
+    logs: bool,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+pub async fn run(args: EventsArgs, out: Output) -> anyhow::Result<()> {
+    let client = ApiClient::new(&args.api);
+    let path = format!("/v1/integrations/{}/events", args.name);
+    let filtered = args.status.is_some() || args.event_type.is_some();
+    let wanted = |event: &Value| {
+        args.status.as_ref().is_none_or(|s| event["status"] == s.as_str())
+            && args.event_type.as_ref().is_none_or(|t| event["type"] == t.as_str())
+    };
+    // The list has no filters: with one, read whole pages until enough events match.
+    let page_size = if filtered { 1000 } else { args.limit };
+    let mut events = Vec::new();
+    let mut page: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut query = vec![("limit", page_size.to_string())];
+        if let Some(page) = &page {
+            query.push(("page", page.clone()));
+        }
+        let answer = client.get(&path, &query).await?;
+        events.extend(answer["items"].as_array().into_iter().flatten().filter(|e| wanted(e)).cloned());
+        page = answer["next"]["page"].as_str().map(str::to_owned);
+        if events.len() >= args.limit as usize || page.is_none() {
+            break;
+        }
+    }
+    events.truncate(args.limit as usize);
+    if args.logs {
+        for event in &mut events {
+            let id = event["id"].as_str().unwrap_or_default().to_owned();
+            *event = client.get(&format!("{path}/{id}"), &[]).await?;
+        }
+    }
+    let value = json!({ "count": events.len(), "items": events });
+    out.result(&value, || table(&args.name, &events));
+    Ok(())
+}
+
+/// One line per event (time, id, type, status, duration, installation, result), then its logs.
+fn table(name: &str, events: &[Value]) -> String {
+    if events.is_empty() {
+        return format!("no events for {name}");
+    }
+    let text = |value: &Value| value.as_str().unwrap_or("-").to_owned();
+    let mut out = format!(
+        "{:<24} {:<26} {:<20} {:<8} {:>9}  {:<26} RESULT\n",
+        "CREATED", "ID", "TYPE", "STATUS", "MS", "INSTALLATION"
+    );
+    for event in events {
+        let result = match (event["response"]["status"].as_i64(), event["error"]["kind"].as_str()) {
+            (_, Some(kind)) => format!("{kind}: {}", event["error"]["message"].as_str().unwrap_or_default()),
+            (Some(status), None) => format!("response {status}"),
+            (None, None) => "-".to_owned(),
+        };
+        out.push_str(&format!(
+            "{:<24} {:<26} {:<20} {:<8} {:>9.1}  {:<26} {}\n",
+            text(&event["createdAt"]),
+            text(&event["id"]),
+            text(&event["type"]),
+            text(&event["status"]),
+            event["duration"].as_f64().unwrap_or_default(),
+            text(&event["installation"]),
+            shorten(&result, 60),
+        ));
+        for line in event["logs"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "    {:<5} {}\n",
+                line["level"].as_str().unwrap_or("info"),
+                line["message"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
