@@ -34,6 +34,9 @@ pub struct ServerConfig {
     pub outbound: OutboundConfig,
     /// Serve `/metrics` without the operator's token (for a scraper on a private network).
     pub metrics_public: bool,
+    /// Where compiled modules are kept as files, mapped on first use instead of read from
+    /// the database. Default: `<database file>.artifacts` with SQLite, none with PostgreSQL.
+    pub artifact_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +53,7 @@ impl Default for ServerConfig {
             queue: QueueConfig::default(),
             outbound: OutboundConfig::default(),
             metrics_public: false,
+            artifact_dir: None,
         }
     }
 }

@@ -2,9 +2,12 @@
 //!
 //! A module is compiled once, at publish, and its machine code stored beside it; every
 //! other process (a restart, another replica) only deserializes it. Versions are immutable,
-//! so a cached entry never goes stale: a new publish is a new key.
+//! so a cached entry never goes stale: a new publish is a new key. Each process also keeps
+//! the machine code as files in its artifact directory, which it maps instead of reading
+//! from the database.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
@@ -41,12 +44,13 @@ pub struct ModuleCache {
     runtime: Arc<Runtime>,
     store: Store,
     prepared: RwLock<HashMap<(String, i64), PreparedModule>>,
+    files: Option<ArtifactFiles>,
 }
 
 impl ModuleCache {
-    /// An empty cache.
-    pub fn new(runtime: Arc<Runtime>, store: Store) -> Self {
-        Self { runtime, store, prepared: RwLock::new(HashMap::new()) }
+    /// An empty cache; with `artifact_dir`, compiled modules are also kept there as files.
+    pub fn new(runtime: Arc<Runtime>, store: Store, artifact_dir: Option<PathBuf>) -> Self {
+        Self { runtime, store, prepared: RwLock::new(HashMap::new()), files: artifact_dir.map(ArtifactFiles) }
     }
 
     /// Validates and compiles `wasm` off the async executor (compiling is CPU-bound).
@@ -61,26 +65,34 @@ impl ModuleCache {
         .expect("compile task panicked")
     }
 
-    /// Remembers a module just published.
-    pub fn insert(&self, integration: &str, version: i64, module: PreparedModule) {
-        self.prepared.write().expect("module cache lock").insert((integration.to_owned(), version), module);
+    /// Remembers a module just published (and keeps its artifact file).
+    pub async fn insert(&self, integration: &str, version: i64, compiled: CompiledModule) {
+        if let Some(files) = &self.files {
+            files.write(&compiled.sha256, compiled.artifact).await;
+        }
+        self.prepared.write().expect("module cache lock").insert((integration.to_owned(), version), compiled.module);
     }
 
-    /// The prepared module of a version: from memory, else from its stored artifact, else
-    /// (artifact missing or made by another engine) compiled again and re-stored.
+    /// The prepared module of a version: from memory, else from its artifact file, else
+    /// from its stored artifact, else (artifact missing or made by another engine)
+    /// compiled again and re-stored.
     pub async fn get(&self, integration: &str, version: i64) -> Result<PreparedModule, ModuleError> {
         let key = (integration.to_owned(), version);
         if let Some(module) = self.prepared.read().expect("module cache lock").get(&key) {
             return Ok(module.clone());
         }
-        let loaded = match self.store.module_artifact(integration, version).await? {
-            Some(artifact) => self.runtime.load(&artifact).ok(),
-            None => None,
-        };
+        let started = std::time::Instant::now();
+        let mut source = "file";
+        let mut loaded = self.load_file(integration, version).await?;
+        if loaded.is_none() {
+            source = "database";
+            loaded = self.load_stored(integration, version).await?;
+        }
         let module = match loaded {
             Some(module) => module,
             None => {
                 tracing::info!(%integration, version, "compiling module: no loadable stored artifact");
+                source = "compiled";
                 let wasm = self
                     .store
                     .module_wasm(integration, version)
@@ -88,10 +100,74 @@ impl ModuleCache {
                     .ok_or_else(|| ModuleError::Missing(integration.to_owned(), version))?;
                 let compiled = self.compile(Arc::new(wasm)).await?;
                 self.store.set_module_artifact(integration, version, &compiled.artifact).await?;
+                if let Some(files) = &self.files {
+                    files.write(&compiled.sha256, compiled.artifact).await;
+                }
                 compiled.module
             }
         };
+        tracing::debug!(%integration, version, source, took_us = started.elapsed().as_micros() as u64, "module ready");
         self.prepared.write().expect("module cache lock").insert(key, module.clone());
         Ok(module)
+    }
+
+    /// The module from its artifact file, when there is a loadable one.
+    async fn load_file(&self, integration: &str, version: i64) -> Result<Option<PreparedModule>, ModuleError> {
+        let Some(files) = &self.files else { return Ok(None) };
+        let Some(sha256) = self.store.module_sha256(integration, version).await? else { return Ok(None) };
+        let path = files.path(&sha256);
+        let runtime = self.runtime.clone();
+        let loaded = tokio::task::spawn_blocking(move || path.exists().then(|| runtime.load_file(&path)))
+            .await
+            .expect("artifact load panicked");
+        match loaded {
+            Some(Ok(module)) => Ok(Some(module)),
+            Some(Err(e)) => {
+                // Another engine's file, or a damaged one: the database's copy replaces it.
+                tracing::info!(%integration, version, error = %e, "artifact file not loadable");
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The module from the artifact stored in the database (kept as a file for next time).
+    async fn load_stored(&self, integration: &str, version: i64) -> Result<Option<PreparedModule>, ModuleError> {
+        let Some(artifact) = self.store.module_artifact(integration, version).await? else { return Ok(None) };
+        let Ok(module) = self.runtime.load(&artifact) else { return Ok(None) };
+        if let Some(files) = &self.files
+            && let Some(sha256) = self.store.module_sha256(integration, version).await?
+        {
+            files.write(&sha256, artifact).await;
+        }
+        Ok(Some(module))
+    }
+}
+
+/// Compiled modules as files named by their wasm's SHA-256, so that a restart maps them
+/// instead of reading them out of the database. Content-addressed, hence never stale; a
+/// file made by another engine fails to load and is replaced.
+struct ArtifactFiles(PathBuf);
+
+impl ArtifactFiles {
+    fn path(&self, sha256: &str) -> PathBuf {
+        self.0.join(format!("{sha256}.cwasm"))
+    }
+
+    /// Writes atomically (a temporary file renamed into place): a mapped file is never
+    /// changed under a running module. A failure only costs the next restart a read.
+    async fn write(&self, sha256: &str, artifact: Vec<u8>) {
+        let (dir, path) = (self.0.clone(), self.path(sha256));
+        let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let temporary = dir.join(format!(".{}.tmp", crate::ids::random("", 12)));
+            std::fs::write(&temporary, &artifact)?;
+            std::fs::rename(&temporary, &path)
+        })
+        .await
+        .expect("artifact write panicked");
+        if let Err(e) = written {
+            tracing::warn!(dir = %self.0.display(), error = %e, "could not keep a compiled module on disk");
+        }
     }
 }

@@ -50,7 +50,7 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let (events, events_writer) = EventsLog::spawn(store.clone(), metrics.clone());
         let state = AppState::new(Shared {
-            modules: ModuleCache::new(runtime.clone(), store.clone()),
+            modules: ModuleCache::new(runtime.clone(), store.clone(), artifact_dir(&config, &store)),
             store,
             runtime,
             secrets,
@@ -113,6 +113,14 @@ impl Server {
         self.events_writer.await?;
         Ok(())
     }
+}
+
+/// Where compiled modules are kept as files: configured, or beside a SQLite database.
+fn artifact_dir(config: &ServerConfig, store: &Store) -> Option<PathBuf> {
+    config
+        .artifact_dir
+        .clone()
+        .or_else(|| store.sqlite_path().map(|path| PathBuf::from(format!("{}.artifacts", path.display()))))
 }
 
 /// The server key: configured, or (SQLite only) kept in `<database file>.key`.

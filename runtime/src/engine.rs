@@ -137,6 +137,18 @@ impl Runtime {
         self.link(module).map_err(|e| Error::Artifact(e.to_string()))
     }
 
+    /// Like [`Runtime::load`], from a file that is mapped rather than read: pages of
+    /// machine code are loaded as they run, and memory images map the file directly.
+    ///
+    /// The file must come from the server's own artifact directory and never be modified
+    /// in place while mapped (replace it by renaming a new file over it).
+    pub fn load_file(&self, path: &std::path::Path) -> Result<PreparedModule> {
+        // SAFETY: as for `load`; the server writes these files itself, atomically.
+        let module = unsafe { Module::deserialize_file(&self.engine, path) }
+            .map_err(|e| Error::Artifact(format!("{}: {e:#}", path.display())))?;
+        self.link(module).map_err(|e| Error::Artifact(e.to_string()))
+    }
+
     fn link(&self, module: Module) -> Result<PreparedModule, ValidationError> {
         let pre = self.linker.instantiate_pre(&module).map_err(|e| ValidationError::Link(format!("{e:#}")))?;
         Ok(PreparedModule { pre })

@@ -83,7 +83,7 @@ async fn publish(
         })
         .await?
         .ok_or_else(|| ApiError::conflict(format!("integration `{name}` belongs to another organization")))?;
-    state.modules.insert(&name, integration.current_version, compiled.module);
+    state.modules.insert(&name, integration.current_version, compiled).await;
     if let Some(secrets) = &body.secrets {
         let sealed = state.secrets.seal(serde_json::to_string(secrets).expect("strings encode").as_bytes());
         state.store.set_integration_secrets(&name, &sealed).await?;

@@ -58,6 +58,11 @@ pub struct ServeArgs {
     /// Let guests' http.fetch reach loopback, private and link-local addresses.
     #[arg(long, env = "WEFT_ALLOW_PRIVATE_OUTBOUND", num_args = 0..=1, default_missing_value = "true")]
     allow_private_outbound: Option<bool>,
+    /// Directory keeping compiled modules as files, mapped on first use instead of read
+    /// from the database [default: <database file>.artifacts with SQLite, none with
+    /// PostgreSQL].
+    #[arg(long, env = "WEFT_ARTIFACT_DIR")]
+    artifact_dir: Option<PathBuf>,
     /// How many instances may run at once; further events wait, then get 503 [default: 128].
     #[arg(long, env = "WEFT_MAX_INSTANCES")]
     max_instances: Option<u32>,
@@ -111,6 +116,7 @@ impl ServeArgs {
             job_lease_secs,
             max_attempts,
             allow_private_outbound,
+            artifact_dir,
             max_instances,
             metrics_public,
             shutdown_grace_secs,
@@ -130,6 +136,7 @@ impl ServeArgs {
             secret_key: self.secret_key.clone(),
             max_fetch_body_bytes: self.max_fetch_body_bytes.unwrap_or(defaults.max_fetch_body_bytes),
             metrics_public: self.metrics_public.unwrap_or(false),
+            artifact_dir: self.artifact_dir.clone(),
             ..ServerConfig::default()
         };
         if let Some(max_instances) = self.max_instances {

@@ -140,6 +140,16 @@ impl Store {
         Ok(row.and_then(|row| row.get::<Option<Vec<u8>>, _>(0)))
     }
 
+    /// The hex SHA-256 of a version's wasm, which names its compiled module on disk.
+    pub async fn module_sha256(&self, name: &str, version: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT sha256 FROM integration_versions WHERE integration = $1 AND version = $2")
+            .bind(name)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
     /// The module bytes of a version.
     pub async fn module_wasm(&self, name: &str, version: i64) -> Result<Option<Vec<u8>>> {
         let row = sqlx::query("SELECT wasm FROM integration_versions WHERE integration = $1 AND version = $2")

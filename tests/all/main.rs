@@ -4,6 +4,7 @@
 mod api_store;
 mod api_support;
 mod applications;
+mod artifacts;
 mod author;
 mod authorization;
 mod cli;
