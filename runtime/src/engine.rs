@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
 
 use crate::host::{self, HostServices};
-use crate::invoke::{Invocation, StoreState};
+use crate::invoke::{AbiExports, Invocation, StoreState};
 use crate::limits::Limits;
 use crate::outcome::RunReport;
 use crate::validate::{self, ValidationError};
@@ -49,6 +49,7 @@ impl Default for RuntimeConfig {
 #[derive(Clone)]
 pub struct PreparedModule {
     pre: InstancePre<StoreState>,
+    abi: AbiExports,
 }
 
 impl PreparedModule {
@@ -151,7 +152,7 @@ impl Runtime {
 
     fn link(&self, module: Module) -> Result<PreparedModule, ValidationError> {
         let pre = self.linker.instantiate_pre(&module).map_err(|e| ValidationError::Link(format!("{e:#}")))?;
-        Ok(PreparedModule { pre })
+        Ok(PreparedModule { abi: AbiExports::of_module(pre.module()), pre })
     }
 
     /// Runs one invocation in a fresh instance. Waits up to the queue timeout for a free
@@ -169,7 +170,16 @@ impl Runtime {
             .map_err(|_| busy())?
             .map_err(|_| busy())?;
         let limits = limits.capped_by(&self.config.max_limits);
-        Ok(Invocation { engine: &self.engine, pre: &module.pre, input: invocation, limits: &limits, host }.run().await)
+        Ok(Invocation {
+            engine: &self.engine,
+            pre: &module.pre,
+            abi: &module.abi,
+            input: invocation,
+            limits: &limits,
+            host,
+        }
+        .run()
+        .await)
     }
 }
 

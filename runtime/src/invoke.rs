@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::{Instance, Memory, ResourceLimiter, Store, Trap, TypedFunc, UpdateDeadline};
+use wasmtime::{
+    Extern, Instance, Memory, Module, ModuleExport, ResourceLimiter, Store, Trap, TypedFunc, UpdateDeadline,
+};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
@@ -70,6 +72,7 @@ impl ResourceLimiter for GuestLimiter {
 pub(crate) struct Invocation<'a> {
     pub(crate) engine: &'a wasmtime::Engine,
     pub(crate) pre: &'a wasmtime::InstancePre<StoreState>,
+    pub(crate) abi: &'a AbiExports,
     pub(crate) input: &'a [u8],
     pub(crate) limits: &'a Limits,
     pub(crate) host: Arc<dyn HostServices>,
@@ -104,10 +107,12 @@ impl Invocation<'_> {
         });
 
         // Host calls can wait on I/O, which no epoch tick interrupts: bound the whole run too.
-        let result = match tokio::time::timeout(self.limits.deadline, execute(&mut store, self.pre, self.input)).await {
-            Ok(result) => result,
-            Err(_) => Err(Failure::new(FailureKind::Timeout, timeout_message(self.limits.deadline))),
-        };
+        let result =
+            match tokio::time::timeout(self.limits.deadline, execute(&mut store, self.pre, self.abi, self.input)).await
+            {
+                Ok(result) => result,
+                Err(_) => Err(Failure::new(FailureKind::Timeout, timeout_message(self.limits.deadline))),
+            };
         let duration = started.elapsed();
         let state = store.into_data();
         RunReport { result, logs: collect_logs(state, &stdout, &stderr), duration }
@@ -121,14 +126,15 @@ fn timeout_message(deadline: Duration) -> String {
 async fn execute(
     store: &mut Store<StoreState>,
     pre: &wasmtime::InstancePre<StoreState>,
+    abi: &AbiExports,
     input: &[u8],
 ) -> Result<Outcome, Failure> {
     let instance =
         pre.instantiate_async(&mut *store).await.map_err(|e| classify(store, e, FailureKind::Instantiate))?;
-    if let Ok(initialize) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
+    if let Some(initialize) = abi.initialize(&instance, store) {
         initialize.call_async(&mut *store, ()).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
     }
-    let exports = Exports::of(&instance, store)?;
+    let exports = abi.of(&instance, store)?;
 
     let len = i32::try_from(input.len())
         .map_err(|_| Failure::new(FailureKind::AllocFailed, "invocation larger than 2 GiB"))?;
@@ -156,20 +162,53 @@ async fn execute(
     Outcome::parse(output)
 }
 
+/// The guest ABI's exports of one module, found by name once when the module is
+/// prepared; each instance then fetches them by index, with no string lookups and no
+/// error values built for an absent `_initialize`.
+#[derive(Clone, Copy)]
+pub(crate) struct AbiExports {
+    memory: Option<ModuleExport>,
+    alloc: Option<ModuleExport>,
+    handle: Option<ModuleExport>,
+    initialize: Option<ModuleExport>,
+}
+
+/// An instance's exports the runtime calls for one invocation.
 struct Exports {
     memory: Memory,
     alloc: TypedFunc<i32, i32>,
     handle: TypedFunc<(i32, i32), i64>,
 }
 
-impl Exports {
+impl AbiExports {
+    pub(crate) fn of_module(module: &Module) -> Self {
+        Self {
+            memory: module.get_export_index("memory"),
+            alloc: module.get_export_index("weft_alloc"),
+            handle: module.get_export_index("weft_handle"),
+            initialize: module.get_export_index("_initialize"),
+        }
+    }
+
+    /// `_initialize`, when the module exports it with the reactor's type.
+    fn initialize(&self, instance: &Instance, store: &mut Store<StoreState>) -> Option<TypedFunc<(), ()>> {
+        let func = instance.get_module_export(&mut *store, self.initialize.as_ref()?)?.into_func()?;
+        func.typed(&*store).ok()
+    }
+
     /// Publish-time validation guarantees these exist with these types.
-    fn of(instance: &Instance, store: &mut Store<StoreState>) -> Result<Self, Failure> {
+    fn of(&self, instance: &Instance, store: &mut Store<StoreState>) -> Result<Exports, Failure> {
         let missing = |what: &str| Failure::new(FailureKind::Instantiate, format!("missing export {what}"));
-        Ok(Self {
-            memory: instance.get_memory(&mut *store, "memory").ok_or_else(|| missing("memory"))?,
-            alloc: instance.get_typed_func(&mut *store, "weft_alloc").map_err(|_| missing("weft_alloc"))?,
-            handle: instance.get_typed_func(&mut *store, "weft_handle").map_err(|_| missing("weft_handle"))?,
+        let mut export = |index: &Option<ModuleExport>| {
+            index.as_ref().and_then(|index| instance.get_module_export(&mut *store, index))
+        };
+        let memory = export(&self.memory).and_then(Extern::into_memory).ok_or_else(|| missing("memory"))?;
+        let alloc = export(&self.alloc).and_then(Extern::into_func).ok_or_else(|| missing("weft_alloc"))?;
+        let handle = export(&self.handle).and_then(Extern::into_func).ok_or_else(|| missing("weft_handle"))?;
+        Ok(Exports {
+            memory,
+            alloc: alloc.typed(&*store).map_err(|_| missing("weft_alloc"))?,
+            handle: handle.typed(&*store).map_err(|_| missing("weft_handle"))?,
         })
     }
 }
