@@ -224,7 +224,8 @@ impl Toolchain {
                     "RUSTFLAGS",
                     format!(
                         "-C linker=wasm-ld -C link-self-contained=no -L {WASI_SYSROOT_LIB} \
-                             -C link-arg={WASI_SYSROOT_LIB}/crt1-reactor.o"
+                             -C link-arg={WASI_SYSROOT_LIB}/crt1-reactor.o {}",
+                        stack_size_flag()
                     ),
                 );
                 command
@@ -241,10 +242,19 @@ impl Toolchain {
             }
         }
         if matches!(self, Toolchain::Rustup) {
-            command.env_remove("RUSTFLAGS");
+            command.env("RUSTFLAGS", stack_size_flag());
         }
         command
     }
+}
+
+/// The guest's shadow stack size (Rust's default is 1 MiB): every event starts from a fresh
+/// copy of linear memory and resetting it costs in proportion to its size, so 64 KiB keeps
+/// a small module's memory at a few pages. Overflowing it traps (the stack comes first).
+/// `WEFT_GUEST_STACK_BYTES` overrides it, as in scripts/build-examples.
+fn stack_size_flag() -> String {
+    let bytes = std::env::var("WEFT_GUEST_STACK_BYTES").unwrap_or_else(|_| "65536".to_owned());
+    format!("-C link-arg=-zstack-size={bytes}")
 }
 
 /// Whether `program` is an executable on PATH.
