@@ -82,11 +82,16 @@ impl ModuleCache {
             return Ok(module.clone());
         }
         let started = std::time::Instant::now();
+        // The wasm's hash names the artifact file; without an artifact directory it is not needed.
+        let sha256 = match &self.files {
+            Some(_) => self.store.module_sha256(integration, version).await?,
+            None => None,
+        };
         let mut source = "file";
-        let mut loaded = self.load_file(integration, version).await?;
+        let mut loaded = self.load_file(sha256.as_deref()).await;
         if loaded.is_none() {
             source = "database";
-            loaded = self.load_stored(integration, version).await?;
+            loaded = self.load_stored(integration, version, sha256.as_deref()).await?;
         }
         let module = match loaded {
             Some(module) => module,
@@ -111,34 +116,35 @@ impl ModuleCache {
         Ok(module)
     }
 
-    /// The module from its artifact file, when there is a loadable one.
-    async fn load_file(&self, integration: &str, version: i64) -> Result<Option<PreparedModule>, ModuleError> {
-        let Some(files) = &self.files else { return Ok(None) };
-        let Some(sha256) = self.store.module_sha256(integration, version).await? else { return Ok(None) };
-        let path = files.path(&sha256);
+    /// The module from the artifact file of the wasm with this hash, when there is a loadable one.
+    async fn load_file(&self, sha256: Option<&str>) -> Option<PreparedModule> {
+        let (Some(files), Some(sha256)) = (&self.files, sha256) else { return None };
+        let path = files.path(sha256);
         let runtime = self.runtime.clone();
         let loaded = tokio::task::spawn_blocking(move || path.exists().then(|| runtime.load_file(&path)))
             .await
             .expect("artifact load panicked");
-        match loaded {
-            Some(Ok(module)) => Ok(Some(module)),
-            Some(Err(e)) => {
+        match loaded? {
+            Ok(module) => Some(module),
+            Err(e) => {
                 // Another engine's file, or a damaged one: the database's copy replaces it.
-                tracing::info!(%integration, version, error = %e, "artifact file not loadable");
-                Ok(None)
+                tracing::info!(%sha256, error = %e, "artifact file not loadable");
+                None
             }
-            None => Ok(None),
         }
     }
 
     /// The module from the artifact stored in the database (kept as a file for next time).
-    async fn load_stored(&self, integration: &str, version: i64) -> Result<Option<PreparedModule>, ModuleError> {
+    async fn load_stored(
+        &self,
+        integration: &str,
+        version: i64,
+        sha256: Option<&str>,
+    ) -> Result<Option<PreparedModule>, ModuleError> {
         let Some(artifact) = self.store.module_artifact(integration, version).await? else { return Ok(None) };
         let Ok(module) = self.runtime.load(&artifact) else { return Ok(None) };
-        if let Some(files) = &self.files
-            && let Some(sha256) = self.store.module_sha256(integration, version).await?
-        {
-            files.write(&sha256, artifact).await;
+        if let (Some(files), Some(sha256)) = (&self.files, sha256) {
+            files.write(sha256, artifact).await;
         }
         Ok(Some(module))
     }
