@@ -121,6 +121,20 @@ impl QueueHandle {
     }
 }
 
+/// A job running `event` for an installation now, with the queue's usual retries
+/// (`QueueHandle::enqueue` caps the attempts at the configured maximum).
+pub fn event_job(integration: &str, installation_id: &str, event: Value) -> NewJob {
+    NewJob {
+        id: crate::ids::random("job_", 20),
+        integration: integration.to_owned(),
+        installation_id: Some(installation_id.to_owned()),
+        event,
+        due_at: now_ms(),
+        max_attempts: i64::MAX,
+        idempotency_key: None,
+    }
+}
+
 /// A `task` job: `task` runs as `{"type":"task","task":…}` after `schedule_secs`.
 pub fn task_job(
     integration: &str,

@@ -70,12 +70,8 @@ async fn ingest(
         if subscribes(&target.manifest, &body.r#type) {
             jobs.push(NewJob {
                 id: crate::ids::event_id(now).replacen("evt_", "job_", 1),
-                integration: target.integration,
-                installation_id: Some(target.installation_id),
-                event: event.clone(),
                 due_at: now,
-                max_attempts: state.queue.config().max_attempts,
-                idempotency_key: None,
+                ..crate::queue::event_job(&target.integration, &target.installation_id, event.clone())
             });
         }
     }

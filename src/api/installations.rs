@@ -99,7 +99,7 @@ enum Setup {
 /// (`installation` carries the new configuration, not yet stored). The run is in the
 /// events log like any other.
 async fn run_setup(state: &AppState, integration: &IntegrationRecord, installation: &InstallationRecord) -> Setup {
-    let event = json!({"type": "installation_setup", "installationId": installation.id});
+    let event = setup_event(installation);
     match crate::dispatch::run_event(state, integration, installation, event, |_| Ok(())).await {
         Ok(dispatched) => match dispatched.report.result {
             Ok(Outcome::Error { code, message }) if (400..500).contains(&code) => Setup::Rejected(message),
@@ -122,17 +122,14 @@ async fn run_setup(state: &AppState, integration: &IntegrationRecord, installati
     }
 }
 
+/// The `installation_setup` event of `installation`.
+fn setup_event(installation: &InstallationRecord) -> Value {
+    json!({"type": "installation_setup", "installationId": installation.id})
+}
+
 /// Queues `installation_setup` for `installation` (with the queue's retries).
 async fn queue_setup(state: &AppState, installation: &InstallationRecord) -> Result<(), ApiError> {
-    let job = crate::store::NewJob {
-        id: crate::ids::random("job_", 20),
-        integration: installation.integration.clone(),
-        installation_id: Some(installation.id.clone()),
-        event: json!({"type": "installation_setup", "installationId": installation.id}),
-        due_at: now_ms(),
-        max_attempts: state.queue.config().max_attempts,
-        idempotency_key: None,
-    };
+    let job = crate::queue::event_job(&installation.integration, &installation.id, setup_event(installation));
     state.queue.enqueue(&state.store, &[job]).await?;
     Ok(())
 }

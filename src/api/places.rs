@@ -322,15 +322,7 @@ async fn queue_lifecycle(
         "installationId": installation.id,
         format!("{noun}Id"): target_id,
     });
-    let job = crate::store::NewJob {
-        id: crate::ids::random("job_", 20),
-        integration: installation.integration.clone(),
-        installation_id: Some(installation.id.clone()),
-        event,
-        due_at: crate::store::now_ms(),
-        max_attempts: state.queue.config().max_attempts,
-        idempotency_key: None,
-    };
+    let job = crate::queue::event_job(&installation.integration, &installation.id, event);
     state.queue.enqueue(&state.store, &[job]).await?;
     Ok(())
 }
