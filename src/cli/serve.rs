@@ -142,11 +142,13 @@ impl ServeArgs {
         if let Some(max_instances) = self.max_instances {
             config.runtime.max_instances = max_instances;
         }
-        let workers = self.workers.unwrap_or(64);
-        config.queue.workers = workers;
-        config.queue.enabled = workers > 0;
-        config.queue.lease = Duration::from_secs(self.job_lease_secs.unwrap_or(60).max(1));
-        config.queue.max_attempts = self.max_attempts.unwrap_or(5).max(1);
+        let queue = &mut config.queue;
+        queue.workers = self.workers.unwrap_or(queue.workers);
+        queue.enabled = queue.workers > 0;
+        if let Some(secs) = self.job_lease_secs {
+            queue.lease = Duration::from_secs(secs.max(1));
+        }
+        queue.max_attempts = self.max_attempts.map_or(queue.max_attempts, |attempts| attempts.max(1));
         if let Some(grace) = self.shutdown_grace_secs {
             config.queue.shutdown_grace = Duration::from_secs(grace);
         }
