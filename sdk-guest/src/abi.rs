@@ -11,7 +11,8 @@
 //! [`dispatch`] is the whole contract in bytes-in, bytes-out form; the wasm exports and
 //! [`testing::invoke`](crate::testing::invoke) both run it.
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::handler::{Handler, Outcome};
 use crate::{Environment, Error, Event};
@@ -27,27 +28,39 @@ pub fn dispatch<H: Handler + ?Sized>(handler: &H, invocation: &[u8]) -> Vec<u8> 
         Ok((event, env)) => Outcome::of(handler, event, &env),
         Err(err) => Outcome::Error(err),
     };
-    serde_json::to_vec(&outcome.to_json()).unwrap_or_else(|_| b"{}".to_vec())
+    outcome.to_bytes()
+}
+
+/// The invocation's top level. The event and environment stay unparsed text until the ABI
+/// version is known to be ours; each is then decoded straight into its typed form.
+#[derive(Deserialize)]
+struct WireInvocation<'a> {
+    #[serde(borrow, default)]
+    abi: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    environment: Option<&'a RawValue>,
 }
 
 fn parse_invocation(invocation: &[u8]) -> Result<(Event, Environment), Error> {
-    let invalid = |what: String| Error::internal(format!("invalid invocation: {what}"));
-    let mut value: Value = serde_json::from_slice(invocation).map_err(|err| invalid(err.to_string()))?;
-    let object = value.as_object_mut().ok_or_else(|| invalid("not an object".to_owned()))?;
-    match object.get("abi") {
-        None => {}
-        Some(abi) if abi.as_u64() == Some(ABI_VERSION) => {}
-        Some(abi) => {
-            return Err(Error::internal(format!("unsupported abi version {abi} (this guest speaks {ABI_VERSION})")));
-        }
+    let invalid = |what: &dyn std::fmt::Display| Error::internal(format!("invalid invocation: {what}"));
+    if invocation.trim_ascii_start().first() != Some(&b'{') {
+        return Err(invalid(&"not an object"));
     }
-    let env = match object.remove("environment") {
-        None | Some(Value::Null) => Environment::default(),
-        Some(env) if !env.is_object() => return Err(invalid("environment: not an object".to_owned())),
-        Some(env) => serde_json::from_value(env).map_err(|err| invalid(format!("environment: {err}")))?,
+    let wire: WireInvocation<'_> = serde_json::from_slice(invocation).map_err(|err| invalid(&err))?;
+    if let Some(abi) = wire.abi
+        && abi.get().parse::<u64>().ok() != Some(ABI_VERSION)
+    {
+        return Err(Error::internal(format!("unsupported abi version {abi} (this guest speaks {ABI_VERSION})")));
+    }
+    let env = match wire.environment {
+        None => Environment::default(),
+        Some(env) if !env.get().starts_with('{') => return Err(invalid(&"environment: not an object")),
+        Some(env) => serde_json::from_str(env.get()).map_err(|err| invalid(&format_args!("environment: {err}")))?,
     };
-    let event = object.remove("event").ok_or_else(|| invalid("missing `event`".to_owned()))?;
-    Ok((Event::from_json(event)?, env))
+    let event = wire.event.ok_or_else(|| invalid(&"missing `event`"))?;
+    Ok((Event::from_slice(event.get().as_bytes())?, env))
 }
 
 /// Packs an outcome location as the `weft_handle` return value: `(ptr << 32) | len`.
@@ -136,7 +149,7 @@ pub use wasm::{alloc, handle};
 mod tests {
     use super::*;
     use crate::{Request, Response, Result};
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     struct Echo;
 

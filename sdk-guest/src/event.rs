@@ -6,7 +6,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::http::Request;
 use crate::{Error, Result};
@@ -121,44 +123,70 @@ fn string_field(event: &Value, name: &str) -> Option<String> {
     event.get(name).and_then(Value::as_str).map(str::to_owned)
 }
 
+/// The fields of an event object read before its kind is known; the kind's own payload
+/// (`request`, `task`) stays unparsed until the kind says which one to decode.
+#[derive(Deserialize)]
+struct EventHead<'a> {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(rename = "eventId", default)]
+    event_id: Option<String>,
+    #[serde(borrow, default)]
+    request: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    task: Option<&'a RawValue>,
+}
+
 impl Event {
     /// Parses an event object. Fails if it is not an object with a string `type`, or if a
     /// `fetch` event's `request` is malformed. A missing `eventId` is an empty string.
     pub fn from_json(event: Value) -> Result<Self> {
-        if !event.is_object() {
-            return Err(Error::internal("invalid event: not an object"));
+        Self::from_slice(serde_json::to_string(&event)?.as_bytes())
+    }
+
+    /// Like [`Event::from_json`], from the event's JSON text: decodes straight into the
+    /// typed event, building a [`Value`] only for what stays untyped (a task's object,
+    /// lifecycle and other events' `raw`). This is the path every invocation takes.
+    pub fn from_slice(json: &[u8]) -> Result<Self> {
+        let invalid = |what: &dyn fmt::Display| Error::internal(format!("invalid event: {what}"));
+        if json.trim_ascii_start().first() != Some(&b'{') {
+            return Err(invalid(&"not an object"));
         }
-        let Some(kind) = string_field(&event, "type") else {
-            return Err(Error::internal("invalid event: missing `type`"));
+        let head: EventHead<'_> = serde_json::from_slice(json).map_err(|err| invalid(&err))?;
+        let Some(kind) = head.kind else {
+            return Err(invalid(&"missing `type`"));
         };
-        let event_id = string_field(&event, "eventId").unwrap_or_default();
+        let event_id = head.event_id.unwrap_or_default();
         Ok(match kind.as_str() {
             "fetch" => {
-                let request = event.get("request").cloned().unwrap_or(Value::Null);
-                let request = if request.is_null() {
-                    Request::default()
-                } else {
-                    serde_json::from_value(request)
-                        .map_err(|err| Error::internal(format!("invalid fetch event request: {err}")))?
+                let request = match head.request {
+                    None => Request::default(),
+                    Some(request) => serde_json::from_str(request.get())
+                        .map_err(|err| Error::internal(format!("invalid fetch event request: {err}")))?,
                 };
                 Event::Fetch(FetchEvent { event_id, request })
             }
             "task" => {
-                let mut event = event;
-                let task = event.get_mut("task").map(Value::take).unwrap_or(Value::Null);
+                let task = match head.task {
+                    None => Value::Null,
+                    Some(task) => serde_json::from_str(task.get()).map_err(|err| invalid(&err))?,
+                };
                 Event::Task { event_id, task }
             }
-            other => match other.parse::<LifecycleKind>() {
-                Ok(kind) => Event::Lifecycle(LifecycleEvent {
-                    event_id,
-                    kind,
-                    installation_id: string_field(&event, "installationId"),
-                    space_id: string_field(&event, "spaceId"),
-                    site_id: string_field(&event, "siteId"),
-                    raw: event,
-                }),
-                Err(()) => Event::Other { event_id, kind, raw: event },
-            },
+            _ => {
+                let raw: Value = serde_json::from_slice(json).map_err(|err| invalid(&err))?;
+                match kind.parse::<LifecycleKind>() {
+                    Ok(kind) => Event::Lifecycle(LifecycleEvent {
+                        event_id,
+                        kind,
+                        installation_id: string_field(&raw, "installationId"),
+                        space_id: string_field(&raw, "spaceId"),
+                        site_id: string_field(&raw, "siteId"),
+                        raw,
+                    }),
+                    Err(()) => Event::Other { event_id, kind, raw },
+                }
+            }
         })
     }
 

@@ -2,7 +2,8 @@
 //! [`export_handler!`](crate::export_handler), which turns a handler into the guest ABI
 //! exports.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::event::{Event, LifecycleEvent, LifecycleKind};
 use crate::http::{Request, Response};
@@ -177,13 +178,17 @@ impl Outcome {
 
     /// The outcome JSON.
     pub fn to_json(&self) -> Value {
-        match self {
-            Outcome::Response(response) => json!({ "response": response }),
-            Outcome::Error(err) => {
-                json!({ "error": { "code": err.status(), "message": err.message() } })
-            }
-            Outcome::None => json!({}),
-        }
+        serde_json::from_slice(&self.to_bytes()).expect("outcome JSON parses")
+    }
+
+    /// The outcome JSON as bytes, encoded directly (the path every event takes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let wire = match self {
+            Outcome::Response(response) => WireOutcome::Response(response),
+            Outcome::Error(err) => WireOutcome::Error { code: err.status(), message: err.message() },
+            Outcome::None => return b"{}".to_vec(),
+        };
+        serde_json::to_vec(&wire).unwrap_or_else(|_| b"{}".to_vec())
     }
 
     /// Parses outcome JSON (the inverse of [`Outcome::to_json`]); `None` if malformed.
@@ -220,6 +225,14 @@ impl Outcome {
     pub fn is_none(&self) -> bool {
         matches!(self, Outcome::None)
     }
+}
+
+/// [`Outcome`] as the guest ABI encodes it: `{"response":…}` or `{"error":…}`.
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum WireOutcome<'a> {
+    Response(&'a Response),
+    Error { code: u16, message: &'a str },
 }
 
 /// Exports a [`Handler`] as the guest ABI: `weft_alloc` and `weft_handle`.

@@ -4,8 +4,8 @@
 //! native targets it is the thread-local [`MockHost`](crate::testing::MockHost). Both go
 //! through the same encoding and decoding here.
 
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 use crate::Error;
 
@@ -59,18 +59,36 @@ struct HostError {
     message: String,
 }
 
-/// Performs op `op` with the fields of `args` (a JSON object) and returns the `ok` value.
+/// One host-call request on the wire: `{"op":"…", <the op's fields>}`.
+#[derive(Serialize)]
+struct WireRequest<'a, A> {
+    op: &'a str,
+    #[serde(flatten)]
+    args: A,
+}
+
+/// One host-call result on the wire: `{"ok":…}` or `{"error":{…}}`.
+#[derive(Deserialize)]
+struct WireResult {
+    /// `Some(Value::Null)` for `{"ok":null}`: present-but-null is a success.
+    #[serde(default, deserialize_with = "present")]
+    ok: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// Performs op `op` with the fields of `args` (anything that serializes as a JSON object)
+/// and returns the `ok` value.
 ///
 /// Host-reported failures map to an [`Error`] with status `error_status` whose kind is
 /// the host's code; transport failures (negative codes) map to 500 with kinds
 /// `invalid_memory`, `invalid_request` or `limit`.
-pub(crate) fn call(op: &str, args: Value, error_status: u16) -> Result<Value, Error> {
-    let mut request = Map::new();
-    request.insert("op".to_owned(), Value::String(op.to_owned()));
-    if let Value::Object(args) = args {
-        request.extend(args);
-    }
-    let request = serde_json::to_vec(&request)?;
+pub(crate) fn call(op: &str, args: impl Serialize, error_status: u16) -> Result<Value, Error> {
+    let request = serde_json::to_vec(&WireRequest { op, args })?;
     let result = transport(&request).map_err(|code| {
         let (kind, message) = match code {
             INVALID_MEMORY => ("invalid_memory", "invalid memory range"),
@@ -80,15 +98,15 @@ pub(crate) fn call(op: &str, args: Value, error_status: u16) -> Result<Value, Er
         };
         Error::host(500, op, kind, &format!("{message} ({code})"))
     })?;
-    let result: Value =
-        serde_json::from_slice(&result).map_err(|err| Error::host(500, op, "invalid_result", &err.to_string()))?;
-    let Value::Object(mut result) = result else {
+    if result.trim_ascii_start().first() != Some(&b'{') {
         return Err(Error::host(500, op, "invalid_result", "not an object"));
-    };
-    if let Some(ok) = result.remove("ok") {
+    }
+    let result: WireResult =
+        serde_json::from_slice(&result).map_err(|err| Error::host(500, op, "invalid_result", &err.to_string()))?;
+    if let Some(ok) = result.ok {
         return Ok(ok);
     }
-    match result.remove("error") {
+    match result.error {
         Some(error) => {
             let error: HostError = serde_json::from_value(error)
                 .unwrap_or(HostError { code: "unknown".to_owned(), message: String::new() });

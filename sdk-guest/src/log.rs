@@ -33,7 +33,6 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::host;
 
@@ -97,8 +96,12 @@ impl From<::log::Level> for Level {
 /// ```
 pub fn log(level: Level, message: impl AsRef<str>) {
     let message = message.as_ref();
-    let args = json!({ "level": level, "message": message });
-    if host::call("log", args, 500).is_err() {
+    #[derive(Serialize)]
+    struct LogArgs<'a> {
+        level: Level,
+        message: &'a str,
+    }
+    if host::call("log", LogArgs { level, message }, 500).is_err() {
         eprintln!("[{level}] {message}");
     }
 }
