@@ -75,6 +75,10 @@ impl Runtime {
         let mut wasm = Config::new();
         wasm.epoch_interruption(true);
         wasm.max_wasm_stack(512 << 10);
+        if std::env::var_os("WEFT_PERF_MAP").is_some() {
+            // Lets `perf report` name guest functions: wasmtime writes /tmp/perf-<pid>.map.
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if config.pooling {
             let mut pool = PoolingAllocationConfig::new();
             pool.total_core_instances(config.max_instances)

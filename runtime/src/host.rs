@@ -150,35 +150,81 @@ pub struct NoHostServices;
 
 impl HostServices for NoHostServices {}
 
-/// One `weft.call` request.
+/// The `op` of a `weft.call` request, read before the op's own fields.
 #[derive(Deserialize)]
-#[serde(tag = "op")]
+struct Op<'a> {
+    #[serde(borrow)]
+    op: std::borrow::Cow<'a, str>,
+}
+
+/// One `weft.call` request.
 enum HostRequest {
-    #[serde(rename = "log")]
-    Log {
-        #[serde(default)]
-        level: LogLevel,
-        message: String,
-    },
-    #[serde(rename = "kv.get")]
+    Log { level: LogLevel, message: String },
     KvGet { key: String },
-    #[serde(rename = "kv.set")]
     KvSet { key: String, value: Value },
-    #[serde(rename = "kv.delete")]
     KvDelete { key: String },
-    #[serde(rename = "kv.list")]
-    KvList {
-        #[serde(default)]
-        prefix: String,
-    },
-    #[serde(rename = "task.queue")]
-    TaskQueue {
-        task: Value,
-        #[serde(default)]
-        schedule: u32,
-    },
-    #[serde(rename = "http.fetch")]
+    KvList { prefix: String },
+    TaskQueue { task: Value, schedule: u32 },
     HttpFetch { request: WireRequest },
+}
+
+#[derive(Deserialize)]
+struct LogArgs {
+    #[serde(default)]
+    level: LogLevel,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct KeyArgs {
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct KvSetArgs {
+    key: String,
+    value: Value,
+}
+
+#[derive(Deserialize)]
+struct KvListArgs {
+    #[serde(default)]
+    prefix: String,
+}
+
+#[derive(Deserialize)]
+struct TaskQueueArgs {
+    task: Value,
+    #[serde(default)]
+    schedule: u32,
+}
+
+#[derive(Deserialize)]
+struct HttpFetchArgs {
+    request: WireRequest,
+}
+
+impl HostRequest {
+    /// Parses `{"op":"…", <the op's fields>}`: the op first, then only the fields that op
+    /// takes (no intermediate buffering of the whole request, as a tagged enum would do).
+    fn parse(bytes: &[u8]) -> Option<Self> {
+        let op: Op<'_> = serde_json::from_slice(bytes).ok()?;
+        fn args<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+            serde_json::from_slice(bytes).ok()
+        }
+        Some(match op.op.as_ref() {
+            "log" => args(bytes).map(|LogArgs { level, message }| HostRequest::Log { level, message })?,
+            "kv.get" => args(bytes).map(|KeyArgs { key }| HostRequest::KvGet { key })?,
+            "kv.set" => args(bytes).map(|KvSetArgs { key, value }| HostRequest::KvSet { key, value })?,
+            "kv.delete" => args(bytes).map(|KeyArgs { key }| HostRequest::KvDelete { key })?,
+            "kv.list" => args(bytes).map(|KvListArgs { prefix }| HostRequest::KvList { prefix })?,
+            "task.queue" => {
+                args(bytes).map(|TaskQueueArgs { task, schedule }| HostRequest::TaskQueue { task, schedule })?
+            }
+            "http.fetch" => args(bytes).map(|HttpFetchArgs { request }| HostRequest::HttpFetch { request })?,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -216,6 +262,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result
 }
 
 fn guest_memory(caller: &mut Caller<'_, StoreState>) -> wasmtime::Result<Memory> {
+    if let Some(memory) = caller.data().memory {
+        return Ok(memory);
+    }
     caller
         .get_export("memory")
         .and_then(|export| export.into_memory())
@@ -237,14 +286,15 @@ async fn call(caller: &mut Caller<'_, StoreState>, ptr: i32, len: i32) -> wasmti
     let Some(bytes) = memory.data(&*caller).get(start..start + len) else {
         return Ok(ERR_BAD_POINTER);
     };
-    let Ok(request) = serde_json::from_slice::<HostRequest>(bytes) else {
+    let Some(request) = HostRequest::parse(bytes) else {
         return Ok(ERR_BAD_REQUEST);
     };
     let answer = perform(caller.data_mut(), request).await?;
-    let encoded = serde_json::to_vec(&match answer {
-        Ok(value) => json!({ "ok": value }),
-        Err(error) => json!({ "error": { "code": error.code, "message": error.message } }),
-    })
+    let encoded = match answer {
+        Ok(Value::Null) => Ok(br#"{"ok":null}"#.to_vec()),
+        Ok(value) => serde_json::to_vec(&json!({ "ok": value })),
+        Err(error) => serde_json::to_vec(&json!({ "error": { "code": error.code, "message": error.message } })),
+    }
     .expect("JSON values always encode");
     let len = encoded.len() as i64;
     caller.data_mut().last_result = encoded;

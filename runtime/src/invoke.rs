@@ -22,6 +22,8 @@ pub(crate) struct StoreState {
     pub(crate) host: Arc<dyn HostServices>,
     pub(crate) limits: Limits,
     pub(crate) last_result: Vec<u8>,
+    /// The instance's exported memory, once instantiated (host calls read and write it).
+    pub(crate) memory: Option<Memory>,
     pub(crate) host_calls: u32,
     pub(crate) outbound_requests: u32,
     logs: Vec<LogLine>,
@@ -89,6 +91,7 @@ impl Invocation<'_> {
             host: self.host,
             limits: self.limits.clone(),
             last_result: Vec::new(),
+            memory: None,
             host_calls: 0,
             outbound_requests: 0,
             logs: Vec::new(),
@@ -131,10 +134,11 @@ async fn execute(
 ) -> Result<Outcome, Failure> {
     let instance =
         pre.instantiate_async(&mut *store).await.map_err(|e| classify(store, e, FailureKind::Instantiate))?;
+    let exports = abi.of(&instance, store)?;
+    store.data_mut().memory = Some(exports.memory);
     if let Some(initialize) = abi.initialize(&instance, store) {
         initialize.call_async(&mut *store, ()).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
     }
-    let exports = abi.of(&instance, store)?;
 
     let len = i32::try_from(input.len())
         .map_err(|_| Failure::new(FailureKind::AllocFailed, "invocation larger than 2 GiB"))?;
