@@ -51,7 +51,7 @@ impl Store {
         if !won {
             return Ok(false);
         }
-        super::queue::insert_jobs(&mut tx, jobs).await?;
+        super::queue::insert_jobs(&mut tx, self.backend, jobs).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -65,11 +65,9 @@ impl Store {
         if events.is_empty() {
             return Ok(());
         }
-        // Built by hand: sqlx's QueryBuilder writes `?` placeholders for the Any driver,
-        // which PostgreSQL rejects.
         let sql = format!(
             "INSERT INTO events ({COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
-            placeholders(events.len(), 11)
+            placeholders(self.backend, events.len(), 11)
         );
         let mut insert = sqlx::query(&sql);
         for event in events {

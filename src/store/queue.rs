@@ -87,7 +87,7 @@ impl Store {
     /// Enqueues jobs; returns how many were new (a repeated idempotency key is skipped).
     pub async fn enqueue(&self, jobs: &[NewJob]) -> Result<u64> {
         let mut connection = self.pool.acquire().await?;
-        insert_jobs(&mut connection, jobs).await
+        insert_jobs(&mut connection, self.backend, jobs).await
     }
 
     /// Claims up to `limit` due jobs (and jobs whose lease expired) for `owner`.
@@ -238,14 +238,14 @@ impl Store {
 
 /// Inserts jobs on `connection` (a pooled connection or an open transaction), skipping ids
 /// and idempotency keys already present; returns how many were new.
-pub(super) async fn insert_jobs(connection: &mut AnyConnection, jobs: &[NewJob]) -> Result<u64> {
+pub(super) async fn insert_jobs(connection: &mut AnyConnection, backend: Backend, jobs: &[NewJob]) -> Result<u64> {
     let mut inserted = 0;
     let now = now_ms();
     for chunk in jobs.chunks(500) {
         let sql = format!(
             "INSERT INTO jobs (id, integration, installation_id, event, status, due_at, attempts, max_attempts, \
              idempotency_key, created_at, updated_at) VALUES {} ON CONFLICT DO NOTHING",
-            placeholders(chunk.len(), 11)
+            placeholders(backend, chunk.len(), 11)
         );
         let mut insert = sqlx::query(&sql);
         for job in chunk {
