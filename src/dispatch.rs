@@ -70,12 +70,7 @@ pub async fn run(
     let event_id = crate::ids::event_id(created_at);
     event["eventId"] = json!(event_id);
     let event_type = event["type"].as_str().unwrap_or("unknown").to_owned();
-    let invocation = json!({
-        "abi": 1,
-        "event": event,
-        "environment": environment(state, integration, installation),
-    });
-    let input = serde_json::to_vec(&invocation).expect("JSON values always encode");
+    let input = invocation(&event, &state.environments.get(state, integration, installation));
 
     let mut report = match crate::dev::forward(state, integration, installation, &input).await {
         // Dev mode is on for this event: the author's machine ran it.
@@ -106,32 +101,16 @@ pub fn succeeded(report: &RunReport) -> bool {
     matches!(report.result, Ok(Outcome::Response(_) | Outcome::None))
 }
 
-/// The `environment` half of the invocation.
-fn environment(state: &AppState, integration: &IntegrationRecord, installation: Option<&InstallationRecord>) -> Value {
-    json!({
-        "apiEndpoint": format!("{}/v1", state.public_url),
-        "apiTokens": {
-            "integration": crate::auth::sealed_token(&state.secrets, crate::store::TokenKind::Integration, &integration.name),
-            "installation": installation.map(|installation| {
-                crate::auth::sealed_token(&state.secrets, crate::store::TokenKind::Installation, &installation.id)
-            }),
-        },
-        "integration": {
-            "name": integration.name,
-            "version": integration.current_version,
-            "organization": integration.org_id,
-        },
-        "installation": installation.map(|installation| json!({
-            "id": installation.id,
-            "status": installation.status,
-            "configuration": installation.configuration,
-            "externalIds": installation.external_ids,
-            "target": { "organization": installation.org_id },
-        })),
-        "spaceInstallation": null,
-        "siteInstallation": null,
-        "secrets": integration.open_secrets(&state.secrets),
-    })
+/// The invocation JSON `{"abi":1,"event":…,"environment":…}`, around an environment that is
+/// already encoded.
+fn invocation(event: &Value, environment: &str) -> Vec<u8> {
+    let mut input = Vec::with_capacity(512 + environment.len());
+    input.extend_from_slice(br#"{"abi":1,"event":"#);
+    serde_json::to_writer(&mut input, event).expect("JSON values always encode");
+    input.extend_from_slice(br#","environment":"#);
+    input.extend_from_slice(environment.as_bytes());
+    input.push(b'}');
+    input
 }
 
 fn event_record(
@@ -168,5 +147,19 @@ fn event_record(
         duration_us: report.duration.as_micros() as i64,
         logs: serde_json::to_string(&report.logs).expect("log lines always encode"),
         created_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_invocation_wraps_the_event_and_the_encoded_environment() {
+        let event = json!({"type": "fetch", "eventId": "evt_1", "request": {"path": "/\"quoted\""}});
+        let environment = json!({"installation": {"id": "inst_1", "configuration": {"a": [1, 2]}}});
+        let input = invocation(&event, &environment.to_string());
+        let parsed: Value = serde_json::from_slice(&input).expect("the invocation is JSON");
+        assert_eq!(parsed, json!({"abi": 1, "event": event, "environment": environment}));
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod dev;
 pub mod dispatch;
+pub mod environments;
 pub mod events_log;
 pub mod guest_host;
 pub mod ids;

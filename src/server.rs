@@ -56,6 +56,7 @@ impl Server {
             secrets,
             queue: QueueHandle::new(config.queue.clone()),
             targets: Default::default(),
+            environments: Default::default(),
             outbound: Outbound::new(config.outbound.clone()),
             events,
             public_url: public_url.trim_end_matches('/').to_owned(),

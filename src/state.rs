@@ -28,6 +28,8 @@ pub struct Shared {
     pub secrets: SecretBox,
     /// The public endpoint's integration and installation lookups.
     pub targets: crate::targets::TargetCache,
+    /// The encoded `environment` of each installation's invocations.
+    pub environments: crate::environments::EnvironmentCache,
     /// Enqueues jobs and wakes the worker.
     pub queue: QueueHandle,
     /// Guests' outbound HTTP client and policy.
