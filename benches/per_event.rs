@@ -4,6 +4,8 @@
 //!
 //! `cargo bench --bench per_event` (builds the examples first if needed).
 //! Goal: at most 10 µs per event and at least 4× faster than on-demand.
+//! `-- --pooled-only` runs the pooled hello loop alone, `-- --trivial-only` the runtime's own
+//! cost alone: for profiling.
 
 #[path = "support.rs"]
 mod support;
@@ -66,6 +68,17 @@ const TRIVIAL: &str = r#"(module (memory (export "memory") 1) (data (i32.const 0
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let wasm = support::hello_wasm();
+    if std::env::args().any(|arg| arg == "--pooled-only") {
+        // For profilers (`WEFT_PERF_MAP=1 perf record … -- --pooled-only`): the pooled path alone.
+        let pooled = per_event(true, &wasm).await;
+        println!("pooling allocator {:>8.2} µs/event", pooled.as_secs_f64() * 1e6);
+        return;
+    }
+    if std::env::args().any(|arg| arg == "--trivial-only") {
+        let pooled = per_event_any(true, &wat::parse_str(TRIVIAL).unwrap()).await;
+        println!("runtime alone, pooling allocator {:>8.2} µs/event", pooled.as_secs_f64() * 1e6);
+        return;
+    }
     // Interleave the two configurations so machine noise hits both alike; keep the best.
     let (mut pooled, mut on_demand) = (Duration::MAX, Duration::MAX);
     for _ in 0..3 {
