@@ -3,7 +3,7 @@
 //! exports.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::event::{Event, LifecycleEvent, LifecycleKind};
 use crate::http::{Request, Response};
@@ -178,17 +178,21 @@ impl Outcome {
 
     /// The outcome JSON.
     pub fn to_json(&self) -> Value {
-        serde_json::from_slice(&self.to_bytes()).expect("outcome JSON parses")
+        self.wire().and_then(|wire| serde_json::to_value(wire).ok()).unwrap_or_else(|| Value::Object(Map::new()))
     }
 
     /// The outcome JSON as bytes, encoded directly (the path every event takes).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let wire = match self {
-            Outcome::Response(response) => WireOutcome::Response(response),
-            Outcome::Error(err) => WireOutcome::Error { code: err.status(), message: err.message() },
-            Outcome::None => return b"{}".to_vec(),
-        };
-        serde_json::to_vec(&wire).unwrap_or_else(|_| b"{}".to_vec())
+        self.wire().and_then(|wire| serde_json::to_vec(&wire).ok()).unwrap_or_else(|| b"{}".to_vec())
+    }
+
+    /// The wire form; `None` for the empty outcome `{}`.
+    fn wire(&self) -> Option<WireOutcome<'_>> {
+        match self {
+            Outcome::Response(response) => Some(WireOutcome::Response(response)),
+            Outcome::Error(err) => Some(WireOutcome::Error { code: err.status(), message: err.message() }),
+            Outcome::None => None,
+        }
     }
 
     /// Parses outcome JSON (the inverse of [`Outcome::to_json`]); `None` if malformed.
