@@ -157,15 +157,15 @@ struct Op<'a> {
     op: std::borrow::Cow<'a, str>,
 }
 
-/// One `weft.call` request.
+/// One `weft.call` request: the op and its fields.
 enum HostRequest {
-    Log { level: LogLevel, message: String },
-    KvGet { key: String },
-    KvSet { key: String, value: Value },
-    KvDelete { key: String },
-    KvList { prefix: String },
-    TaskQueue { task: Value, schedule: u32 },
-    HttpFetch { request: WireRequest },
+    Log(LogArgs),
+    KvGet(KeyArgs),
+    KvSet(KvSetArgs),
+    KvDelete(KeyArgs),
+    KvList(KvListArgs),
+    TaskQueue(TaskQueueArgs),
+    HttpFetch(HttpFetchArgs),
 }
 
 #[derive(Deserialize)]
@@ -209,21 +209,19 @@ impl HostRequest {
     /// takes (no intermediate buffering of the whole request, as a tagged enum would do).
     fn parse(bytes: &[u8]) -> Option<Self> {
         let op: Op<'_> = serde_json::from_slice(bytes).ok()?;
-        fn args<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
-            serde_json::from_slice(bytes).ok()
+        fn args<'a, T: Deserialize<'a>>(bytes: &'a [u8], op: fn(T) -> HostRequest) -> Option<HostRequest> {
+            serde_json::from_slice(bytes).ok().map(op)
         }
-        Some(match op.op.as_ref() {
-            "log" => args(bytes).map(|LogArgs { level, message }| HostRequest::Log { level, message })?,
-            "kv.get" => args(bytes).map(|KeyArgs { key }| HostRequest::KvGet { key })?,
-            "kv.set" => args(bytes).map(|KvSetArgs { key, value }| HostRequest::KvSet { key, value })?,
-            "kv.delete" => args(bytes).map(|KeyArgs { key }| HostRequest::KvDelete { key })?,
-            "kv.list" => args(bytes).map(|KvListArgs { prefix }| HostRequest::KvList { prefix })?,
-            "task.queue" => {
-                args(bytes).map(|TaskQueueArgs { task, schedule }| HostRequest::TaskQueue { task, schedule })?
-            }
-            "http.fetch" => args(bytes).map(|HttpFetchArgs { request }| HostRequest::HttpFetch { request })?,
-            _ => return None,
-        })
+        match op.op.as_ref() {
+            "log" => args(bytes, HostRequest::Log),
+            "kv.get" => args(bytes, HostRequest::KvGet),
+            "kv.set" => args(bytes, HostRequest::KvSet),
+            "kv.delete" => args(bytes, HostRequest::KvDelete),
+            "kv.list" => args(bytes, HostRequest::KvList),
+            "task.queue" => args(bytes, HostRequest::TaskQueue),
+            "http.fetch" => args(bytes, HostRequest::HttpFetch),
+            _ => None,
+        }
     }
 }
 
@@ -306,16 +304,18 @@ async fn call(caller: &mut Caller<'_, StoreState>, ptr: i32, len: i32) -> wasmti
 async fn perform(state: &mut StoreState, request: HostRequest) -> wasmtime::Result<Result<Value, HostError>> {
     let host = state.host.clone();
     Ok(match request {
-        HostRequest::Log { level, message } => {
+        HostRequest::Log(LogArgs { level, message }) => {
             state.push_log(level, message);
             Ok(Value::Null)
         }
-        HostRequest::KvGet { key } => host.kv_get(&key).await.map(|v| v.unwrap_or(Value::Null)),
-        HostRequest::KvSet { key, value } => host.kv_set(&key, value).await.map(|()| Value::Null),
-        HostRequest::KvDelete { key } => host.kv_delete(&key).await.map(|()| Value::Null),
-        HostRequest::KvList { prefix } => host.kv_list(&prefix).await.map(|keys| json!(keys)),
-        HostRequest::TaskQueue { task, schedule } => host.queue_task(task, schedule).await.map(|()| Value::Null),
-        HostRequest::HttpFetch { request } => {
+        HostRequest::KvGet(KeyArgs { key }) => host.kv_get(&key).await.map(|v| v.unwrap_or(Value::Null)),
+        HostRequest::KvSet(KvSetArgs { key, value }) => host.kv_set(&key, value).await.map(|()| Value::Null),
+        HostRequest::KvDelete(KeyArgs { key }) => host.kv_delete(&key).await.map(|()| Value::Null),
+        HostRequest::KvList(KvListArgs { prefix }) => host.kv_list(&prefix).await.map(|keys| json!(keys)),
+        HostRequest::TaskQueue(TaskQueueArgs { task, schedule }) => {
+            host.queue_task(task, schedule).await.map(|()| Value::Null)
+        }
+        HostRequest::HttpFetch(HttpFetchArgs { request }) => {
             state.outbound_requests += 1;
             if state.outbound_requests > state.limits.outbound_requests {
                 return Err(wasmtime::Error::new(LimitExceeded::OutboundRequests(state.limits.outbound_requests)));
@@ -338,4 +338,32 @@ fn decode_request(wire: WireRequest) -> Result<OutboundRequest, HostError> {
         None => Vec::new(),
     };
     Ok(OutboundRequest { method: wire.method, url: wire.url, headers: wire.headers, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_requests_parse_by_op_and_refuse_what_the_op_cannot_take() {
+        let parse = |json: &str| HostRequest::parse(json.as_bytes());
+        assert!(matches!(
+            parse(r#"{"message":"hi","op":"log","level":"warn"}"#),
+            Some(HostRequest::Log(LogArgs { level: LogLevel::Warn, message })) if message == "hi"
+        ));
+        assert!(
+            matches!(parse(r#"{"op":"kv.get","key":"k"}"#), Some(HostRequest::KvGet(KeyArgs { key })) if key == "k")
+        );
+        assert!(matches!(
+            parse(r#"{"op":"task.queue","task":{"n":1}}"#),
+            Some(HostRequest::TaskQueue(TaskQueueArgs { schedule: 0, .. }))
+        ));
+        assert!(matches!(
+            parse(r#"{"op":"http.fetch","request":{"url":"https://example.com"}}"#),
+            Some(HostRequest::HttpFetch(HttpFetchArgs { request })) if request.method == "GET"
+        ));
+        for refused in [r#"{"op":"teleport"}"#, r#"{"op":"kv.get"}"#, r#"{"key":"k"}"#, r#"{"op":"log","#, "[]"] {
+            assert!(parse(refused).is_none(), "{refused}");
+        }
+    }
 }
