@@ -45,7 +45,7 @@ struct WireInvocation<'a> {
 
 fn parse_invocation(invocation: &[u8]) -> Result<(Event, Environment), Error> {
     let invalid = |what: &dyn std::fmt::Display| Error::internal(format!("invalid invocation: {what}"));
-    if invocation.trim_ascii_start().first() != Some(&b'{') {
+    if !crate::codec::is_object(invocation) {
         return Err(invalid(&"not an object"));
     }
     let wire: WireInvocation<'_> = serde_json::from_slice(invocation).map_err(|err| invalid(&err))?;
@@ -56,7 +56,9 @@ fn parse_invocation(invocation: &[u8]) -> Result<(Event, Environment), Error> {
     }
     let env = match wire.environment {
         None => Environment::default(),
-        Some(env) if !env.get().starts_with('{') => return Err(invalid(&"environment: not an object")),
+        Some(env) if !crate::codec::is_object(env.get().as_bytes()) => {
+            return Err(invalid(&"environment: not an object"));
+        }
         Some(env) => serde_json::from_str(env.get()).map_err(|err| invalid(&format_args!("environment: {err}")))?,
     };
     let event = wire.event.ok_or_else(|| invalid(&"missing `event`"))?;

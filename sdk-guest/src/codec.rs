@@ -13,6 +13,12 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// Whether JSON text holds an object, judged by its first byte. Checked before decoding
+/// into a derived struct, which would also accept an array.
+pub(crate) fn is_object(json: &[u8]) -> bool {
+    json.trim_ascii_start().first() == Some(&b'{')
+}
+
 /// Encodes bytes as standard base64.
 pub(crate) fn encode(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
@@ -49,6 +55,14 @@ pub(crate) mod base64_body {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_objects_are_objects() {
+        assert!(is_object(b" \n{\"a\":1}"));
+        assert!(!is_object(b"[]"));
+        assert!(!is_object(b""));
+        assert!(!is_object(b"null"));
+    }
 
     #[test]
     fn decode_accepts_padded_and_unpadded_base64() {

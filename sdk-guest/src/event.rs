@@ -149,7 +149,7 @@ impl Event {
     /// lifecycle and other events' `raw`). This is the path every invocation takes.
     pub fn from_slice(json: &[u8]) -> Result<Self> {
         let invalid = |what: &dyn fmt::Display| Error::internal(format!("invalid event: {what}"));
-        if json.trim_ascii_start().first() != Some(&b'{') {
+        if !crate::codec::is_object(json) {
             return Err(invalid(&"not an object"));
         }
         let head: EventHead<'_> = serde_json::from_slice(json).map_err(|err| invalid(&err))?;

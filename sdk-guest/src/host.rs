@@ -98,7 +98,7 @@ pub(crate) fn call(op: &str, args: impl Serialize, error_status: u16) -> Result<
         };
         Error::host(500, op, kind, &format!("{message} ({code})"))
     })?;
-    if result.trim_ascii_start().first() != Some(&b'{') {
+    if !crate::codec::is_object(&result) {
         return Err(Error::host(500, op, "invalid_result", "not an object"));
     }
     let result: WireResult =
