@@ -34,7 +34,7 @@ struct Entry {
     built: Instant,
 }
 
-/// Encoded environments by integration version and installation.
+/// Encoded environments by integration and installation.
 #[derive(Default)]
 pub struct EnvironmentCache {
     entries: RwLock<HashMap<Key, Entry>>,
