@@ -31,8 +31,8 @@ impl GuestHost {
     /// Services for `integration`, on behalf of `installation` when there is one.
     pub fn new(state: &AppState, integration: &IntegrationRecord, installation: Option<&InstallationRecord>) -> Self {
         let kv_scope = match installation {
-            Some(installation) => format!("installation:{}", installation.id),
-            None => format!("integration:{}", integration.name),
+            Some(installation) => crate::store::installation_scope(&installation.id),
+            None => crate::store::integration_scope(&integration.name),
         };
         Self {
             state: state.clone(),

@@ -33,6 +33,7 @@ pub use dev::DevModeRecord;
 pub use events::{EventPage, EventRecord};
 pub use installations::{InstallationFilter, InstallationRecord, InstallationUpdate};
 pub use integrations::{IntegrationRecord, NewVersion};
+pub use kv::{installation_scope, integration_scope};
 pub use orgs::{OrgRecord, PlaceKind, PlaceRecord};
 pub use place_installations::{PlaceInstallationFilter, PlaceInstallationRecord};
 pub use queue::{Job, JobSummary, NewJob};

@@ -223,7 +223,8 @@ impl Store {
         row.as_ref().map(record).transpose()
     }
 
-    /// Deletes an installation (its space and site installations go with it).
+    /// Deletes an installation (its space and site installations, tokens and kv entries go
+    /// with it).
     pub async fn delete_installation(&self, id: &str) -> Result<bool> {
         self.catalog_changed();
         let mut tx = self.pool.begin().await?;
@@ -232,6 +233,11 @@ impl Store {
         }
         sqlx::query("DELETE FROM api_tokens WHERE kind = 'installation' AND subject = $1")
             .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        // Its kv entries go with it: `installation_deleted` has already run by now.
+        sqlx::query("DELETE FROM kv_entries WHERE scope = $1")
+            .bind(super::installation_scope(id))
             .execute(&mut *tx)
             .await?;
         let deleted =

@@ -191,8 +191,8 @@ impl Store {
         rows.iter().map(record).collect()
     }
 
-    /// Unpublishes an integration: its versions, installations (and theirs), tokens and
-    /// events go with it. `false` when there was none.
+    /// Unpublishes an integration: its versions, installations (and theirs), tokens, kv
+    /// entries and events go with it. `false` when there was none.
     pub async fn delete_integration(&self, name: &str) -> Result<bool> {
         self.catalog_changed();
         let mut tx = self.pool.begin().await?;
@@ -203,6 +203,17 @@ impl Store {
             "DELETE FROM api_tokens WHERE (kind = 'integration' AND subject = $1) OR (kind = 'installation' AND \
              subject IN (SELECT id FROM installations WHERE integration = $1))",
         )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        // The kv entries of the integration and of every installation: `installation_deleted`
+        // has already run for each of them by now.
+        sqlx::query(
+            "DELETE FROM kv_entries WHERE scope = $1 OR scope IN \
+             (SELECT $2 || id FROM installations WHERE integration = $3)",
+        )
+        .bind(super::integration_scope(name))
+        .bind(super::installation_scope(""))
         .bind(name)
         .execute(&mut *tx)
         .await?;

@@ -4,6 +4,16 @@ use sqlx::Row;
 
 use super::{Result, Store, now_ms};
 
+/// The kv namespace of an installation's runs.
+pub fn installation_scope(installation_id: &str) -> String {
+    format!("installation:{installation_id}")
+}
+
+/// The kv namespace of an integration's own runs (tasks and cron without an installation).
+pub fn integration_scope(integration: &str) -> String {
+    format!("integration:{integration}")
+}
+
 impl Store {
     /// The value of `key` in `scope`, as JSON text.
     pub async fn kv_get(&self, scope: &str, key: &str) -> Result<Option<String>> {

@@ -126,6 +126,40 @@ async fn a_guest_queues_tasks_and_keeps_state_per_installation() {
 }
 
 #[tokio::test]
+async fn kv_entries_go_with_their_installation_and_integration() {
+    use weft::store::{installation_scope, integration_scope};
+
+    let app = app().await;
+    app.create_org("acme").await;
+    app.publish("probe", "acme", probe_wasm()).await;
+    let (mut ids, mut endpoints) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        let installation = app.install("probe", "acme").await;
+        ids.push(installation["id"].as_str().unwrap().to_owned());
+        endpoints.push(installation["urls"]["publicEndpoint"].as_str().unwrap().to_owned());
+    }
+    for endpoint in &endpoints {
+        let put = app.client.put(format!("{endpoint}/kv/colour")).json(&json!("teal")).send().await.unwrap();
+        assert_eq!(put.status(), 204);
+    }
+    let store = &app.state().store;
+    assert!(store.kv_set(&integration_scope("probe"), "runs", "1", 10).await.unwrap());
+    let kept = |scope: String| async move { store.kv_get(&scope, "colour").await.unwrap().is_some() };
+    assert!(kept(installation_scope(&ids[0])).await && kept(installation_scope(&ids[1])).await);
+
+    let (status, body) = app.call("DELETE", &format!("/v1/integrations/probe/installations/{}", ids[0]), None).await;
+    assert_eq!(status, 204, "{body}");
+    assert!(!kept(installation_scope(&ids[0])).await, "uninstalling deletes the installation's keys");
+    assert!(kept(installation_scope(&ids[1])).await, "and only its own");
+    assert!(store.kv_get(&integration_scope("probe"), "runs").await.unwrap().is_some());
+
+    let (status, body) = app.call("DELETE", "/v1/integrations/probe", None).await;
+    assert_eq!(status, 204, "{body}");
+    assert!(!kept(installation_scope(&ids[1])).await, "unpublishing deletes every installation's keys");
+    assert_eq!(store.kv_get(&integration_scope("probe"), "runs").await.unwrap(), None, "and the integration's");
+}
+
+#[tokio::test]
 async fn events_fan_out_to_subscribed_installations_of_the_organization() {
     let app = app().await;
     app.create_org("acme").await;

@@ -2,7 +2,7 @@
 //! PostgreSQL database.
 
 use serde_json::json;
-use weft::store::{EventRecord, NewVersion, Store};
+use weft::store::{EventRecord, NewVersion, Store, installation_scope, integration_scope};
 
 use crate::support::{fresh_postgres, fresh_sqlite};
 
@@ -57,6 +57,18 @@ async fn publish_install_and_log(store: &Store) {
     let next = store.events("hello", &page.events[9].id, 10).await.unwrap();
     assert_eq!(next.events[0].id, "evt_0289");
     assert_eq!(store.event("hello", "evt_0007").await.unwrap().unwrap().duration_us, 7);
+
+    // kv entries go with their installation, then with their integration.
+    store.create_installation("inst_2", "hello", "acme").await.unwrap();
+    for scope in [installation_scope("inst_1"), installation_scope("inst_2"), integration_scope("hello")] {
+        assert!(store.kv_set(&scope, "k", "1", 10).await.unwrap());
+    }
+    let has_key = |scope: String| async move { store.kv_get(&scope, "k").await.unwrap().is_some() };
+    assert!(store.delete_installation("inst_1").await.unwrap());
+    assert!(!has_key(installation_scope("inst_1")).await);
+    assert!(has_key(installation_scope("inst_2")).await && has_key(integration_scope("hello")).await);
+    assert!(store.delete_integration("hello").await.unwrap());
+    assert!(!has_key(installation_scope("inst_2")).await && !has_key(integration_scope("hello")).await);
 }
 
 #[tokio::test]
