@@ -30,7 +30,7 @@ pub use applications::{
     SubscriptionRecord, WebhookRecord,
 };
 pub use dev::DevModeRecord;
-pub use events::{EventPage, EventRecord};
+pub use events::{EventFilter, EventPage, EventRecord};
 pub use installations::{InstallationFilter, InstallationRecord, InstallationUpdate};
 pub use integrations::{IntegrationRecord, NewVersion};
 pub use kv::{installation_scope, integration_scope};

@@ -1,8 +1,10 @@
-//! `/v1/integrations/{integrationName}/events`: the events log, newest first.
+//! `/v1/integrations/{integrationName}/events`: the events log, newest first, optionally
+//! filtered by `status`, `type` and `installation`.
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
@@ -11,7 +13,7 @@ use super::integrations::find_visible;
 use super::page::{self, PageQuery};
 use crate::auth::Principal;
 use crate::state::AppState;
-use crate::store::EventRecord;
+use crate::store::{EventFilter, EventRecord};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -67,15 +69,56 @@ pub(super) fn event_json(event: &EventRecord, with_logs: bool) -> Value {
     body
 }
 
+/// The list's query: the reference's paging, plus optional filters (an extension; the
+/// `count` is then the number of matching events).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    page: Option<String>,
+    limit: Option<i64>,
+    /// `success`, `failed` or `dead`.
+    status: Option<String>,
+    /// An event type: `fetch`, `task`, `installation_setup`, …
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    /// An installation id.
+    installation: Option<String>,
+}
+
+/// Statuses an event can be recorded with.
+const EVENT_STATUSES: [&str; 3] = ["success", "failed", "dead"];
+
+impl EventsQuery {
+    fn filter(&self) -> Result<EventFilter<'_>, ApiError> {
+        if let Some(status) = &self.status
+            && !EVENT_STATUSES.contains(&status.as_str())
+        {
+            return Err(ApiError::bad_request(format!("status must be success, failed or dead, got `{status}`")));
+        }
+        for (field, value) in [("type", &self.event_type), ("installation", &self.installation)] {
+            if value.as_ref().is_some_and(|value| value.is_empty() || value.len() > 100) {
+                return Err(ApiError::bad_request(format!("{field} must be 1–100 characters")));
+            }
+        }
+        Ok(EventFilter {
+            status: self.status.as_deref(),
+            event_type: self.event_type.as_deref(),
+            installation_id: self.installation.as_deref(),
+        })
+    }
+}
+
 async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     readable_events(&state, &principal, &name).await?;
-    let limit = query.limit()?;
-    let page = state.store.events(&name, query.cursor(), limit).await?;
+    let filter = query.filter()?;
+    let paging = PageQuery { page: query.page.clone(), limit: query.limit };
+    let limit = paging.limit()?;
+    let page = state.store.events(&name, &filter, paging.cursor(), limit).await?;
     let last = page.events.last().map(|e| e.id.clone());
     let items = page.events.iter().map(|e| event_json(e, false)).collect();
     Ok(Json(page::list(items, limit, last, page.total)))

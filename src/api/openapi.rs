@@ -186,7 +186,7 @@ pub const ROUTES: &[Route] = &[
         204,
     ),
     Route {
-        query: PAGE,
+        query: &["page", "limit", "status", "type", "installation"],
         ..route("get", "/v1/integrations/{integrationName}/events", "List all integration events", 200)
     },
     route(

@@ -9,9 +9,6 @@ use super::Output;
 use super::client::{ApiArgs, ApiClient};
 use super::tasks::shorten;
 
-/// Pages read at most when filtering by status, so a filter that matches nothing stops.
-const MAX_PAGES: usize = 10;
-
 #[derive(Debug, Args)]
 pub struct EventsArgs {
     /// The integration.
@@ -22,6 +19,9 @@ pub struct EventsArgs {
     /// Only events of this type (`fetch`, `task`, `installation_setup`, …).
     #[arg(long = "type", value_name = "TYPE")]
     event_type: Option<String>,
+    /// Only events that ran for this installation.
+    #[arg(long, value_name = "ID")]
+    installation: Option<String>,
     /// At most this many events (1–1000).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     limit: u32,
@@ -35,28 +35,13 @@ pub struct EventsArgs {
 pub async fn run(args: EventsArgs, out: Output) -> anyhow::Result<()> {
     let client = ApiClient::new(&args.api);
     let path = format!("/v1/integrations/{}/events", args.name);
-    let filtered = args.status.is_some() || args.event_type.is_some();
-    let wanted = |event: &Value| {
-        args.status.as_ref().is_none_or(|s| event["status"] == s.as_str())
-            && args.event_type.as_ref().is_none_or(|t| event["type"] == t.as_str())
-    };
-    // The list has no filters: with one, read whole pages until enough events match.
-    let page_size = if filtered { 1000 } else { args.limit };
-    let mut events = Vec::new();
-    let mut page: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let mut query = vec![("limit", page_size.to_string())];
-        if let Some(page) = &page {
-            query.push(("page", page.clone()));
-        }
-        let answer = client.get(&path, &query).await?;
-        events.extend(answer["items"].as_array().into_iter().flatten().filter(|e| wanted(e)).cloned());
-        page = answer["next"]["page"].as_str().map(str::to_owned);
-        if events.len() >= args.limit as usize || page.is_none() {
-            break;
-        }
-    }
-    events.truncate(args.limit as usize);
+    // The server filters, so one page holds the newest `limit` matching events.
+    let mut query = vec![("limit", args.limit.to_string())];
+    query.extend(args.status.iter().map(|status| ("status", status.clone())));
+    query.extend(args.event_type.iter().map(|event_type| ("type", event_type.clone())));
+    query.extend(args.installation.iter().map(|installation| ("installation", installation.clone())));
+    let answer = client.get(&path, &query).await?;
+    let mut events: Vec<Value> = answer["items"].as_array().cloned().unwrap_or_default();
     if args.logs {
         for event in &mut events {
             let id = event["id"].as_str().unwrap_or_default().to_owned();

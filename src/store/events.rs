@@ -36,8 +36,19 @@ pub struct EventRecord {
 pub struct EventPage {
     /// The events.
     pub events: Vec<EventRecord>,
-    /// All events of the integration.
+    /// All events of the integration that match the filter.
     pub total: i64,
+}
+
+/// Which events a listing returns; `None` fields match every event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EventFilter<'a> {
+    /// Only events with this status (`success`, `failed`, `dead`).
+    pub status: Option<&'a str>,
+    /// Only events of this type (`fetch`, `task`, …).
+    pub event_type: Option<&'a str>,
+    /// Only events that ran for this installation.
+    pub installation_id: Option<&'a str>,
 }
 
 const COLUMNS: &str = "id, integration, installation_id, type, status, error_kind, error_message, response_status, \
@@ -88,18 +99,34 @@ impl Store {
         Ok(())
     }
 
-    /// Events of `integration` older than the event `before` (all when empty), newest first.
-    pub async fn events(&self, integration: &str, before: &str, limit: i64) -> Result<EventPage> {
+    /// Events of `integration` that match `filter` and are older than the event `before`
+    /// (all when empty), newest first.
+    pub async fn events(
+        &self,
+        integration: &str,
+        filter: &EventFilter<'_>,
+        before: &str,
+        limit: i64,
+    ) -> Result<EventPage> {
+        // An empty filter value matches every row: one statement for every combination.
+        const MATCHING: &str = "integration = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR type = $3) \
+                                AND ($4 = '' OR installation_id = $4)";
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM events WHERE integration = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
+            "SELECT {COLUMNS} FROM events WHERE {MATCHING} AND ($5 = '' OR id < $5) ORDER BY id DESC LIMIT $6"
         ))
         .bind(integration)
+        .bind(filter.status.unwrap_or(""))
+        .bind(filter.event_type.unwrap_or(""))
+        .bind(filter.installation_id.unwrap_or(""))
         .bind(before)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let total = sqlx::query("SELECT COUNT(*) FROM events WHERE integration = $1")
+        let total = sqlx::query(&format!("SELECT COUNT(*) FROM events WHERE {MATCHING}"))
             .bind(integration)
+            .bind(filter.status.unwrap_or(""))
+            .bind(filter.event_type.unwrap_or(""))
+            .bind(filter.installation_id.unwrap_or(""))
             .fetch_one(&self.pool)
             .await?
             .get(0);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, fixture, hello_wasm, spawn_app, spawn_app_with};
+use crate::support::{TestApp, fixture, hello_wasm, probe_wasm, spawn_app, spawn_app_with};
 
 async fn installed(app: &TestApp, name: &str, wasm: &[u8]) -> String {
     app.create_org("acme").await;
@@ -129,6 +129,46 @@ async fn events_page_newest_first() {
 }
 
 #[tokio::test]
+async fn events_filter_by_status_type_and_installation() {
+    let app = spawn_app().await;
+    app.create_org("acme").await;
+    app.publish("probe", "acme", probe_wasm()).await;
+    let (first, second) = (app.install("probe", "acme").await, app.install("probe", "acme").await);
+    let endpoint = |installation: &Value| installation["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        app.client.get(format!("{}/hi", endpoint(&first))).send().await.unwrap();
+    }
+    // Not JSON: the probe answers 400, so the event is recorded as failed.
+    let refused = app.client.put(format!("{}/kv/k", endpoint(&second))).body("{").send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    app.wait_for_matching_events("probe", 4, |event| event["type"] == "fetch").await;
+
+    let app = &app;
+    let list = |query: &str| {
+        let path = format!("/v1/integrations/probe/events?{query}");
+        async move { app.call("GET", &path, None).await }
+    };
+    let (status, failed) = list("status=failed").await;
+    assert_eq!(status, 200, "{failed}");
+    assert_eq!(failed["count"], 1, "{failed}");
+    assert_eq!(failed["items"][0]["installation"], second["id"]);
+    assert_eq!(failed["items"][0]["error"]["kind"], "handler_error");
+    let (_, first_only) = list(&format!("installation={}&type=fetch&limit=2", first["id"].as_str().unwrap())).await;
+    assert_eq!(first_only["count"], 3, "count is of the matching events: {first_only}");
+    assert_eq!(first_only["items"].as_array().unwrap().len(), 2);
+    let page = first_only["next"]["page"].as_str().expect("a next page of matching events").to_owned();
+    let (_, rest) = list(&format!("installation={}&limit=2&page={page}", first["id"].as_str().unwrap())).await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(list("type=task").await.1["count"], 0);
+
+    for (query, field) in [("status=broken", "status"), ("type=", "type"), ("colour=red", "colour")] {
+        let (status, body) = list(query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(field), "{query}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn stopping_the_server_writes_every_pending_event() {
     let app = spawn_app().await;
     let endpoint = installed(&app, "hello", hello_wasm()).await;
@@ -139,7 +179,7 @@ async fn stopping_the_server_writes_every_pending_event() {
     let _dir = app.stop().await;
     assert!(reqwest::Client::new().get(&url).timeout(Duration::from_secs(1)).send().await.is_err());
     let store = weft::store::Store::connect(&database_url).await.unwrap();
-    assert_eq!(store.events("hello", "", 100).await.unwrap().total, 20);
+    assert_eq!(store.events("hello", &weft::store::EventFilter::default(), "", 100).await.unwrap().total, 20);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use weft::store::Store;
+use weft::store::{EventFilter, Store};
 
 use crate::support::{fresh_postgres, probe_wasm, publish_body};
 
@@ -89,7 +89,7 @@ async fn killing_a_replica_mid_queue_loses_no_task() {
     assert!(store.jobs("probe", "dead", 10).await.unwrap().is_empty(), "no task may be dead-lettered");
     // A job is deleted only after its success is in the events log, so an empty queue means
     // every one of the tasks ran successfully at least once.
-    let events = store.events("probe", "", 1).await.unwrap().total;
+    let events = store.events("probe", &EventFilter::default(), "", 1).await.unwrap().total;
     assert!(events >= TASKS as i64, "only {events} task runs recorded for {TASKS} tasks");
 
     let pid = survivor.id().unwrap().to_string();

@@ -2,7 +2,7 @@
 //! PostgreSQL database.
 
 use serde_json::json;
-use weft::store::{EventRecord, NewVersion, Store, installation_scope, integration_scope};
+use weft::store::{EventFilter, EventRecord, NewVersion, Store, installation_scope, integration_scope};
 
 use crate::support::{fresh_postgres, fresh_sqlite};
 
@@ -51,12 +51,16 @@ async fn publish_install_and_log(store: &Store) {
         .collect();
     store.insert_events(&events).await.unwrap();
     store.insert_events(&events[..5]).await.unwrap();
-    let page = store.events("hello", "", 10).await.unwrap();
+    let page = store.events("hello", &EventFilter::default(), "", 10).await.unwrap();
     assert_eq!(page.total, 300, "re-inserting an event is a no-op");
     assert_eq!(page.events[0].id, "evt_0299");
-    let next = store.events("hello", &page.events[9].id, 10).await.unwrap();
+    let next = store.events("hello", &EventFilter::default(), &page.events[9].id, 10).await.unwrap();
     assert_eq!(next.events[0].id, "evt_0289");
     assert_eq!(store.event("hello", "evt_0007").await.unwrap().unwrap().duration_us, 7);
+    let only = |status, installation_id| EventFilter { status, installation_id, event_type: Some("fetch") };
+    assert_eq!(store.events("hello", &only(Some("success"), Some("inst_1")), "", 1).await.unwrap().total, 300);
+    assert_eq!(store.events("hello", &only(Some("failed"), None), "", 1).await.unwrap().total, 0);
+    assert_eq!(store.events("hello", &only(None, Some("inst_2")), "", 1).await.unwrap().total, 0);
 
     // kv entries go with their installation, then with their integration.
     store.create_installation("inst_2", "hello", "acme").await.unwrap();
