@@ -2,7 +2,7 @@
 //! it the integration's live events.
 //!
 //! It builds the module (or takes `--wasm FILE`), runs each event in the same sandbox as the
-//! server (`weft_runtime::Runtime`, default limits) and reloads the module when the file (or
+//! server (`weft_runtime::Runtime`, with weft.toml's `[limits]` or the defaults) and reloads the module when the file (or
 //! the source) changes. Events arrive over a reverse tunnel: a WebSocket from here to the
 //! server, so nothing on this machine needs to be reachable. With `--public-url` it serves
 //! HTTP itself instead and registers that URL. Ctrl-C (or SIGTERM) turns dev mode off.
@@ -76,10 +76,24 @@ impl Build {
     }
 }
 
+/// What `weft dev` reads of weft.toml (other keys are for `weft publish`).
 #[derive(Debug, Deserialize)]
 struct Manifest {
     name: String,
     script: PathBuf,
+    /// The integration's `[limits]`: local runs use them, like the server does.
+    #[serde(default)]
+    limits: Value,
+}
+
+impl Manifest {
+    /// The limits events run with here: the manifest's, within the runtime's maxima, else
+    /// the defaults. The error names the field, as publishing would.
+    fn run_limits(&self, runtime: &RuntimeConfig) -> anyhow::Result<Limits> {
+        crate::config::check_integration_limits(&self.limits, &runtime.max_limits)
+            .map_err(|error| anyhow::anyhow!("weft.toml: {error}"))?;
+        Ok(crate::config::integration_limits(&json!({ "limits": self.limits }), &Limits::default()))
+    }
 }
 
 /// How polling notices changes.
@@ -117,7 +131,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     if let Some(build) = &build {
         build.run()?;
     }
-    let local = Arc::new(Local::new(wasm)?);
+    let runtime_config = RuntimeConfig::default();
+    let limits = match &manifest {
+        Some(manifest) => manifest.run_limits(&runtime_config)?,
+        None => Limits::default(),
+    };
+    let local = Arc::new(Local::new(wasm, runtime_config, limits)?);
     println!("weft dev: running {} as `{name}`", local.wasm.display());
     let source = build.as_ref().map(|_| newest_source(&args.dir));
     tokio::spawn(watch(local.clone(), args.dir.clone(), build, source));
@@ -163,6 +182,7 @@ fn run_build(dir: &Path, command: &str) -> anyhow::Result<()> {
 /// The module on this machine and the sandbox that runs it.
 struct Local {
     runtime: Runtime,
+    limits: Limits,
     wasm: PathBuf,
     loaded: Mutex<(Stamp, Arc<PreparedModule>)>,
 }
@@ -176,12 +196,12 @@ fn stamp(path: &Path) -> Stamp {
 }
 
 impl Local {
-    fn new(wasm: PathBuf) -> anyhow::Result<Self> {
-        let runtime = Runtime::new(RuntimeConfig::default())?;
+    fn new(wasm: PathBuf, config: RuntimeConfig, limits: Limits) -> anyhow::Result<Self> {
+        let runtime = Runtime::new(config)?;
         let stamp = stamp(&wasm);
         let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
         let module = runtime.compile(&bytes).with_context(|| format!("compiling {}", wasm.display()))?;
-        Ok(Self { runtime, wasm, loaded: Mutex::new((stamp, Arc::new(module))) })
+        Ok(Self { runtime, limits, wasm, loaded: Mutex::new((stamp, Arc::new(module))) })
     }
 
     /// Recompiles the module when its file changed; a module that does not compile leaves
@@ -211,7 +231,7 @@ impl Local {
     async fn run(&self, invocation: &[u8]) -> (Value, Vec<LogLine>) {
         self.reload_if_changed();
         let module = self.loaded.lock().expect("module lock").1.clone();
-        let report = self.runtime.run(&module, invocation, &Limits::default(), Arc::new(NoHostServices)).await;
+        let report = self.runtime.run(&module, invocation, &self.limits, Arc::new(NoHostServices)).await;
         let report = match report {
             Ok(report) => report,
             Err(error) => RunReport {

@@ -410,3 +410,28 @@ async fn weft_dev_rebuilds_and_reloads_when_the_source_changes() {
     dev.wait_for("reloaded", Duration::from_secs(10)).await;
     assert_eq!(fetch(&own).await.1, "built again after an edit");
 }
+
+#[tokio::test]
+async fn weft_dev_runs_events_with_the_manifests_limits() {
+    let (app, own, _) = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let looping = r#"(module (memory (export "memory") 1)
+        (func (export "weft_alloc") (param i32) (result i32) (i32.const 1024))
+        (func (export "weft_handle") (param i32 i32) (result i64) (loop $spin (br $spin)) (i64.const 0)))"#;
+    std::fs::write(dir.path().join("looping.wasm"), wat::parse_str(looping).unwrap()).unwrap();
+    let manifest = |limits: &str| format!("name = \"devint\"\nscript = \"looping.wasm\"\n[limits]\n{limits}\n");
+    let root = dir.path().to_str().unwrap();
+    let args = ["dev", root, "--build", "true", "--api-url", &app.url, "--token", ADMIN];
+
+    std::fs::write(dir.path().join("weft.toml"), manifest("deadlineMs = 999999999")).unwrap();
+    let refused = Command::new(WEFT).args(args).env_remove("WEFT_TOKEN").output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("limits.deadlineMs"), "{stderr}");
+
+    std::fs::write(dir.path().join("weft.toml"), manifest("deadlineMs = 200")).unwrap();
+    let mut dev = Cli::spawn(&args);
+    dev.wait_for("tunnel connected", Duration::from_secs(30)).await;
+    let (status, body, _) = fetch(&own).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("200 ms deadline"), "the manifest's deadline, not the default 10 s: {body}");
+}
