@@ -2,10 +2,11 @@
 //! it the integration's live events.
 //!
 //! It builds the module (or takes `--wasm FILE`), runs each event in the same sandbox as the
-//! server (`weft_runtime::Runtime`, with weft.toml's `[limits]` or the defaults) and reloads the module when the file (or
-//! the source) changes. Events arrive over a reverse tunnel: a WebSocket from here to the
-//! server, so nothing on this machine needs to be reachable. With `--public-url` it serves
-//! HTTP itself instead and registers that URL. Ctrl-C (or SIGTERM) turns dev mode off.
+//! server (`weft_runtime::Runtime`, with weft.toml's `[limits]` or the defaults) and reloads
+//! the module when the file (or the source) changes. Events arrive over a reverse tunnel: a
+//! WebSocket from here to the server, so nothing on this machine needs to be reachable. With
+//! `--public-url` it serves HTTP itself instead and registers that URL. Ctrl-C (or SIGTERM)
+//! turns dev mode off.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
