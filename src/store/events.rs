@@ -16,7 +16,7 @@ pub struct EventRecord {
     pub installation_id: Option<String>,
     /// Event type (`fetch`, `task`, …).
     pub event_type: String,
-    /// success or failed.
+    /// success, failed or dead (a failure no retry follows).
     pub status: String,
     /// Failure class when failed.
     pub error_kind: Option<String>,
@@ -50,6 +50,29 @@ pub struct EventFilter<'a> {
     /// Only events that ran for this installation.
     pub installation_id: Option<&'a str>,
 }
+
+/// The rows of integration `$1` that match the filter bound as `$2`–`$4` by
+/// [`EventFilter::bind`]. An empty value matches every row: one statement for every
+/// combination.
+const MATCHING: &str = "integration = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR type = $3) \
+                        AND ($4 = '' OR installation_id = $4)";
+
+impl EventFilter<'_> {
+    /// Binds `integration` and the filter as [`MATCHING`]'s `$1`–`$4`, so that a page and
+    /// its count always select the same events.
+    fn bind<'q>(&self, integration: &'q str, query: AnyQuery<'q>) -> AnyQuery<'q>
+    where
+        Self: 'q,
+    {
+        query
+            .bind(integration)
+            .bind(self.status.unwrap_or(""))
+            .bind(self.event_type.unwrap_or(""))
+            .bind(self.installation_id.unwrap_or(""))
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 const COLUMNS: &str = "id, integration, installation_id, type, status, error_kind, error_message, response_status, \
                        duration_us, logs, created_at";
@@ -108,28 +131,11 @@ impl Store {
         before: &str,
         limit: i64,
     ) -> Result<EventPage> {
-        // An empty filter value matches every row: one statement for every combination.
-        const MATCHING: &str = "integration = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR type = $3) \
-                                AND ($4 = '' OR installation_id = $4)";
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM events WHERE {MATCHING} AND ($5 = '' OR id < $5) ORDER BY id DESC LIMIT $6"
-        ))
-        .bind(integration)
-        .bind(filter.status.unwrap_or(""))
-        .bind(filter.event_type.unwrap_or(""))
-        .bind(filter.installation_id.unwrap_or(""))
-        .bind(before)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let total = sqlx::query(&format!("SELECT COUNT(*) FROM events WHERE {MATCHING}"))
-            .bind(integration)
-            .bind(filter.status.unwrap_or(""))
-            .bind(filter.event_type.unwrap_or(""))
-            .bind(filter.installation_id.unwrap_or(""))
-            .fetch_one(&self.pool)
-            .await?
-            .get(0);
+        let page =
+            format!("SELECT {COLUMNS} FROM events WHERE {MATCHING} AND ($5 = '' OR id < $5) ORDER BY id DESC LIMIT $6");
+        let rows = filter.bind(integration, sqlx::query(&page)).bind(before).bind(limit).fetch_all(&self.pool).await?;
+        let count = format!("SELECT COUNT(*) FROM events WHERE {MATCHING}");
+        let total = filter.bind(integration, sqlx::query(&count)).fetch_one(&self.pool).await?.get(0);
         Ok(EventPage { events: rows.iter().map(record).collect(), total })
     }
 
