@@ -213,7 +213,7 @@ impl Store {
              (SELECT $2 || id FROM installations WHERE integration = $3)",
         )
         .bind(super::integration_scope(name))
-        .bind(super::installation_scope(""))
+        .bind(super::kv::INSTALLATION_SCOPE_PREFIX)
         .bind(name)
         .execute(&mut *tx)
         .await?;

@@ -4,9 +4,12 @@ use sqlx::Row;
 
 use super::{Result, Store, now_ms};
 
+/// What every installation's kv scope starts with (followed by its id).
+pub(super) const INSTALLATION_SCOPE_PREFIX: &str = "installation:";
+
 /// The kv namespace of an installation's runs.
 pub fn installation_scope(installation_id: &str) -> String {
-    format!("installation:{installation_id}")
+    format!("{INSTALLATION_SCOPE_PREFIX}{installation_id}")
 }
 
 /// The kv namespace of an integration's own runs (tasks and cron without an installation).
