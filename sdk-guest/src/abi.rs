@@ -17,6 +17,8 @@ use serde_json::value::RawValue;
 use crate::handler::{Handler, Outcome};
 use crate::{Environment, Error, Event};
 
+mod one_pass;
+
 /// The ABI version this SDK speaks (the invocation's `abi` field).
 pub const ABI_VERSION: u64 = 1;
 
@@ -31,8 +33,21 @@ pub fn dispatch<H: Handler + ?Sized>(handler: &H, invocation: &[u8]) -> Vec<u8> 
     outcome.to_bytes()
 }
 
-/// The invocation's top level. The event and environment stay unparsed text until the ABI
-/// version is known to be ours; each is then decoded straight into its typed form.
+fn parse_invocation(invocation: &[u8]) -> Result<(Event, Environment), Error> {
+    if !crate::codec::is_object(invocation) {
+        return Err(Error::internal("invalid invocation: not an object"));
+    }
+    // What the weft host sends decodes in one pass; anything else (and every error) takes
+    // the general path, which reads the ABI version before the rest.
+    match one_pass::parse(invocation) {
+        Some(parsed) => Ok(parsed),
+        None => parse_in_parts(invocation),
+    }
+}
+
+/// The invocation's top level, for the general path. The event and environment stay
+/// unparsed text until the ABI version is known to be ours; each is then decoded straight
+/// into its typed form.
 #[derive(Deserialize)]
 struct WireInvocation<'a> {
     #[serde(borrow, default)]
@@ -43,11 +58,10 @@ struct WireInvocation<'a> {
     environment: Option<&'a RawValue>,
 }
 
-fn parse_invocation(invocation: &[u8]) -> Result<(Event, Environment), Error> {
+/// The general path: the top level first, then the event and the environment, each from
+/// its own text.
+fn parse_in_parts(invocation: &[u8]) -> Result<(Event, Environment), Error> {
     let invalid = |what: &dyn std::fmt::Display| Error::internal(format!("invalid invocation: {what}"));
-    if !crate::codec::is_object(invocation) {
-        return Err(invalid(&"not an object"));
-    }
     let wire: WireInvocation<'_> = serde_json::from_slice(invocation).map_err(|err| invalid(&err))?;
     if let Some(abi) = wire.abi
         && abi.get().parse::<u64>().ok() != Some(ABI_VERSION)

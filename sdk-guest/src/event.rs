@@ -119,8 +119,19 @@ impl FromStr for LifecycleKind {
     }
 }
 
-fn string_field(event: &Value, name: &str) -> Option<String> {
-    event.get(name).and_then(Value::as_str).map(str::to_owned)
+impl LifecycleEvent {
+    /// The event of `kind` whose whole object is `raw`, with its ids read from it.
+    pub(crate) fn from_raw(event_id: String, kind: LifecycleKind, raw: Value) -> Self {
+        let string_field = |name: &str| raw.get(name).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            event_id,
+            kind,
+            installation_id: string_field("installationId"),
+            space_id: string_field("spaceId"),
+            site_id: string_field("siteId"),
+            raw,
+        }
+    }
 }
 
 /// The fields of an event object read before its kind is known; the kind's own payload
@@ -176,14 +187,7 @@ impl Event {
             _ => {
                 let raw: Value = serde_json::from_slice(json).map_err(|err| invalid(&err))?;
                 match kind.parse::<LifecycleKind>() {
-                    Ok(kind) => Event::Lifecycle(LifecycleEvent {
-                        event_id,
-                        kind,
-                        installation_id: string_field(&raw, "installationId"),
-                        space_id: string_field(&raw, "spaceId"),
-                        site_id: string_field(&raw, "siteId"),
-                        raw,
-                    }),
+                    Ok(kind) => Event::Lifecycle(LifecycleEvent::from_raw(event_id, kind, raw)),
                     Err(()) => Event::Other { event_id, kind, raw },
                 }
             }
