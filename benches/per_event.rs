@@ -19,15 +19,14 @@ use weft_runtime::{Limits, NoHostServices, Runtime, RuntimeConfig};
 const EVENTS: usize = 20_000;
 const WARMUP: usize = 500;
 
+/// The invocation the server would hand hello for `GET …/fetch/bench`, written by the
+/// server's own code.
 fn invocation() -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "abi": 1,
-        "event": {"eventId": "evt_bench", "type": "fetch", "request": {
-            "method": "GET", "url": "http://127.0.0.1/v1/integrations/hello/installations/inst_x/fetch/bench",
-            "path": "/bench", "query": "", "headers": {"accept": "*/*"}, "body": ""}},
-        "environment": {"installation": {"id": "inst_x", "configuration": {"greeting": "hi"}, "externalIds": []}},
-    }))
-    .unwrap()
+    let event = json!({"eventId": "evt_bench", "type": "fetch", "request": {
+        "method": "GET", "url": "http://127.0.0.1/v1/integrations/hello/installations/inst_x/fetch/bench",
+        "path": "/bench", "query": "", "headers": {"accept": "*/*"}, "body": ""}});
+    let environment = json!({"installation": {"id": "inst_x", "configuration": {"greeting": "hi"}, "externalIds": []}});
+    weft::dispatch::invocation(&event, &environment.to_string())
 }
 
 /// Like [`per_event`] for a module whose outcome is not a response.

@@ -101,16 +101,36 @@ pub fn succeeded(report: &RunReport) -> bool {
     matches!(report.result, Ok(Outcome::Response(_) | Outcome::None))
 }
 
-/// The invocation JSON `{"abi":1,"event":…,"environment":…}`, around an environment that is
-/// already encoded.
-fn invocation(event: &Value, environment: &str) -> Vec<u8> {
+/// The invocation JSON `{"abi":1,"event":…,"environment":…}` that [`run`] hands to the
+/// guest, around an environment that is already encoded.
+///
+/// The event's `type` comes first, so the SDK knows which payload to expect and decodes
+/// the whole invocation in one pass.
+pub fn invocation(event: &Value, environment: &str) -> Vec<u8> {
     let mut input = Vec::with_capacity(512 + environment.len());
     input.extend_from_slice(br#"{"abi":1,"event":"#);
-    serde_json::to_writer(&mut input, event).expect("JSON values always encode");
+    match event.as_object() {
+        Some(fields) if fields.contains_key("type") => {
+            input.extend_from_slice(br#"{"type":"#);
+            write_json(&mut input, &fields["type"]);
+            for (name, value) in fields.iter().filter(|(name, _)| *name != "type") {
+                input.push(b',');
+                write_json(&mut input, name);
+                input.push(b':');
+                write_json(&mut input, value);
+            }
+            input.push(b'}');
+        }
+        _ => write_json(&mut input, event),
+    }
     input.extend_from_slice(br#","environment":"#);
     input.extend_from_slice(environment.as_bytes());
     input.push(b'}');
     input
+}
+
+fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
+    serde_json::to_writer(out, value).expect("JSON values and strings always encode");
 }
 
 fn event_record(
@@ -161,5 +181,7 @@ mod tests {
         let input = invocation(&event, &environment.to_string());
         let parsed: Value = serde_json::from_slice(&input).expect("the invocation is JSON");
         assert_eq!(parsed, json!({"abi": 1, "event": event, "environment": environment}));
+        let text = String::from_utf8(input).unwrap();
+        assert!(text.starts_with(r#"{"abi":1,"event":{"type":"fetch","#), "{text}");
     }
 }
