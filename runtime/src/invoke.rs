@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::{
-    Extern, Instance, Memory, Module, ModuleExport, ResourceLimiter, Store, Trap, TypedFunc, UpdateDeadline,
+    Extern, Instance, Memory, Module, ModuleExport, ResourceLimiter, Store, Trap, TypedFunc, UpdateDeadline, ValType,
 };
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -166,12 +166,13 @@ async fn execute(
     Outcome::parse(output)
 }
 
-/// The guest ABI's exports of one module, found by name once when the module is
-/// prepared; each instance then fetches them by index, with no string lookups and no
-/// error values built for an absent `_initialize`.
+/// The guest ABI's exports of one module, found by name and type-checked once when the
+/// module is prepared; each instance then fetches them by index, with no string lookups,
+/// no per-instance type checks and no error values built for an absent `_initialize`.
 #[derive(Clone, Copy)]
 pub(crate) struct AbiExports {
     memory: Option<ModuleExport>,
+    /// These are `Some` only when the export has the ABI's signature.
     alloc: Option<ModuleExport>,
     handle: Option<ModuleExport>,
     initialize: Option<ModuleExport>,
@@ -186,18 +187,29 @@ struct Exports {
 
 impl AbiExports {
     pub(crate) fn of_module(module: &Module) -> Self {
+        use ValType::{I32, I64};
+        let func = |name: &str, params: &[ValType], results: &[ValType]| {
+            let ty = module.get_export(name)?.func()?.clone();
+            let same = |actual: &mut dyn ExactSizeIterator<Item = ValType>, expected: &[ValType]| {
+                actual.len() == expected.len() && actual.zip(expected).all(|(a, e)| ValType::eq(&a, e))
+            };
+            (same(&mut ty.params(), params) && same(&mut ty.results(), results))
+                .then(|| module.get_export_index(name))
+                .flatten()
+        };
         Self {
             memory: module.get_export_index("memory"),
-            alloc: module.get_export_index("weft_alloc"),
-            handle: module.get_export_index("weft_handle"),
-            initialize: module.get_export_index("_initialize"),
+            alloc: func("weft_alloc", &[I32], &[I32]),
+            handle: func("weft_handle", &[I32, I32], &[I64]),
+            initialize: func("_initialize", &[], &[]),
         }
     }
 
     /// `_initialize`, when the module exports it with the reactor's type.
     fn initialize(&self, instance: &Instance, store: &mut Store<StoreState>) -> Option<TypedFunc<(), ()>> {
         let func = instance.get_module_export(&mut *store, self.initialize.as_ref()?)?.into_func()?;
-        func.typed(&*store).ok()
+        // SAFETY: `of_module` checked that this export has exactly this signature.
+        Some(unsafe { TypedFunc::new_unchecked(&*store, func) })
     }
 
     /// Publish-time validation guarantees these exist with these types.
@@ -209,11 +221,10 @@ impl AbiExports {
         let memory = export(&self.memory).and_then(Extern::into_memory).ok_or_else(|| missing("memory"))?;
         let alloc = export(&self.alloc).and_then(Extern::into_func).ok_or_else(|| missing("weft_alloc"))?;
         let handle = export(&self.handle).and_then(Extern::into_func).ok_or_else(|| missing("weft_handle"))?;
-        Ok(Exports {
-            memory,
-            alloc: alloc.typed(&*store).map_err(|_| missing("weft_alloc"))?,
-            handle: handle.typed(&*store).map_err(|_| missing("weft_handle"))?,
-        })
+        // SAFETY: `of_module` checked that these exports have exactly these signatures.
+        let (alloc, handle) =
+            unsafe { (TypedFunc::new_unchecked(&*store, alloc), TypedFunc::new_unchecked(&*store, handle)) };
+        Ok(Exports { memory, alloc, handle })
     }
 }
 
