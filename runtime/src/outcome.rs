@@ -1,5 +1,6 @@
 //! What an invocation produced: the guest's outcome, or why it failed.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -118,18 +119,20 @@ impl FailureKind {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawOutcome {
-    response: Option<RawResponse>,
+struct RawOutcome<'a> {
+    #[serde(borrow)]
+    response: Option<RawResponse<'a>>,
     error: Option<RawError>,
 }
 
 #[derive(Deserialize)]
-struct RawResponse {
+struct RawResponse<'a> {
     status: u16,
     #[serde(default)]
     headers: BTreeMap<String, String>,
-    #[serde(default)]
-    body: Option<String>,
+    /// Base64 has no characters JSON escapes, so the text is read in place.
+    #[serde(default, borrow)]
+    body: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -152,7 +155,9 @@ impl Outcome {
                     return Err(bad(format!("response status {} is not 100–599", response.status)));
                 }
                 let body = match response.body {
-                    Some(body) => BASE64.decode(body).map_err(|e| bad(format!("response body is not base64: {e}")))?,
+                    Some(body) => {
+                        BASE64.decode(body.as_bytes()).map_err(|e| bad(format!("response body is not base64: {e}")))?
+                    }
                     None => Vec::new(),
                 };
                 Ok(Outcome::Response(GuestResponse { status: response.status, headers: response.headers, body }))
