@@ -19,13 +19,28 @@ use weft_runtime::{Limits, NoHostServices, Runtime, RuntimeConfig};
 const EVENTS: usize = 20_000;
 const WARMUP: usize = 500;
 
-/// The invocation the server would hand hello for `GET …/fetch/bench`, written by the
-/// server's own code.
+/// The invocation the server would hand hello for `GET …/fetch/bench`: written by the
+/// server's own code, around an environment of the shape `weft::environments` builds
+/// (sealed API tokens, the integration, the installation with its configuration).
 fn invocation() -> Vec<u8> {
     let event = json!({"eventId": "evt_bench", "type": "fetch", "request": {
         "method": "GET", "url": "http://127.0.0.1/v1/integrations/hello/installations/inst_x/fetch/bench",
         "path": "/bench", "query": "", "headers": {"accept": "*/*"}, "body": ""}});
-    let environment = json!({"installation": {"id": "inst_x", "configuration": {"greeting": "hi"}, "externalIds": []}});
+    let secrets = weft::crypto::SecretBox::new([7; 32]);
+    let token = |kind, subject| weft::auth::sealed_token(&secrets, kind, subject);
+    let environment = json!({
+        "apiEndpoint": "http://127.0.0.1/v1",
+        "apiTokens": {
+            "integration": token(weft::store::TokenKind::Integration, "hello"),
+            "installation": token(weft::store::TokenKind::Installation, "inst_x"),
+        },
+        "integration": {"name": "hello", "version": 1, "organization": "org_bench"},
+        "installation": {"id": "inst_x", "status": "active", "configuration": {"greeting": "hi"},
+            "externalIds": [], "target": {"organization": "org_bench"}},
+        "spaceInstallation": null,
+        "siteInstallation": null,
+        "secrets": {},
+    });
     weft::dispatch::invocation(&event, &environment.to_string())
 }
 
