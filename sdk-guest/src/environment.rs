@@ -7,19 +7,18 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, MapAccess};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::codec::null_default;
 use crate::{Error, Result};
 
+mod open_object;
+use open_object::OpenObject;
+
 fn empty_object() -> Value {
     Value::Object(Map::new())
-}
-
-fn object_or_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
-    Ok(Option::<Value>::deserialize(deserializer)?.unwrap_or_else(empty_object))
 }
 
 /// The context of one event, as sent by the host in the invocation's `environment`.
@@ -134,11 +133,9 @@ pub struct ApiTokens {
 }
 
 /// The integration being run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Integration {
     /// Its unique name.
-    #[serde(deserialize_with = "null_default")]
     pub name: String,
     /// The published version number.
     pub version: Option<u64>,
@@ -148,17 +145,14 @@ pub struct Integration {
 }
 
 /// An installation of the integration in an organization.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Installation {
     /// The installation id.
-    #[serde(deserialize_with = "null_default")]
     pub id: String,
     /// Its configuration (an object; `{}` when unset).
-    #[serde(deserialize_with = "object_or_empty")]
     pub configuration: Value,
     /// External ids attached to the installation.
-    #[serde(deserialize_with = "null_default")]
     pub external_ids: Vec<String>,
     /// Any other field the host sends.
     #[serde(flatten)]
@@ -172,13 +166,11 @@ impl Default for Installation {
 }
 
 /// An installation of the integration on a space.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpaceInstallation {
     /// The space id.
     pub space: Option<String>,
     /// Its configuration (an object; `{}` when unset).
-    #[serde(deserialize_with = "object_or_empty")]
     pub configuration: Value,
     /// Any other field the host sends.
     #[serde(flatten)]
@@ -192,13 +184,11 @@ impl Default for SpaceInstallation {
 }
 
 /// An installation of the integration on a site.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SiteInstallation {
     /// The site id.
     pub site: Option<String>,
     /// Its configuration (an object; `{}` when unset).
-    #[serde(deserialize_with = "object_or_empty")]
     pub configuration: Value,
     /// Any other field the host sends.
     #[serde(flatten)]
@@ -210,6 +200,97 @@ impl Default for SiteInstallation {
         Self { site: None, configuration: empty_object(), extra: Map::new() }
     }
 }
+
+/// A missing field or `null` takes the default, as everywhere in the environment.
+fn or_default<'de, T: Deserialize<'de> + Default, A: MapAccess<'de>>(map: &mut A) -> Result<T, A::Error> {
+    Ok(map.next_value::<Option<T>>()?.unwrap_or_default())
+}
+
+/// A configuration: an object, `{}` when missing or `null`.
+fn configuration<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Value, A::Error> {
+    Ok(map.next_value::<Option<Value>>()?.unwrap_or_else(empty_object))
+}
+
+impl OpenObject for Integration {
+    const EXPECTING: &'static str = "an integration object";
+    const FIELDS: &'static [&'static str] = &["name", "version"];
+
+    fn decode<'de, A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "name" => self.name = or_default(map)?,
+            _ => self.version = map.next_value()?,
+        }
+        Ok(())
+    }
+
+    fn extra(&mut self) -> &mut Map<String, Value> {
+        &mut self.extra
+    }
+}
+
+impl OpenObject for Installation {
+    const EXPECTING: &'static str = "an installation object";
+    const FIELDS: &'static [&'static str] = &["id", "configuration", "externalIds"];
+
+    fn decode<'de, A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "id" => self.id = or_default(map)?,
+            "configuration" => self.configuration = configuration(map)?,
+            _ => self.external_ids = or_default(map)?,
+        }
+        Ok(())
+    }
+
+    fn extra(&mut self) -> &mut Map<String, Value> {
+        &mut self.extra
+    }
+}
+
+impl OpenObject for SpaceInstallation {
+    const EXPECTING: &'static str = "a space installation object";
+    const FIELDS: &'static [&'static str] = &["space", "configuration"];
+
+    fn decode<'de, A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "space" => self.space = map.next_value()?,
+            _ => self.configuration = configuration(map)?,
+        }
+        Ok(())
+    }
+
+    fn extra(&mut self) -> &mut Map<String, Value> {
+        &mut self.extra
+    }
+}
+
+impl OpenObject for SiteInstallation {
+    const EXPECTING: &'static str = "a site installation object";
+    const FIELDS: &'static [&'static str] = &["site", "configuration"];
+
+    fn decode<'de, A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error> {
+        match name {
+            "site" => self.site = map.next_value()?,
+            _ => self.configuration = configuration(map)?,
+        }
+        Ok(())
+    }
+
+    fn extra(&mut self) -> &mut Map<String, Value> {
+        &mut self.extra
+    }
+}
+
+macro_rules! deserialize_open_object {
+    ($($ty:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                open_object::deserialize(deserializer)
+            }
+        }
+    )*};
+}
+
+deserialize_open_object!(Integration, Installation, SpaceInstallation, SiteInstallation);
 
 #[cfg(test)]
 mod tests {
@@ -241,6 +322,27 @@ mod tests {
         assert_eq!(env.space_installation.as_ref().unwrap().space.as_deref(), Some("sp_1"));
         assert!(env.site_installation.is_none());
         assert_eq!(env.secret("KEY"), Some("v"));
+    }
+
+    #[test]
+    fn open_objects_keep_unmodelled_fields_and_round_trip() {
+        let site = json!({"site": "site_1", "configuration": {"c": 3}, "plan": "pro", "extra": null});
+        let parsed: SiteInstallation = serde_json::from_value(site.clone()).unwrap();
+        assert_eq!((parsed.site.as_deref(), &parsed.configuration), (Some("site_1"), &json!({"c": 3})));
+        assert_eq!(parsed.extra, *json!({"plan": "pro", "extra": null}).as_object().unwrap());
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), site);
+
+        let installation = json!({"id": "i", "configuration": {}, "externalIds": ["x"], "target": {"o": 1}});
+        let parsed: Installation = serde_json::from_value(installation.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), installation);
+    }
+
+    #[test]
+    fn open_objects_refuse_what_derived_structs_refuse() {
+        let duplicate = serde_json::from_str::<Installation>(r#"{"id":"a","id":"b"}"#).unwrap_err();
+        assert!(duplicate.to_string().contains("duplicate field `id`"), "{duplicate}");
+        assert!(serde_json::from_str::<Integration>(r#"["hello", 1]"#).is_err());
+        assert!(serde_json::from_str::<SpaceInstallation>(r#"{"space": 1}"#).is_err());
     }
 
     #[test]
