@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::{
-    Extern, Instance, Memory, Module, ModuleExport, ResourceLimiter, Store, Trap, TypedFunc, UpdateDeadline, ValType,
+    Extern, FuncType, Instance, Memory, Module, ModuleExport, ResourceLimiter, Store, Trap, TypedFunc, UpdateDeadline,
+    ValType,
 };
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -189,13 +190,9 @@ impl AbiExports {
     pub(crate) fn of_module(module: &Module) -> Self {
         use ValType::{I32, I64};
         let func = |name: &str, params: &[ValType], results: &[ValType]| {
-            let ty = module.get_export(name)?.func()?.clone();
-            let same = |actual: &mut dyn ExactSizeIterator<Item = ValType>, expected: &[ValType]| {
-                actual.len() == expected.len() && actual.zip(expected).all(|(a, e)| ValType::eq(&a, e))
-            };
-            (same(&mut ty.params(), params) && same(&mut ty.results(), results))
-                .then(|| module.get_export_index(name))
-                .flatten()
+            let expected = FuncType::new(module.engine(), params.iter().cloned(), results.iter().cloned());
+            let actual = module.get_export(name)?.func()?.clone();
+            FuncType::eq(&actual, &expected).then(|| module.get_export_index(name)).flatten()
         };
         Self {
             memory: module.get_export_index("memory"),
@@ -266,4 +263,32 @@ fn collect_logs(mut state: StoreState, stdout: &CapturedOutput, stderr: &Capture
         state.logs.push(LogLine::now(LogLevel::Warn, format!("logs truncated at {} bytes", state.limits.log_bytes)));
     }
     state.logs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abi_exports_with_another_signature_are_not_kept() {
+        let engine = wasmtime::Engine::default();
+        let module = |wat: &str| Module::new(&engine, wat).unwrap();
+        let abi = AbiExports::of_module(&module(
+            r#"(module (memory (export "memory") 1)
+                (func (export "weft_alloc") (param i32) (result i32) (i32.const 0))
+                (func (export "weft_handle") (param i32 i32) (result i64) (i64.const 0))
+                (func (export "_initialize")))"#,
+        ));
+        assert!(abi.memory.is_some() && abi.alloc.is_some() && abi.handle.is_some() && abi.initialize.is_some());
+
+        // Such a module never passes validation at publish; were its artifact loaded, the
+        // exports are treated as missing rather than called with the wrong types.
+        let abi = AbiExports::of_module(&module(
+            r#"(module (memory (export "memory") 1)
+                (func (export "weft_alloc") (param i64) (result i32) (i32.const 0))
+                (func (export "weft_handle") (param i32 i32) (result i32) (i32.const 0))
+                (func (export "_initialize") (param i32)))"#,
+        ));
+        assert!(abi.alloc.is_none() && abi.handle.is_none() && abi.initialize.is_none());
+    }
 }

@@ -130,7 +130,8 @@ struct RawResponse<'a> {
     status: u16,
     #[serde(default)]
     headers: BTreeMap<String, String>,
-    /// Base64 has no characters JSON escapes, so the text is read in place.
+    /// JSON encoders leave base64's characters unescaped, so the text is normally read in
+    /// place (an escaped one makes it a copy).
     #[serde(default, borrow)]
     body: Option<Cow<'a, str>>,
 }
