@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 pub(super) trait OpenObject: Default {
     /// What the object is, for error messages (e.g. "an installation object").
     const EXPECTING: &'static str;
-    /// The modelled fields' names.
+    /// The modelled fields' names (at most 32).
     const FIELDS: &'static [&'static str];
     /// Decodes the modelled field `name` (one of [`Self::FIELDS`]) from the next value.
     fn decode<'de, A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<(), A::Error>;
@@ -40,13 +40,16 @@ impl<'de, T: OpenObject> Visitor<'de> for OpenObjectVisitor<T> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
         let mut object = T::default();
-        let mut seen = vec![false; T::FIELDS.len()];
+        // Bit `i` is set once `FIELDS[i]` has been read: no allocation per object.
+        let mut seen = 0u32;
         while let Some(key) = map.next_key::<String>()? {
             match T::FIELDS.iter().position(|field| *field == key) {
                 Some(index) => {
-                    if std::mem::replace(&mut seen[index], true) {
+                    let bit = 1 << index;
+                    if seen & bit != 0 {
                         return Err(A::Error::duplicate_field(T::FIELDS[index]));
                     }
+                    seen |= bit;
                     object.decode(T::FIELDS[index], &mut map)?;
                 }
                 None => {
