@@ -14,34 +14,45 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use weft::store::{InstallationRecord, IntegrationRecord};
 use weft_runtime::{Limits, NoHostServices, Runtime, RuntimeConfig};
 
 const EVENTS: usize = 20_000;
 const WARMUP: usize = 500;
 
-/// The invocation the server would hand hello for `GET …/fetch/bench`: written by the
-/// server's own code, around an environment of the shape `weft::environments` builds
-/// (sealed API tokens, the integration, the installation with its configuration).
+/// The invocation the server would hand hello for `GET …/fetch/bench`, written by the
+/// server's own code: `weft::environments::encode` (sealed API tokens, the integration, the
+/// installation with its configuration) inside `weft::dispatch::invocation`.
 fn invocation() -> Vec<u8> {
     let event = json!({"eventId": "evt_bench", "type": "fetch", "request": {
         "method": "GET", "url": "http://127.0.0.1/v1/integrations/hello/installations/inst_x/fetch/bench",
         "path": "/bench", "query": "", "headers": {"accept": "*/*"}, "body": ""}});
+    let integration = IntegrationRecord {
+        name: "hello".into(),
+        org_id: "org_bench".into(),
+        visibility: "private".into(),
+        target: "organization".into(),
+        current_version: 1,
+        manifest: json!({}),
+        created_at: 0,
+        updated_at: 0,
+        sealed_secrets: None,
+    };
+    let installation = InstallationRecord {
+        id: "inst_x".into(),
+        integration: "hello".into(),
+        org_id: "org_bench".into(),
+        status: "active".into(),
+        configuration: json!({"greeting": "hi"}),
+        external_ids: Vec::new(),
+        created_at: 0,
+        updated_at: 0,
+        space_selection: "selected".into(),
+        site_selection: "selected".into(),
+    };
     let secrets = weft::crypto::SecretBox::new([7; 32]);
-    let token = |kind, subject| weft::auth::sealed_token(&secrets, kind, subject);
-    let environment = json!({
-        "apiEndpoint": "http://127.0.0.1/v1",
-        "apiTokens": {
-            "integration": token(weft::store::TokenKind::Integration, "hello"),
-            "installation": token(weft::store::TokenKind::Installation, "inst_x"),
-        },
-        "integration": {"name": "hello", "version": 1, "organization": "org_bench"},
-        "installation": {"id": "inst_x", "status": "active", "configuration": {"greeting": "hi"},
-            "externalIds": [], "target": {"organization": "org_bench"}},
-        "spaceInstallation": null,
-        "siteInstallation": null,
-        "secrets": {},
-    });
-    weft::dispatch::invocation(&event, &environment.to_string())
+    let environment = weft::environments::encode("http://127.0.0.1", &secrets, &integration, Some(&installation));
+    weft::dispatch::invocation(&event, &environment)
 }
 
 /// Like [`per_event`] for a module whose outcome is not a response.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::crypto::SecretBox;
 use crate::state::AppState;
 use crate::store::{InstallationRecord, IntegrationRecord, TokenKind};
 
@@ -57,7 +58,7 @@ impl EnvironmentCache {
         {
             return entry.json.clone();
         }
-        let json: Arc<str> = build(state, integration, installation).into();
+        let json: Arc<str> = encode(&state.public_url, &state.secrets, integration, installation).into();
         let mut entries = self.entries.write().expect("environment cache lock");
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
@@ -74,14 +75,19 @@ impl EnvironmentCache {
 }
 
 /// Encodes the environment the guest ABI describes (apiEndpoint, apiTokens, integration,
-/// installation, secrets).
-fn build(state: &AppState, integration: &IntegrationRecord, installation: Option<&InstallationRecord>) -> String {
+/// installation, secrets) for a server reached at `public_url`.
+pub fn encode(
+    public_url: &str,
+    secrets: &SecretBox,
+    integration: &IntegrationRecord,
+    installation: Option<&InstallationRecord>,
+) -> String {
     json!({
-        "apiEndpoint": format!("{}/v1", state.public_url),
+        "apiEndpoint": format!("{public_url}/v1"),
         "apiTokens": {
-            "integration": crate::auth::sealed_token(&state.secrets, TokenKind::Integration, &integration.name),
+            "integration": crate::auth::sealed_token(secrets, TokenKind::Integration, &integration.name),
             "installation": installation.map(|installation| {
-                crate::auth::sealed_token(&state.secrets, TokenKind::Installation, &installation.id)
+                crate::auth::sealed_token(secrets, TokenKind::Installation, &installation.id)
             }),
         },
         "integration": {
@@ -98,7 +104,7 @@ fn build(state: &AppState, integration: &IntegrationRecord, installation: Option
         })),
         "spaceInstallation": null,
         "siteInstallation": null,
-        "secrets": integration.open_secrets(&state.secrets),
+        "secrets": integration.open_secrets(secrets),
     })
     .to_string()
 }
