@@ -4,18 +4,25 @@
 //!
 //! `cargo bench --bench http` (needs `wrk`: `apt-get install wrk`).
 //! Goal: weft reaches at least 0.5 of the plain handler's requests per second.
+//!
+//! A third phase serves hello from an axum handler that only runs it in weft's runtime
+//! (the same invocation every time, no routing, database, events log or caches): what
+//! running one event costs under this load, apart from the rest of the server.
 
 #[path = "support.rs"]
 mod support;
 
 use std::process::Command;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
 use weft::config::ServerConfig;
 use weft::server::Server;
+use weft_runtime::{Limits, NoHostServices, Outcome, Runtime, RuntimeConfig};
 
 const CONNECTIONS: &str = "32";
 const THREADS: &str = "2";
@@ -90,13 +97,16 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let plain_url = format!("http://{}/bench", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, plain).await });
+    let (runtime_url, run_times) = serve_hello_through_runtime_only().await;
 
-    let (weft_load, plain_load, single) = tokio::task::spawn_blocking(move || {
+    let (weft_load, plain_load, runtime_load, single) = tokio::task::spawn_blocking(move || {
         let plain_load = wrk(&plain_url);
         std::thread::sleep(Duration::from_secs(1));
         let weft_load = wrk(&endpoint);
+        std::thread::sleep(Duration::from_secs(1));
+        let runtime_load = wrk(&runtime_url);
         // One connection, one request at a time: the latency a single caller sees.
-        (weft_load, plain_load, wrk_with(&endpoint, "1", "1", "5s"))
+        (weft_load, plain_load, runtime_load, wrk_with(&endpoint, "1", "1", "5s"))
     })
     .await
     .unwrap();
@@ -114,8 +124,65 @@ async fn main() {
         weft_load.requests_per_second / plain_load.requests_per_second
     );
     println!(
+        "  runtime only   {:>10.0} req/s  p50 {:>9}  p99 {:>9}  ({:.2} of plain: hello run by weft's runtime in a plain handler)",
+        runtime_load.requests_per_second,
+        runtime_load.p50,
+        runtime_load.p99,
+        runtime_load.requests_per_second / plain_load.requests_per_second
+    );
+    println!(
+        "                 {:>10.1} µs mean wall time inside Runtime::run under this load (per_event: run alone)",
+        run_times.mean().as_secs_f64() * 1e6
+    );
+    println!(
         "  one connection {:>10.0} req/s  p50 {:>9}  p99 {:>9}  (per-request latency of hello, unloaded)",
         single.requests_per_second, single.p50, single.p99
     );
     server.stop().await.unwrap();
+}
+
+/// Serves `GET /bench` by running hello in weft's runtime (pooled, as the server runs it)
+/// with the invocation the server would build, and answering with hello's body.
+///
+/// Returns its URL and the wall time its runs spend inside `Runtime::run`.
+async fn serve_hello_through_runtime_only() -> (String, Arc<RunTimes>) {
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
+    let module = Arc::new(runtime.compile(&support::hello_wasm()).unwrap());
+    let invocation: Arc<[u8]> = support::hello_invocation().into();
+    let times = Arc::new(RunTimes::default());
+    let handler_times = times.clone();
+    let handler = move || {
+        let (runtime, module, invocation) = (runtime.clone(), module.clone(), invocation.clone());
+        let times = handler_times.clone();
+        async move {
+            let started = Instant::now();
+            let report = runtime.run(&module, &invocation, &Limits::default(), Arc::new(NoHostServices)).await.unwrap();
+            times.add(started.elapsed());
+            let Ok(Outcome::Response(response)) = report.result else { panic!("hello answered {:?}", report.result) };
+            ([("content-type", "application/json")], response.body)
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/bench", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, Router::new().route("/bench", get(handler))).await });
+    (url, times)
+}
+
+/// Wall time spent running events, summed over all of them.
+#[derive(Default)]
+struct RunTimes {
+    nanos: AtomicU64,
+    runs: AtomicU64,
+}
+
+impl RunTimes {
+    fn add(&self, elapsed: Duration) {
+        self.nanos.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        self.runs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The mean time of one run so far.
+    fn mean(&self) -> Duration {
+        Duration::from_nanos(self.nanos.load(Ordering::Relaxed) / self.runs.load(Ordering::Relaxed).max(1))
+    }
 }

@@ -13,53 +13,16 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use weft::store::{InstallationRecord, IntegrationRecord};
 use weft_runtime::{Limits, NoHostServices, Runtime, RuntimeConfig};
 
 const EVENTS: usize = 20_000;
 const WARMUP: usize = 500;
 
-/// The invocation the server would hand hello for `GET …/fetch/bench`, written by the
-/// server's own code: `weft::environments::encode` (sealed API tokens, the integration, the
-/// installation with its configuration) inside `weft::dispatch::invocation`.
-fn invocation() -> Vec<u8> {
-    let event = json!({"eventId": "evt_bench", "type": "fetch", "request": {
-        "method": "GET", "url": "http://127.0.0.1/v1/integrations/hello/installations/inst_x/fetch/bench",
-        "path": "/bench", "query": "", "headers": {"accept": "*/*"}, "body": ""}});
-    let integration = IntegrationRecord {
-        name: "hello".into(),
-        org_id: "org_bench".into(),
-        visibility: "private".into(),
-        target: "organization".into(),
-        current_version: 1,
-        manifest: json!({}),
-        created_at: 0,
-        updated_at: 0,
-        sealed_secrets: None,
-    };
-    let installation = InstallationRecord {
-        id: "inst_x".into(),
-        integration: "hello".into(),
-        org_id: "org_bench".into(),
-        status: "active".into(),
-        configuration: json!({"greeting": "hi"}),
-        external_ids: Vec::new(),
-        created_at: 0,
-        updated_at: 0,
-        space_selection: "selected".into(),
-        site_selection: "selected".into(),
-    };
-    let secrets = weft::crypto::SecretBox::new([7; 32]);
-    let environment = weft::environments::encode("http://127.0.0.1", &secrets, &integration, Some(&installation));
-    weft::dispatch::invocation(&event, &environment)
-}
-
 /// Like [`per_event`] for a module whose outcome is not a response.
 async fn per_event_any(pooling: bool, wasm: &[u8]) -> Duration {
     let runtime = Runtime::new(RuntimeConfig { pooling, ..RuntimeConfig::default() }).unwrap();
     let module = runtime.compile(wasm).unwrap();
-    let input = invocation();
+    let input = support::hello_invocation();
     let (limits, host) = (Limits::default(), Arc::new(NoHostServices));
     let started = Instant::now();
     for _ in 0..EVENTS {
@@ -72,7 +35,7 @@ async fn per_event_any(pooling: bool, wasm: &[u8]) -> Duration {
 async fn per_event(pooling: bool, wasm: &[u8]) -> Duration {
     let runtime = Runtime::new(RuntimeConfig { pooling, ..RuntimeConfig::default() }).unwrap();
     let module = runtime.compile(wasm).unwrap();
-    let input = invocation();
+    let input = support::hello_invocation();
     let (limits, host) = (Limits::default(), Arc::new(NoHostServices));
     for _ in 0..WARMUP {
         runtime.run(&module, &input, &limits, host.clone()).await.unwrap();

@@ -3,6 +3,9 @@
 use std::path::Path;
 use std::process::Command;
 
+use serde_json::json;
+use weft::store::{InstallationRecord, IntegrationRecord};
+
 /// hello.wasm, built with the project's guest build script when missing.
 pub fn hello_wasm() -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -12,4 +15,40 @@ pub fn hello_wasm() -> Vec<u8> {
         assert!(status.is_ok_and(|s| s.success()), "scripts/build-examples hello failed");
     }
     std::fs::read(path).expect("hello.wasm")
+}
+
+/// The invocation the server would hand hello for `GET …/fetch/bench`, written by the
+/// server's own code: `weft::environments::encode` (sealed API tokens, the integration, the
+/// installation with its configuration) inside `weft::dispatch::invocation`.
+#[allow(dead_code)] // not every bench sends events
+pub fn hello_invocation() -> Vec<u8> {
+    let event = json!({"eventId": "evt_bench", "type": "fetch", "request": {
+        "method": "GET", "url": "http://127.0.0.1/v1/integrations/hello/installations/inst_x/fetch/bench",
+        "path": "/bench", "query": "", "headers": {"accept": "*/*"}, "body": ""}});
+    let integration = IntegrationRecord {
+        name: "hello".into(),
+        org_id: "org_bench".into(),
+        visibility: "private".into(),
+        target: "organization".into(),
+        current_version: 1,
+        manifest: json!({}),
+        created_at: 0,
+        updated_at: 0,
+        sealed_secrets: None,
+    };
+    let installation = InstallationRecord {
+        id: "inst_x".into(),
+        integration: "hello".into(),
+        org_id: "org_bench".into(),
+        status: "active".into(),
+        configuration: json!({"greeting": "hi"}),
+        external_ids: Vec::new(),
+        created_at: 0,
+        updated_at: 0,
+        space_selection: "selected".into(),
+        site_selection: "selected".into(),
+    };
+    let secrets = weft::crypto::SecretBox::new([7; 32]);
+    let environment = weft::environments::encode("http://127.0.0.1", &secrets, &integration, Some(&installation));
+    weft::dispatch::invocation(&event, &environment)
 }
