@@ -203,6 +203,11 @@ impl Caller {
         }
     }
 
+    /// Whether the caller is application `app_id` itself.
+    fn is_app(&self, app_id: &str) -> bool {
+        matches!(self, Caller::App { app_id: own, .. } if own == app_id)
+    }
+
     /// The calling application, refusing the operator.
     fn require_app(&self) -> SpaceResult<&str> {
         match self {

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 
 use super::{Result, Store, now_ms};
 
-pub use deliveries::{DeliveryRecord, NewDelivery};
+pub use deliveries::{DeliveryAttempt, DeliveryRecord, NewDelivery};
 pub use webhooks::{SubscriptionRecord, WebhookRecord};
 
 /// An application.

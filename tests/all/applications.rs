@@ -1,6 +1,8 @@
 //! Applications: lifecycle, credentials, OAuth client credentials, webhooks and signed,
 //! durable delivery to a real receiver, parameters, and the private-apps API.
 
+mod clients;
+mod delivery_settings;
 mod receiver;
 
 use std::time::{Duration, Instant};
@@ -626,15 +628,16 @@ async fn webhook_requests_are_validated_and_scoped_to_their_application() {
 }
 
 #[tokio::test]
-async fn deleting_an_application_uninstalls_it_and_restore_brings_it_back() {
+async fn deleting_a_connected_application_uninstalls_it_and_restore_brings_it_back() {
     let app = spawn().await;
     let hook = receiver(&[]).await;
-    let created = app.create_app(json!({"name": "bye", "endpointUri": hook.url})).await;
+    let created = app.create_app(json!({"name": "bye", "endpointUri": hook.url, "connectToSpace": true})).await;
     let app_id = created["id"].as_str().unwrap();
+    assert_eq!(hook.wait_for(1).await[0].json()["className"], "InitPayload");
     let token = app.app_token(&created).await;
     let (status, _) = app.call("DELETE", &format!("/api/http/applications/{app_id}"), None).await;
     assert_eq!(status, 200);
-    let hit = hook.wait_for(1).await.remove(0);
+    let hit = hook.wait_for(2).await.remove(1);
     assert_eq!(hit.json()["className"], "ApplicationUninstalledPayload");
     let (_, key) = app.call("GET", &format!("/api/http/applications/{app_id}/signing-key"), None).await;
     verify_space_signature(&hit, key.as_str().unwrap());
@@ -653,29 +656,51 @@ async fn deleting_an_application_uninstalls_it_and_restore_brings_it_back() {
 }
 
 #[tokio::test]
+async fn only_connected_applications_are_sent_the_uninstall_payload() {
+    let app = spawn().await;
+    let hook = receiver(&[]).await;
+    let created = app.create_app(json!({"name": "single-org", "endpointUri": hook.url})).await;
+    let app_id = created["id"].as_str().unwrap();
+    assert_eq!(app.call("DELETE", &format!("/api/http/applications/{app_id}"), None).await.0, 200);
+    let (_, shown) = app.call("GET", &format!("/api/http/applications/{app_id}"), None).await;
+    assert_eq!(shown["status"], "archived", "archived at once");
+    let (_, deliveries) = app.call("GET", &format!("/api/http/applications/{app_id}/deliveries"), None).await;
+    assert_eq!(deliveries["totalCount"], 0, "nothing was sent: {deliveries}");
+    assert!(hook.hits().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_unresponsive_application_is_archived_after_repeated_failures_or_force_removed() {
     let app = spawn().await;
-    let failing = receiver(&[500, 500, 500, 500]).await;
-    let created = app.create_app(json!({"name": "down", "endpointUri": failing.url})).await;
+    // The InitPayload succeeds; every uninstall attempt fails.
+    let failing = receiver(&[200, 500, 500, 500, 500]).await;
+    let created = app.create_app(json!({"name": "down", "endpointUri": failing.url, "connectToSpace": true})).await;
     let app_id = created["id"].as_str().unwrap();
+    failing.wait_for(1).await;
     app.call("DELETE", &format!("/api/http/applications/{app_id}"), None).await;
     app.wait_status(app_id, "archived").await;
-    assert_eq!(failing.hits().len(), weft::applications::UNINSTALL_ATTEMPTS as usize);
+    assert_eq!(failing.hits().len(), 1 + weft::applications::UNINSTALL_ATTEMPTS as usize);
 
-    // An endpoint that never answers: force-remove archives without waiting.
+    // An endpoint that never answers: force-remove archives without waiting, but only once
+    // the uninstall payload has failed.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead_url = format!("http://{}/", closed.local_addr().unwrap());
     drop(closed);
-    let stuck = app.create_app(json!({"name": "stuck", "endpointUri": dead_url})).await;
+    let stuck = app.create_app(json!({"name": "stuck", "endpointUri": dead_url, "connectToSpace": true})).await;
     let stuck_id = stuck["id"].as_str().unwrap();
+    let force = format!("/api/http/applications/{stuck_id}/force-remove");
+    let (status, error) = app.call("POST", &force, None).await;
+    assert_eq!((status, error["error"].clone()), (409, json!("conflict")), "nothing failed yet: {error}");
     app.call("DELETE", &format!("/api/http/applications/{stuck_id}"), None).await;
     let (_, state) = app.call("GET", &format!("/api/http/applications/{stuck_id}"), None).await;
-    assert_ne!(state["status"], "active", "deleting starts the uninstall");
+    assert_eq!(state["status"], "uninstalling", "deleting starts the uninstall");
     let token = app.app_token(&app.create_app(json!({"name": "bystander"})).await).await;
-    let (status, _) =
-        app.call_as(Some(&token), "POST", &format!("/api/http/applications/{stuck_id}/force-remove"), None).await;
+    let (status, _) = app.call_as(Some(&token), "POST", &force, None).await;
     assert_eq!(status, 403);
-    let (status, _) = app.call("POST", &format!("/api/http/applications/{stuck_id}/force-remove"), None).await;
+    app.wait_deliveries(stuck_id, |d| d.iter().any(|d| d["kind"] == "uninstall" && d["attempts"].as_i64() >= Some(1)))
+        .await;
+    let (status, _) = app.call("POST", &force, None).await;
     assert_eq!(status, 200);
     let (_, state) = app.call("GET", &format!("/api/http/applications/{stuck_id}"), None).await;
     assert_eq!(state["status"], "archived");

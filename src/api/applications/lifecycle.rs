@@ -32,8 +32,10 @@ enum Field {
     Text(usize),
     /// Nullable http(s) URL.
     Url,
-    /// Any JSON (appLevelAuth).
-    Any,
+    /// `appLevelAuth`: which one way payloads are authenticated (sets the `has…` flags).
+    AppLevelAuth,
+    /// `sslKeystoreAuth`: weft has no SSL keystores, so only null is accepted.
+    Keystore,
     /// A secret: sealed, never shown back.
     Secret,
 }
@@ -55,8 +57,8 @@ const FIELDS: &[(&str, Field)] = &[
     ("hasVerificationToken", Field::Bool),
     ("hasSigningKey", Field::Bool),
     ("hasPublicKeySignature", Field::Bool),
-    ("appLevelAuth", Field::Any),
-    ("sslKeystoreAuth", Field::Text(200)),
+    ("appLevelAuth", Field::AppLevelAuth),
+    ("sslKeystoreAuth", Field::Keystore),
     ("basicAuthUsername", Field::Text(200)),
     ("basicAuthPassword", Field::Secret),
     ("bearerAuthToken", Field::Secret),
@@ -70,7 +72,20 @@ const CREATE_ONLY: &[(&str, Field)] =
 fn check(name: &str, kind: Field, value: &Value) -> SpaceResult<Value> {
     let ok = match (kind, value) {
         (_, Value::Null) => true,
-        (Field::Bool, Value::Bool(_)) | (Field::Any, _) => true,
+        (Field::Bool, Value::Bool(_)) => true,
+        (Field::AppLevelAuth, Value::String(s)) => {
+            app_level_auth_flags(s).ok_or_else(|| {
+                SpaceError::invalid(format!(
+                    "{name} `{s}` must be one of NONE, VERIFICATION_TOKEN, SIGNING_KEY, PUBLIC_KEY_SIGNATURE"
+                ))
+            })?;
+            true
+        }
+        (Field::Keystore, _) => {
+            return Err(SpaceError::invalid(format!(
+                "{name}: weft has no SSL keystores; leave it null (deliveries use the system's trusted roots)"
+            )));
+        }
         (Field::Text(max), Value::String(s)) => {
             if s.chars().count() > max {
                 return Err(SpaceError::invalid(format!("{name} must be at most {max} characters")));
@@ -97,6 +112,19 @@ fn check(name: &str, kind: Field, value: &Value) -> SpaceResult<Value> {
         return Err(SpaceError::invalid(format!("{name} must be {expected} or null")));
     }
     Ok(value.clone())
+}
+
+/// The `hasVerificationToken`, `hasSigningKey` and `hasPublicKeySignature` flags an
+/// `appLevelAuth` value stands for.
+fn app_level_auth_flags(value: &str) -> Option<[(&'static str, bool); 3]> {
+    let chosen = match value {
+        "NONE" => "",
+        "VERIFICATION_TOKEN" => "hasVerificationToken",
+        "SIGNING_KEY" => "hasSigningKey",
+        "PUBLIC_KEY_SIGNATURE" => "hasPublicKeySignature",
+        _ => return None,
+    };
+    Some(["hasVerificationToken", "hasSigningKey", "hasPublicKeySignature"].map(|flag| (flag, flag == chosen)))
 }
 
 /// Whether `s` is an absolute http(s) URL.
@@ -138,6 +166,14 @@ fn apply_fields(
             return Err(SpaceError::invalid(format!("unknown field `{key}`")));
         };
         let value = check(name, *kind, value)?;
+        if let Some(flags) = value.as_str().and_then(app_level_auth_flags).filter(|_| *kind == Field::AppLevelAuth) {
+            // The scheme sets the flags; a flag also given in the body wins.
+            for (flag, on) in flags {
+                if !body.contains_key(flag) {
+                    settings.insert(flag.to_owned(), json!(on));
+                }
+            }
+        }
         if *kind == Field::Secret {
             auth.insert((*name).to_owned(), value);
         } else {
@@ -341,6 +377,11 @@ async fn update(
     if app.status == "archived" {
         return Err(SpaceError::conflict("the application is archived: restore it first"));
     }
+    if crate::applications::is_connected(&app) && !caller.is_app(&app.id) {
+        return Err(SpaceError::forbidden(
+            "a connected (multi-org) application can only be updated by the application itself",
+        ));
+    }
     if let Some(name) = body.get("name").filter(|v| !v.is_null()) {
         app.name = check_name(name)?;
     }
@@ -394,6 +435,12 @@ async fn force_remove(
 ) -> SpaceResult<StatusCode> {
     caller.require_admin()?;
     let app = resolve(&state, &caller, &reference).await?;
+    if app.status != "archived" && !state.store.uninstall_failed_once(&app.id).await? {
+        return Err(SpaceError::conflict(
+            "force-remove is for an application whose ApplicationUninstalledPayload failed at least once: \
+             delete it first",
+        ));
+    }
     crate::applications::archive(&state, &app.id).await?;
     Ok(StatusCode::OK)
 }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::lifecycle::valid_url;
 use super::{Caller, Paging, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
+use crate::applications::payload;
 use crate::applications::signing::generate_key;
 use crate::state::AppState;
 use crate::store::{ApplicationRecord, DeliveryRecord, SubscriptionRecord, WebhookRecord, now_ms};
@@ -91,6 +92,12 @@ fn apply(body: &Map<String, Value>, settings: &mut Map<String, Value>, secrets: 
                     settings.insert(key.clone(), Value::Null);
                 }
                 Value::String(s) if s.chars().count() <= 10_000 => {
+                    let checked = match key.as_str() {
+                        "payloadFields" => payload::parse_fields(s).map(|_| ()),
+                        "payloadTemplate" => payload::check_template(s),
+                        _ => Ok(()),
+                    };
+                    checked.map_err(SpaceError::invalid)?;
                     settings.insert(key.clone(), value.clone());
                 }
                 _ => return Err(SpaceError::invalid(format!("{key} must be a string of at most 10000 characters"))),
@@ -150,6 +157,13 @@ fn apply(body: &Map<String, Value>, settings: &mut Map<String, Value>, secrets: 
             _ => return Err(SpaceError::invalid(format!("unknown field `{key}`"))),
         }
     }
+    if !settings.get("payloadFields").unwrap_or(&Value::Null).is_null()
+        && !settings.get("payloadTemplate").unwrap_or(&Value::Null).is_null()
+    {
+        return Err(SpaceError::invalid(
+            "payloadFields and payloadTemplate are alternatives: set one of them (and the other to null)",
+        ));
+    }
     Ok(())
 }
 
@@ -169,10 +183,8 @@ fn check_definition(value: &Value) -> SpaceResult<Value> {
     if !valid_codes {
         return Err(SpaceError::invalid("subscription.eventTypeCodes must be at most 100 non-empty strings"));
     }
-    let filters = definition.get("filters").cloned().unwrap_or(json!([]));
-    if !filters.is_array() {
-        return Err(SpaceError::invalid("subscription.filters must be an array"));
-    }
+    let filters =
+        payload::check_filters(definition.get("filters").unwrap_or(&json!([]))).map_err(SpaceError::invalid)?;
     Ok(json!({ "subjectCode": subject, "eventTypeCodes": codes, "filters": filters }))
 }
 

@@ -1,0 +1,63 @@
+//! Runs the third-party clients under `tests/clients/` (Python: `authlib`, `standardwebhooks`),
+//! installing their packages once per test run when they are missing.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::support::repo_root;
+
+/// Makes sure the packages of `tests/clients/requirements.txt` import.
+fn ensure_packages() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        let imports = Command::new("python3").args(["-c", "import authlib, requests, standardwebhooks"]).output();
+        if imports.is_ok_and(|o| o.status.success()) {
+            return;
+        }
+        let requirements = repo_root().join("tests/clients/requirements.txt");
+        let output = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "-r"])
+            .arg(&requirements)
+            .output()
+            .expect("python3 runs (install Python 3 to run the client tests)");
+        assert!(
+            output.status.success(),
+            "installing {} failed:\n{}",
+            requirements.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    });
+}
+
+/// Runs `tests/clients/{script}` with `args`, feeding `input` as JSON on stdin, and parses
+/// its stdout as JSON. Blocking: call it from `spawn_blocking` when a server in the same
+/// runtime must answer the script.
+pub fn run_python(script: &str, args: &[&str], input: &Value) -> Value {
+    ensure_packages();
+    let mut child = Command::new("python3")
+        .arg(repo_root().join("tests/clients").join(script))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stdout}"))
+}
+
+/// [`run_python`] off the async executor, so the server under test keeps answering.
+pub async fn run_python_async(script: &'static str, args: Vec<String>, input: Value) -> Value {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_python(script, &args, &input)
+    })
+    .await
+    .unwrap()
+}
