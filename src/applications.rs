@@ -203,17 +203,11 @@ pub async fn send_init(state: &AppState, app: &ApplicationRecord, client_secret:
     Ok(true)
 }
 
-/// Whether an application is connected (multi-org: created with `connectToSpace`): only it
-/// may update itself, and only it is sent an ApplicationUninstalledPayload.
-pub fn is_connected(app: &ApplicationRecord) -> bool {
-    app.settings["connectToSpace"].as_bool().unwrap_or(false)
-}
-
 /// Starts uninstalling. A connected application with an endpoint is sent the
 /// ApplicationUninstalledPayload and archived by the delivery worker when its endpoint answers
 /// or after [`UNINSTALL_ATTEMPTS`] failures; any other application is archived at once.
 pub async fn uninstall(state: &AppState, app: &ApplicationRecord) -> Result<(), StoreError> {
-    let Some(url) = app.settings["endpointUri"].as_str().filter(|_| is_connected(app)) else {
+    let Some(url) = app.settings["endpointUri"].as_str().filter(|_| app.connected) else {
         return archive(state, &app.id).await;
     };
     if !state.store.set_application_status(&app.id, Some("active"), "uninstalling").await? {
@@ -253,7 +247,7 @@ async fn revoke(state: &AppState, app_id: &str) -> Result<(), StoreError> {
 pub async fn queue_unfurl(state: &AppState, org_id: &str, link: &str) -> Result<usize, StoreError> {
     let host = reqwest::Url::parse(link).ok().and_then(|url| url.host_str().map(str::to_owned));
     let mut queued = 0;
-    for mut app in state.store.active_applications_of_org(org_id).await? {
+    for app in state.store.active_applications_of_org(org_id).await? {
         let authorized = |field: &str| -> Vec<String> {
             app.settings[field]
                 .as_array()
@@ -273,13 +267,18 @@ pub async fn queue_unfurl(state: &AppState, org_id: &str, link: &str) -> Result<
         if !(by_domain || by_pattern) {
             continue;
         }
-        let mut queue = app.settings["unfurlQueue"].as_array().cloned().unwrap_or_default();
-        let etag = queue.iter().filter_map(|i| i["etag"].as_i64()).max().unwrap_or(0) + 1;
-        queue.push(json!({ "etag": etag, "target": link, "createdAt": crate::store::now_ms() }));
-        let excess = queue.len().saturating_sub(1000);
-        queue.drain(..excess);
-        app.settings["unfurlQueue"] = json!(queue);
-        state.store.update_application(&app).await?;
+        state
+            .store
+            .modify_application::<StoreError>(&app.id, |app| {
+                let mut queue = app.settings["unfurlQueue"].as_array().cloned().unwrap_or_default();
+                let etag = queue.iter().filter_map(|i| i["etag"].as_i64()).max().unwrap_or(0) + 1;
+                queue.push(json!({ "etag": etag, "target": link, "createdAt": crate::store::now_ms() }));
+                let excess = queue.len().saturating_sub(1000);
+                queue.drain(..excess);
+                app.settings["unfurlQueue"] = json!(queue);
+                Ok(())
+            })
+            .await?;
         queued += 1;
     }
     Ok(queued)

@@ -26,8 +26,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
 pub use applications::{
-    AppOrder, AppTokenRecord, ApplicationRecord, DeliveryAttempt, DeliveryRecord, NewDelivery, ParameterLimit,
-    PrivateAppRecord, SubscriptionRecord, WebhookRecord,
+    AppFilter, AppOrder, AppSecret, AppTokenRecord, ApplicationRecord, DeliveryAttempt, DeliveryRecord, NewDelivery,
+    OAuthCode, ParameterLimit, PrivateAppRecord, Redeemed, RefreshToken, SubscriptionRecord, WebhookRecord,
 };
 pub use dev::DevModeRecord;
 pub use events::{EventFilter, EventPage, EventRecord};

@@ -9,6 +9,10 @@ ALTER TABLE applications ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
 -- The user who created the application (NULL: the operator).
 ALTER TABLE applications ADD COLUMN owner_id TEXT;
 CREATE INDEX applications_by_owner ON applications (owner_id);
+-- Connected (multi-org) applications, created with connectToSpace: typed out of `settings`
+-- so lists can leave them out (withManaged=false). Existing rows are carried over.
+ALTER TABLE applications ADD COLUMN connected BIGINT NOT NULL DEFAULT 0;
+UPDATE applications SET connected = 1 WHERE settings LIKE '%"connectToSpace":true%';
 
 -- Private development applications belong to the user who created them (NULL: the operator).
 ALTER TABLE private_applications ADD COLUMN owner_id TEXT;

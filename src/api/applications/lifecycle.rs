@@ -8,10 +8,13 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Caller, Paging, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
+use super::{
+    Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, modify, page, resolve, rights,
+    time,
+};
 use crate::applications::signing::generate_key;
 use crate::state::AppState;
-use crate::store::{AppOrder, ApplicationRecord, now_ms};
+use crate::store::{AppFilter, AppOrder, AppSecret, ApplicationRecord, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -220,7 +223,8 @@ pub(super) fn app_json(state: &AppState, app: &ApplicationRecord) -> Value {
     body.insert("name".into(), json!(app.name));
     body.insert("clientId".into(), json!(app.client_id));
     body.insert("organization".into(), json!(app.org_id));
-    body.insert("ownerId".into(), json!("admin"));
+    body.insert("owner".into(), json!({ "id": app.owner_id.as_deref().unwrap_or("admin") }));
+    body.insert("connected".into(), json!(app.connected));
     body.insert("status".into(), json!(app.status));
     body.insert("archived".into(), json!(app.status == "archived"));
     body.insert("hasBasicAuthPassword".into(), json!(!auth["basicAuthPassword"].is_null()));
@@ -236,7 +240,6 @@ async fn create(
     caller: Caller,
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<(StatusCode, Json<Value>)> {
-    caller.require_admin()?;
     let name = check_name(body.get("name").ok_or_else(|| SpaceError::invalid("name is required"))?)?;
     let client_id = match body.get("clientId").unwrap_or(&Value::Null) {
         Value::Null => crate::ids::random("", 32).to_lowercase(),
@@ -258,6 +261,7 @@ async fn create(
         }
         _ => return Err(SpaceError::invalid("organization must be a string")),
     };
+    rights::check_create(&caller, org_id.as_deref())?;
     let mut settings: Map<String, Value> = json!({
         "clientCredentialsFlowEnabled": true,
         "codeFlowEnabled": false,
@@ -301,6 +305,9 @@ async fn create(
         last_healthy_at: None,
         created_at: now,
         updated_at: now,
+        owner_id: caller.user_id().map(str::to_owned),
+        connected: connect,
+        version: 0,
     };
     if !state.store.insert_application(&app).await? {
         return Err(SpaceError::conflict(format!("clientId `{}` is already taken", app.client_id)));
@@ -332,7 +339,6 @@ async fn list(
     caller: Caller,
     SpaceQuery(query): SpaceQuery<ListQuery>,
 ) -> SpaceResult<Json<Value>> {
-    caller.require_admin()?;
     let (offset, limit) = Paging { skip: query.skip, top: query.top }.window()?;
     let order = match query.ordering.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("name") => AppOrder::Name,
@@ -342,18 +348,31 @@ async fn list(
             return Err(SpaceError::invalid(format!("ordering `{other}` must be NAME, CREATED or CREATED_DESC")));
         }
     };
-    let _ = query.with_managed;
-    // Every application is owned by the operator, so an owner filter either keeps them all
-    // or none.
-    if let Some(owner) = query.owner.as_deref()
-        && !matches!(owner, "admin" | "me" | "id:admin")
-    {
-        return Ok(Json(page(Vec::new(), offset, 0)));
-    }
-    let (apps, total) = state
-        .store
-        .list_applications(query.name.as_deref(), query.with_archived.unwrap_or(false), order, offset, limit)
-        .await?;
+    let visible_to_user = match &caller {
+        Caller::Admin => None,
+        Caller::User { user_id, .. } => Some(user_id.clone()),
+        Caller::App { .. } => return Err(SpaceError::forbidden("an application may only act on itself")),
+    };
+    let owners = query.owner.as_deref().map(|owners| {
+        owners
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|owner| match owner.strip_prefix("id:").unwrap_or(owner) {
+                "admin" => None,
+                "me" => caller.user_id().map(str::to_owned),
+                user => Some(user.to_owned()),
+            })
+            .collect::<Vec<_>>()
+    });
+    let filter = AppFilter {
+        name: query.name,
+        with_archived: query.with_archived.unwrap_or(false),
+        with_managed: query.with_managed.unwrap_or(true),
+        visible_to_user,
+        owners,
+    };
+    let (apps, total) = state.store.list_applications(&filter, order, offset, limit).await?;
     let data = apps.iter().map(|app| app_json(&state, app)).collect();
     Ok(Json(page(data, offset, total)))
 }
@@ -363,7 +382,7 @@ async fn show(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     Ok(Json(app_json(&state, &app)))
 }
 
@@ -373,30 +392,35 @@ async fn update(
     SpacePath(reference): SpacePath<String>,
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<Json<Value>> {
-    let mut app = resolve(&state, &caller, &reference).await?;
-    if app.status == "archived" {
-        return Err(SpaceError::conflict("the application is archived: restore it first"));
+    let name = body.get("name").filter(|v| !v.is_null()).map(check_name).transpose()?;
+    let secret = check_client_secret(body.get("clientSecret").unwrap_or(&Value::Null))?;
+    let app = modify(&state, &caller, &reference, Right::Update, |app| {
+        if app.status == "archived" {
+            return Err(SpaceError::conflict("the application is archived: restore it first"));
+        }
+        if app.connected && !caller.is_app(&app.id) {
+            return Err(SpaceError::forbidden(
+                "a connected (multi-org) application can only be updated by the application itself",
+            ));
+        }
+        if let Some(name) = &name {
+            app.name = name.clone();
+        }
+        let mut settings = app.settings.as_object().cloned().unwrap_or_default();
+        let mut auth: Map<String, Value> = match &app.auth_sealed {
+            Some(sealed) => serde_json::from_slice(&state.secrets.open(sealed)?).map_err(SpaceError::internal)?,
+            None => Map::new(),
+        };
+        apply_fields(&body, &mut settings, &mut auth, &["name", "clientSecret"], false)?;
+        app.settings = Value::Object(settings);
+        app.auth_sealed = seal_auth(&state, &auth);
+        Ok(())
+    })
+    .await?;
+    if let Some(secret) = secret {
+        let sealed = state.secrets.seal(secret.as_bytes());
+        state.store.set_application_secret(&app.id, AppSecret::ClientSecret, &sealed).await?;
     }
-    if crate::applications::is_connected(&app) && !caller.is_app(&app.id) {
-        return Err(SpaceError::forbidden(
-            "a connected (multi-org) application can only be updated by the application itself",
-        ));
-    }
-    if let Some(name) = body.get("name").filter(|v| !v.is_null()) {
-        app.name = check_name(name)?;
-    }
-    if let Some(secret) = check_client_secret(body.get("clientSecret").unwrap_or(&Value::Null))? {
-        app.client_secret_sealed = state.secrets.seal(secret.as_bytes());
-    }
-    let mut settings = app.settings.as_object().cloned().unwrap_or_default();
-    let mut auth: Map<String, Value> = match &app.auth_sealed {
-        Some(sealed) => serde_json::from_slice(&state.secrets.open(sealed)?).map_err(SpaceError::internal)?,
-        None => Map::new(),
-    };
-    apply_fields(&body, &mut settings, &mut auth, &["name", "clientSecret"], false)?;
-    app.settings = Value::Object(settings);
-    app.auth_sealed = seal_auth(&state, &auth);
-    state.store.update_application(&app).await?;
     let app = state.store.application(&app.id).await?.ok_or_else(|| SpaceError::not_found("no such application"))?;
     Ok(Json(app_json(&state, &app)))
 }
@@ -406,7 +430,7 @@ async fn remove(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<StatusCode> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Delete).await?;
     if app.status == "active" {
         crate::applications::uninstall(&state, &app).await?;
     }
@@ -418,8 +442,7 @@ async fn restore(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    caller.require_admin()?;
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     if app.status != "active" {
         state.store.cancel_pending_deliveries(&app.id).await?;
         state.store.set_application_status(&app.id, None, "active").await?;
@@ -433,8 +456,7 @@ async fn force_remove(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<StatusCode> {
-    caller.require_admin()?;
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Delete).await?;
     if app.status != "archived" && !state.store.uninstall_failed_once(&app.id).await? {
         return Err(SpaceError::conflict(
             "force-remove is for an application whose ApplicationUninstalledPayload failed at least once: \
@@ -467,10 +489,10 @@ async fn error_message(
     if body.message.as_ref().is_some_and(|m| m.chars().count() > 1000) {
         return Err(SpaceError::invalid("message must be at most 1000 characters"));
     }
-    let mut app = resolve(&state, &caller, &app_id).await?;
-    if let Some(settings) = app.settings.as_object_mut() {
-        settings.insert("errorMessage".into(), json!(body.message));
-    }
-    state.store.update_application(&app).await?;
+    modify(&state, &caller, &app_id, Right::Update, |app| {
+        app.settings["errorMessage"] = json!(body.message);
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::lifecycle::valid_url;
-use super::{Caller, Paging, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
+use super::{Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
 use crate::applications::payload;
 use crate::applications::signing::generate_key;
 use crate::state::AppState;
@@ -194,7 +194,7 @@ async fn create(
     SpacePath(reference): SpacePath<String>,
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let name = check_name(body.get("name").unwrap_or(&Value::Null))?;
     let mut settings: Map<String, Value> = json!({
         "description": null, "enabled": true, "endpoint": null, "acceptedHttpResponseCodes": [],
@@ -263,7 +263,7 @@ async fn list(
     SpacePath(reference): SpacePath<String>,
     SpaceQuery(query): SpaceQuery<ListQuery>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     let (offset, limit) = Paging { skip: query.skip, top: query.top }.window()?;
     let (webhooks, total) = state
         .store
@@ -289,7 +289,7 @@ async fn update(
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let mut webhook = find(&state, &app, &webhook_id).await?;
     if body.contains_key("subscriptions") {
         return Err(SpaceError::invalid("change subscriptions through the subscriptions endpoints"));
@@ -314,7 +314,7 @@ async fn set_archived(
     webhook_id: &str,
     archived: bool,
 ) -> SpaceResult<()> {
-    let app = resolve(state, caller, reference).await?;
+    let app = resolve(state, caller, reference, Right::Update).await?;
     let mut webhook = find(state, &app, webhook_id).await?;
     webhook.archived = archived;
     state.store.update_webhook(&webhook).await?;
@@ -344,7 +344,7 @@ async fn bearer_token(
     caller: Caller,
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::ViewSecrets).await?;
     let webhook = find(&state, &app, &webhook_id).await?;
     Ok(Json(open_secrets(&state, &webhook)?["endpointAuth"]["bearerAuthToken"].clone()))
 }
@@ -354,7 +354,7 @@ async fn custom_headers(
     caller: Caller,
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::ViewSecrets).await?;
     let webhook = find(&state, &app, &webhook_id).await?;
     Ok(Json(json!({ "headers": open_secrets(&state, &webhook)?["customHeaders"] })))
 }
@@ -371,7 +371,7 @@ async fn set_custom_headers(
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
     SpaceJson(body): SpaceJson<CustomHeaders>,
 ) -> SpaceResult<StatusCode> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let mut webhook = find(&state, &app, &webhook_id).await?;
     if body.headers.len() > MAX_CUSTOM_HEADERS {
         return Err(SpaceError::invalid(format!("at most {MAX_CUSTOM_HEADERS} custom headers")));
@@ -404,7 +404,7 @@ async fn signing_key(
     caller: Caller,
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::ViewSecrets).await?;
     let webhook = find(&state, &app, &webhook_id).await?;
     let key = state.secrets.open_string(&webhook.signing_key_sealed)?;
     Ok(Json(json!({ "signingKey": key, "standardWebhooksSecret": super::credentials::standard_secret(&key) })))
@@ -415,7 +415,7 @@ async fn regenerate_signing_key(
     caller: Caller,
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let mut webhook = find(&state, &app, &webhook_id).await?;
     let key = generate_key();
     webhook.signing_key_sealed = state.secrets.seal(key.as_bytes());
@@ -439,7 +439,7 @@ async fn create_subscription(
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let webhook = find(&state, &app, &webhook_id).await?;
     if let Some(key) = body.keys().find(|k| !matches!(k.as_str(), "name" | "subscription" | "enabled")) {
         return Err(SpaceError::invalid(format!("unknown field `{key}`")));
@@ -471,7 +471,7 @@ async fn list_subscriptions(
     caller: Caller,
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     let webhook = find(&state, &app, &webhook_id).await?;
     let subscriptions = state.store.subscriptions(&webhook.id).await?;
     Ok(Json(json!(subscriptions.iter().map(subscription_json).collect::<Vec<_>>())))
@@ -484,7 +484,7 @@ async fn find_subscription(
     webhook_id: &str,
     subscription_id: &str,
 ) -> SpaceResult<SubscriptionRecord> {
-    let app = resolve(state, caller, reference).await?;
+    let app = resolve(state, caller, reference, Right::Update).await?;
     let webhook = find(state, &app, webhook_id).await?;
     state
         .store
@@ -574,7 +574,7 @@ async fn deliveries(
     SpacePath(reference): SpacePath<String>,
     SpaceQuery(query): SpaceQuery<DeliveryQuery>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     let (offset, limit) = Paging { skip: query.skip, top: query.top }.window()?;
     let (rows, total) = state.store.list_deliveries(&app.id, query.webhook_id.as_deref(), offset, limit).await?;
     Ok(Json(page(rows.iter().map(delivery_json).collect(), offset, total)))
