@@ -63,9 +63,10 @@ pub fn normalise_scope(scope: Option<&str>) -> Result<String, &'static str> {
     Ok(if scope.is_empty() { ALL.to_owned() } else { scope })
 }
 
-/// Whether `scope` grants `right` (`**` grants every right).
+/// Whether `scope` grants `right` (`**` grants every right; a `global:` context prefix, as
+/// Space writes scopes, means the same as none).
 pub fn scope_grants(scope: &str, right: &str) -> bool {
-    scope.split_whitespace().any(|s| s == ALL || s == right)
+    scope.split_whitespace().map(|s| s.strip_prefix("global:").unwrap_or(s)).any(|s| s == ALL || s == right)
 }
 
 /// Whether `narrower` asks for nothing `wider` does not grant (a refresh may narrow a scope,

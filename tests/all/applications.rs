@@ -3,7 +3,9 @@
 
 mod clients;
 mod delivery_settings;
+mod oauth;
 mod receiver;
+mod rights;
 
 use std::time::{Duration, Instant};
 
@@ -146,6 +148,15 @@ impl App {
         self.server.take().unwrap().stop().await.unwrap();
         self._dir
     }
+}
+
+/// Grants an application rights in the `global` context, as the operator.
+async fn grant(app: &App, app_id: &str, codes: &[&str]) {
+    let updates: Vec<Value> = codes.iter().map(|code| json!({"rightCode": code, "status": "GRANTED"})).collect();
+    let path = format!("/api/http/applications/{app_id}/authorizations/authorized-rights");
+    let (status, body) =
+        app.call("PATCH", &path, Some(json!({"contextIdentifier": "global", "updates": updates}))).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// Creates a webhook subscribed to `Issue.Created` and returns its id.
@@ -320,6 +331,9 @@ async fn secrets_are_shown_again_and_regenerated() {
     );
     let base = format!("/api/http/applications/{}", created["id"].as_str().unwrap());
     let token = app.app_token(&created).await;
+    let (status, error) = app.call_as(Some(&token), "GET", "/api/http/applications/me/client-secret", None).await;
+    assert_eq!(status, 403, "an application reads its secrets only once granted: {error}");
+    grant(&app, created["id"].as_str().unwrap(), &["Applications.ViewSecrets"]).await;
     for what in ["client-secret", "signing-key", "verification-token"] {
         let (_, before) = app.call("GET", &format!("{base}/{what}"), None).await;
         let (status, regenerated) = app.call("POST", &format!("{base}/{what}/regenerate"), None).await;
@@ -780,10 +794,11 @@ async fn health_errors_unfurls_and_ssh_keys_are_recorded() {
 
     let keys = format!("/api/http/applications/{app_id}/ssh-keys");
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f dev@laptop";
-    let (status, added) = app.call("POST", &keys, Some(json!({"key": key}))).await;
+    let (status, added) = app.call("POST", &keys, Some(json!({"publicKey": key}))).await;
     assert_eq!(status, 200, "{added}");
-    assert_eq!(app.call("POST", &keys, Some(json!({"key": key}))).await.0, 409);
-    assert_eq!(app.call("POST", &keys, Some(json!({"key": "not a key"}))).await.0, 400);
+    assert_eq!(app.call("POST", &keys, Some(json!({"publicKey": key}))).await.0, 409);
+    assert_eq!(app.call("POST", &keys, Some(json!({"publicKey": "not a key"}))).await.0, 400);
+    assert_eq!(app.call("POST", &keys, Some(json!({"key": key}))).await.0, 400, "the reference's field is publicKey");
     let fingerprint = added["fingerprint"].as_str().unwrap();
     let (_, listed) = app.call("GET", &keys, None).await;
     assert_eq!(listed[0]["comment"], "dev@laptop");
@@ -894,14 +909,14 @@ async fn ui_extensions_are_set_by_the_application_and_toggled_by_the_operator() 
     let disable = json!({"contextIdentifier": "global"});
     let (status, _) =
         app.call_as(Some(&token), "PATCH", &format!("{base}/disable-for-everybody"), Some(disable.clone())).await;
-    assert_eq!(status, 403, "only the operator toggles the UI for everybody");
+    assert_eq!(status, 403, "an application does not toggle the UI for everybody");
     assert_eq!(app.call("PATCH", &format!("{base}/disable-for-everybody"), Some(disable.clone())).await.0, 200);
-    assert_eq!(app.call("PATCH", &format!("{base}/disable-for-me"), Some(disable.clone())).await.0, 200);
-    assert_eq!(app.call("PATCH", &format!("{base}/enable-for-me"), Some(disable)).await.0, 200);
+    let (status, _) = app.call("PATCH", &format!("{base}/disable-for-me"), Some(disable.clone())).await;
+    assert_eq!(status, 403, "\"for me\" needs a user");
     let (status, shown) = app.call("GET", &format!("{base}?contextIdentifier=global"), None).await;
     assert_eq!(status, 200);
     assert_eq!(shown["extensions"][0]["className"], "ChatBotUiExtensionIn");
-    assert_eq!((shown["enabledForEverybody"].clone(), shown["enabledForMe"].clone()), (json!(false), json!(true)));
+    assert_eq!((shown["enabledForEverybody"].clone(), shown["enabledForMe"].clone()), (json!(false), Value::Null));
     let (_, all) = app.call("GET", &base, None).await;
     assert_eq!(all.as_array().unwrap().len(), 1);
     app.stop().await;
@@ -966,6 +981,10 @@ async fn authorized_links_reach_the_unfurl_queue_of_their_application() {
         app.call_as(Some(&token), "PATCH", "/api/http/applications/unfurls/domains", Some(domains)).await.0,
         200
     );
+    let queue = "/api/http/applications/unfurls/queue?batchSize=10";
+    let (status, error) = app.call_as(Some(&token), "GET", queue, None).await;
+    assert_eq!(status, 403, "the queue needs Unfurls.Provide: {error}");
+    grant(&app, app_id, &["Unfurls.Provide"]).await;
     let state = app.server.as_ref().unwrap().state();
     let link = "https://tracker.example/ISSUE-1";
     assert_eq!(weft::applications::queue_unfurl(state, "acme", link).await.unwrap(), 0, "not authorized yet");
