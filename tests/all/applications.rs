@@ -2,6 +2,7 @@
 //! durable delivery to a real receiver, parameters, and the private-apps API.
 
 mod clients;
+mod concurrency;
 mod delivery_settings;
 mod oauth;
 mod receiver;

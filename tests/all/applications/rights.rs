@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::oauth::user_with_token;
-use super::{App, grant, spawn};
+use super::{App, spawn};
 
 /// Asserts `status` and, for a 403, that the message names `right`.
 fn assert_right(answer: &(u16, Value), status: u16, right: &str, what: &str) {
@@ -304,6 +304,5 @@ async fn user_tokens_unlock_profile_parameters_and_for_me_toggles_per_user() {
     assert_eq!(shown(bob.clone()).await["enabledForMe"], false, "bob's user token issued to the app sees his toggle");
     assert_eq!(app.call_as(Some(&bob), "PATCH", &format!("{ui}/enable-for-me"), global).await.0, 200);
     assert_eq!(shown(w.member.clone()).await["enabledForMe"], true);
-    grant(app, &w.app_id, &[]).await;
     w.app.stop().await;
 }
