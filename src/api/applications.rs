@@ -10,6 +10,7 @@ mod credentials;
 mod extensions;
 mod lifecycle;
 mod oauth;
+mod openapi;
 mod parameters;
 mod private;
 mod rights;
@@ -33,6 +34,8 @@ use self::rights::Right;
 use crate::auth::{Role, hash_token};
 use crate::state::AppState;
 use crate::store::{ApplicationRecord, StoreError, TokenKind};
+
+pub use openapi::ROUTES;
 
 /// Largest request body of the applications API.
 const MAX_BODY_BYTES: usize = 256 * 1024;

@@ -20,22 +20,27 @@ use crate::state::AppState;
 use crate::store::{AppSecret, AppTokenRecord, now_ms};
 
 pub fn router() -> Router<AppState> {
-    let app = "/api/http/applications/{application}";
     Router::new()
-        .route(&format!("{app}/client-secret"), get(client_secret))
-        .route(&format!("{app}/client-secret/regenerate"), post(regenerate_client_secret))
-        .route(&format!("{app}/signing-key"), get(signing_key))
-        .route(&format!("{app}/signing-key/regenerate"), post(regenerate_signing_key))
-        .route(&format!("{app}/verification-token"), get(verification_token))
-        .route(&format!("{app}/verification-token/regenerate"), post(regenerate_verification_token))
-        .route(&format!("{app}/bearer-token"), get(bearer_token))
-        .route(&format!("{app}/last-client-credentials-access"), get(last_access))
-        .route(&format!("{app}/public-keys"), get(public_keys))
-        .route(&format!("{app}/permanent-tokens"), post(create_permanent).get(list_permanent))
-        .route(&format!("{app}/permanent-tokens/current"), delete(delete_current_permanent))
-        .route(&format!("{app}/permanent-tokens/{{tokenId}}"), delete(delete_permanent).patch(update_permanent))
-        .route(&format!("{app}/ssh-keys"), get(ssh_keys).post(add_ssh_key))
-        .route(&format!("{app}/ssh-keys/{{fingerprint}}"), delete(delete_ssh_key))
+        .route("/api/http/applications/{application}/client-secret", get(client_secret))
+        .route("/api/http/applications/{application}/client-secret/regenerate", post(regenerate_client_secret))
+        .route("/api/http/applications/{application}/signing-key", get(signing_key))
+        .route("/api/http/applications/{application}/signing-key/regenerate", post(regenerate_signing_key))
+        .route("/api/http/applications/{application}/verification-token", get(verification_token))
+        .route(
+            "/api/http/applications/{application}/verification-token/regenerate",
+            post(regenerate_verification_token),
+        )
+        .route("/api/http/applications/{application}/bearer-token", get(bearer_token))
+        .route("/api/http/applications/{application}/last-client-credentials-access", get(last_access))
+        .route("/api/http/applications/{application}/public-keys", get(public_keys))
+        .route("/api/http/applications/{application}/permanent-tokens", post(create_permanent).get(list_permanent))
+        .route("/api/http/applications/{application}/permanent-tokens/current", delete(delete_current_permanent))
+        .route(
+            "/api/http/applications/{application}/permanent-tokens/{tokenId}",
+            delete(delete_permanent).patch(update_permanent),
+        )
+        .route("/api/http/applications/{application}/ssh-keys", get(ssh_keys).post(add_ssh_key))
+        .route("/api/http/applications/{application}/ssh-keys/{fingerprint}", delete(delete_ssh_key))
 }
 
 async fn client_secret(

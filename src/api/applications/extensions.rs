@@ -19,22 +19,27 @@ const MAX_ITEMS: usize = 100;
 const MAX_UNFURLS: usize = 1000;
 
 pub fn router() -> Router<AppState> {
-    let app = "/api/http/applications/{application}";
     Router::new()
         .route("/api/http/applications/ui-extensions", patch(set_ui_extensions))
-        .route(&format!("{app}/ui-extensions"), get(ui_extensions))
-        .route(&format!("{app}/ui-extensions/enable-for-everybody"), patch(enable_for_everybody))
-        .route(&format!("{app}/ui-extensions/disable-for-everybody"), patch(disable_for_everybody))
-        .route(&format!("{app}/ui-extensions/enable-for-me"), patch(enable_for_me))
-        .route(&format!("{app}/ui-extensions/disable-for-me"), patch(disable_for_me))
+        .route("/api/http/applications/{application}/ui-extensions", get(ui_extensions))
+        .route("/api/http/applications/{application}/ui-extensions/enable-for-everybody", patch(enable_for_everybody))
+        .route("/api/http/applications/{application}/ui-extensions/disable-for-everybody", patch(disable_for_everybody))
+        .route("/api/http/applications/{application}/ui-extensions/enable-for-me", patch(enable_for_me))
+        .route("/api/http/applications/{application}/ui-extensions/disable-for-me", patch(disable_for_me))
         .route("/api/http/applications/authorizations/authorized-applications", get(authorized_applications))
-        .route(&format!("{app}/authorizations/authorized-contexts"), get(authorized_contexts))
+        .route("/api/http/applications/{application}/authorizations/authorized-contexts", get(authorized_contexts))
         .route(
-            &format!("{app}/authorizations/authorized-rights"),
+            "/api/http/applications/{application}/authorizations/authorized-rights",
             get(authorized_rights).patch(update_authorized_rights).delete(delete_authorized_rights),
         )
-        .route(&format!("{app}/authorizations/authorized-rights/request-rights"), patch(request_rights))
-        .route(&format!("{app}/authorizations/required-rights"), get(required_rights).patch(update_required_rights))
+        .route(
+            "/api/http/applications/{application}/authorizations/authorized-rights/request-rights",
+            patch(request_rights),
+        )
+        .route(
+            "/api/http/applications/{application}/authorizations/required-rights",
+            get(required_rights).patch(update_required_rights),
+        )
         .route("/api/http/applications/unfurls/queue", get(unfurl_queue))
         .route("/api/http/applications/unfurls/queue/content", post(unfurl_content))
         .route("/api/http/applications/unfurls/queue/request-external-auth", post(request_external_auth))

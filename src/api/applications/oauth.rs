@@ -67,7 +67,7 @@ async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": ["**"],
-        "service_documentation": format!("{base}/api/http/openapi.json"),
+        "service_documentation": format!("{base}/v1/docs"),
     }))
 }
 

@@ -23,19 +23,16 @@ const MAX_SUBSCRIPTIONS: usize = 100;
 const MAX_CUSTOM_HEADERS: usize = 20;
 
 pub fn router() -> Router<AppState> {
-    let hooks = "/api/http/applications/{application}/webhooks";
-    let hook = "/api/http/applications/{application}/webhooks/{webhookId}";
-    let subscription = "/api/http/applications/{application}/webhooks/{webhookId}/subscriptions/{subscriptionId}";
     Router::new()
-        .route(hooks, post(create).get(list))
-        .route(hook, post(restore).patch(update).delete(archive))
-        .route(&format!("{hook}/bearer-token"), get(bearer_token))
-        .route(&format!("{hook}/custom-headers"), get(custom_headers).post(set_custom_headers))
-        .route(&format!("{hook}/signing-key"), get(signing_key))
-        .route(&format!("{hook}/signing-key/regenerate"), post(regenerate_signing_key))
-        .route(&format!("{hook}/subscriptions"), post(create_subscription).get(list_subscriptions))
-        .route(subscription, patch(update_subscription).delete(delete_subscription))
-        .route(&format!("{subscription}/request-missing-rights"), post(request_missing_rights))
+        .route("/api/http/applications/{application}/webhooks", post(create).get(list))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}", post(restore).patch(update).delete(archive))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/bearer-token", get(bearer_token))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/custom-headers", get(custom_headers).post(set_custom_headers))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/signing-key", get(signing_key))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/signing-key/regenerate", post(regenerate_signing_key))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/subscriptions", post(create_subscription).get(list_subscriptions))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/subscriptions/{subscriptionId}", patch(update_subscription).delete(delete_subscription))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/subscriptions/{subscriptionId}/request-missing-rights", post(request_missing_rights))
         .route("/api/http/applications/{application}/deliveries", get(deliveries))
 }
 
