@@ -580,7 +580,7 @@ async fn events_reach_only_enabled_matching_webhooks_of_the_same_organization() 
             None,
         )
         .await;
-    assert_eq!((status, rights["missingRights"].clone()), (200, json!([])));
+    assert_eq!((status, rights["missingRights"].clone()), (200, json!([])), "`*` names no subject");
     assert_eq!(app.publish("acme", json!({"type": "Anything"})).await, 1);
     hook.wait_for(1).await;
 
@@ -1013,16 +1013,38 @@ async fn authorized_links_reach_the_unfurl_queue_of_their_application() {
     assert_eq!(app.call_as(Some(&token), "GET", "/api/http/applications/unfurls/queue?batchSize=0", None).await.0, 400);
     assert_eq!(app.call("GET", "/api/http/applications/unfurls/queue?batchSize=10", None).await.0, 403);
 
+    // The host product reports links it saw; matching ones reach the queue.
+    let seen = json!({"organization": "acme", "links": ["https://tracker.example/ISSUE-2", "https://other.example/x"]});
+    let (status, queued) = app.call("POST", "/api/http/applications/unfurls/links", Some(seen.clone())).await;
+    assert_eq!((status, queued), (200, json!({"queued": 1})));
+    assert_eq!(app.call_as(Some(&token), "POST", "/api/http/applications/unfurls/links", Some(seen)).await.0, 403);
+    let (_, items) = app
+        .call_as(
+            Some(&token),
+            "GET",
+            &format!("/api/http/applications/unfurls/queue?batchSize=10&fromEtag={etag}"),
+            None,
+        )
+        .await;
+    assert_eq!(items[0]["target"], "https://tracker.example/ISSUE-2");
+
     let content = json!({"unfurls": [{"target": link, "unfurl": {"title": "Issue 1"}}]});
     assert_eq!(
         app.call_as(Some(&token), "POST", "/api/http/applications/unfurls/queue/content", Some(content)).await.0,
         200
     );
+    let read = format!("/api/http/applications/unfurls/content?organization=acme&link={link}");
+    let (status, shown) = app.call("GET", &read, None).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown[0]["content"]["unfurl"]["title"], "Issue 1", "the host product reads posted content back");
     let auth = json!({"userId": "u1", "message": "log in", "url": "https://tracker.example/login"});
     let path = "/api/http/applications/unfurls/queue/request-external-auth";
     assert_eq!(app.call_as(Some(&token), "POST", path, Some(auth)).await.0, 200);
+    let requests = "/api/http/applications/unfurls/external-auth-requests?organization=acme&userId=u1";
+    assert_eq!(app.call("GET", requests, None).await.1[0]["request"]["message"], "log in");
     let path = "/api/http/applications/unfurls/queue/reset-external-auth-requests";
     assert_eq!(app.call_as(Some(&token), "POST", path, Some(json!({"userId": "u1"}))).await.0, 200);
+    assert_eq!(app.call("GET", requests, None).await.1, json!([]));
     app.stop().await;
 }
 

@@ -40,6 +40,9 @@ pub fn router() -> Router<AppState> {
             "/api/http/applications/{application}/authorizations/required-rights",
             get(required_rights).patch(update_required_rights),
         )
+        .route("/api/http/applications/unfurls/links", post(links_seen))
+        .route("/api/http/applications/unfurls/content", get(unfurl_content_of_link))
+        .route("/api/http/applications/unfurls/external-auth-requests", get(external_auth_requests))
         .route("/api/http/applications/unfurls/queue", get(unfurl_queue))
         .route("/api/http/applications/unfurls/queue/content", post(unfurl_content))
         .route("/api/http/applications/unfurls/queue/request-external-auth", post(request_external_auth))
@@ -234,7 +237,7 @@ async fn disable_for_me(
 }
 
 /// The rights of every context: `{context: {rightCode: status}}`.
-fn authorizations(app: &ApplicationRecord) -> Map<String, Value> {
+pub(super) fn authorizations(app: &ApplicationRecord) -> Map<String, Value> {
     object(&app.settings["authorizations"])
 }
 
@@ -365,7 +368,7 @@ struct RequestRights {
 }
 
 /// Marks rights the application does not hold yet as PENDING in `context`.
-fn request(all: &mut Map<String, Value>, context: &str, codes: &[String]) {
+pub(super) fn request(all: &mut Map<String, Value>, context: &str, codes: &[String]) {
     let mut rights = object(all.get(context).unwrap_or(&Value::Null));
     for code in codes {
         if rights.get(code).is_none_or(|status| status != "GRANTED") {
@@ -451,6 +454,97 @@ async fn update_required_rights(
     })
     .await?;
     Ok(Json(app.settings["requiredRights"].clone()))
+}
+
+/// Refuses a caller who is not the operator or a user with at least `role` in `org`.
+fn require_org_role(caller: &Caller, org: &str, role: crate::auth::Role) -> SpaceResult<()> {
+    let holds = match caller {
+        Caller::Admin => true,
+        Caller::User { orgs, .. } => orgs.get(org).is_some_and(|r| *r >= role),
+        Caller::App { .. } => false,
+    };
+    if holds { Ok(()) } else { Err(SpaceError::forbidden(format!("this token may not act for organization `{org}`"))) }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinksSeen {
+    organization: String,
+    links: Vec<String>,
+}
+
+/// The host product reports links seen in an organization; each is queued for the
+/// organization's applications whose authorized unfurl domains or patterns match it.
+async fn links_seen(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpaceJson(body): SpaceJson<LinksSeen>,
+) -> SpaceResult<Json<Value>> {
+    require_org_role(&caller, &body.organization, crate::auth::Role::Admin)?;
+    if body.links.is_empty() || body.links.len() > MAX_ITEMS {
+        return Err(SpaceError::invalid(format!("links must hold 1–{MAX_ITEMS} URLs")));
+    }
+    if let Some(bad) = body.links.iter().find(|l| !super::lifecycle::valid_url(l)) {
+        return Err(SpaceError::invalid(format!("links: `{bad}` is not an http(s) URL")));
+    }
+    let mut queued = 0;
+    for link in &body.links {
+        queued += crate::applications::queue_unfurl(&state, &body.organization, link).await?;
+    }
+    Ok(Json(json!({ "queued": queued })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContentQuery {
+    organization: String,
+    link: String,
+}
+
+/// What the organization's applications posted for a link (`unfurls/queue/content`), for the
+/// host product to show.
+async fn unfurl_content_of_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpaceQuery(query): SpaceQuery<ContentQuery>,
+) -> SpaceResult<Json<Value>> {
+    require_org_role(&caller, &query.organization, crate::auth::Role::Member)?;
+    let mut found = Vec::new();
+    for app in state.store.active_applications_of_org(&query.organization).await? {
+        for unfurl in app.settings["unfurlContent"].as_array().into_iter().flatten() {
+            if unfurl["target"] == query.link.as_str() {
+                found.push(json!({ "applicationId": app.id, "content": unfurl }));
+            }
+        }
+    }
+    Ok(Json(json!(found)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthRequestsQuery {
+    organization: String,
+    #[serde(rename = "userId")]
+    user_id: Option<String>,
+}
+
+/// The external-auth requests the organization's applications made (for one user), for the
+/// host product to show.
+async fn external_auth_requests(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpaceQuery(query): SpaceQuery<AuthRequestsQuery>,
+) -> SpaceResult<Json<Value>> {
+    require_org_role(&caller, &query.organization, crate::auth::Role::Member)?;
+    let mut found = Vec::new();
+    for app in state.store.active_applications_of_org(&query.organization).await? {
+        for request in app.settings["externalAuthRequests"].as_array().into_iter().flatten() {
+            if query.user_id.as_deref().is_none_or(|user| request["userId"] == user) {
+                found.push(json!({ "applicationId": app.id, "request": request }));
+            }
+        }
+    }
+    Ok(Json(json!(found)))
 }
 
 #[derive(Deserialize)]

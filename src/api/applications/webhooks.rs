@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::lifecycle::valid_url;
-use super::{Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
+use super::{
+    Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, modify, page, resolve, time,
+};
 use crate::applications::payload;
 use crate::applications::signing::generate_key;
 use crate::state::AppState;
@@ -524,15 +526,42 @@ async fn delete_subscription(
     Ok(StatusCode::OK)
 }
 
-/// weft grants applications every event of their organization, so no right is ever missing;
-/// the endpoint confirms the subscription exists.
+/// The rights a subscription's events call for: `{Subject}.View` for its subject and for the
+/// subject of each event type code (`Issue.Created` → `Issue.View`).
+fn rights_for(definition: &Value) -> Vec<String> {
+    let subject = definition["subjectCode"].as_str().into_iter();
+    let types =
+        definition["eventTypeCodes"].as_array().into_iter().flatten().filter_map(|c| c.as_str()?.split('.').next());
+    let mut rights: Vec<String> =
+        subject.chain(types).filter(|s| !s.is_empty() && *s != "*").map(|s| format!("{s}.View")).collect();
+    rights.sort();
+    rights.dedup();
+    rights
+}
+
+/// Requests (as PENDING, in the `global` context) the rights the subscription's events call
+/// for that the application was not granted yet, and answers them.
 async fn request_missing_rights(
     State(state): State<AppState>,
     caller: Caller,
     SpacePath((reference, webhook_id, subscription_id)): SpacePath<(String, String, String)>,
 ) -> SpaceResult<Json<Value>> {
-    find_subscription(&state, &caller, &reference, &webhook_id, &subscription_id).await?;
-    Ok(Json(json!({ "missingRights": [] })))
+    let subscription = find_subscription(&state, &caller, &reference, &webhook_id, &subscription_id).await?;
+    let required = rights_for(&subscription.definition);
+    let mut missing = Vec::new();
+    modify(&state, &caller, &reference, Right::Update, |app| {
+        let mut all = super::extensions::authorizations(app);
+        missing = required
+            .iter()
+            .filter(|code| all.get("global").and_then(|rights| rights.get(code.as_str())) != Some(&json!("GRANTED")))
+            .cloned()
+            .collect();
+        super::extensions::request(&mut all, "global", &missing);
+        app.settings["authorizations"] = Value::Object(all);
+        Ok(())
+    })
+    .await?;
+    Ok(Json(json!({ "missingRights": missing })))
 }
 
 #[derive(Deserialize)]

@@ -1,5 +1,6 @@
-//! Runs the third-party clients under `tests/clients/` (Python: `authlib`, `standardwebhooks`),
-//! installing their packages once per test run when they are missing.
+//! Runs the third-party clients under `tests/clients/` — Python (`authlib`, `standardwebhooks`)
+//! and Node (`playwright-core` driving Debian's `chromium`) — installing their packages once
+//! per test run when they are missing.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -37,14 +38,53 @@ fn ensure_packages() {
 /// runtime must answer the script.
 pub fn run_python(script: &str, args: &[&str], input: &Value) -> Value {
     ensure_packages();
-    let mut child = Command::new("python3")
-        .arg(repo_root().join("tests/clients").join(script))
-        .args(args)
+    run(Command::new("python3").arg(repo_root().join("tests/clients").join(script)).args(args), script, input)
+}
+
+/// Makes sure `tests/clients/node_modules` holds the Node clients and Chromium is installed.
+fn ensure_browser() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        let dir = repo_root().join("tests/clients");
+        if !dir.join("node_modules/playwright-core").exists() {
+            let output = Command::new("npm")
+                .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .output()
+                .expect("npm runs (install Node.js to run the browser tests)");
+            assert!(
+                output.status.success(),
+                "npm ci in tests/clients failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(
+            std::path::Path::new(&chromium).exists(),
+            "{chromium} is missing: `apt-get install -y chromium` (or set CHROMIUM) to run the browser tests"
+        );
+    });
+}
+
+/// Runs `tests/clients/{script}` with Node, feeding `input` as JSON on stdin, off the async
+/// executor; parses its stdout as JSON.
+pub async fn run_node_async(script: &'static str, input: Value) -> Value {
+    tokio::task::spawn_blocking(move || {
+        ensure_browser();
+        run(Command::new("node").arg(repo_root().join("tests/clients").join(script)), script, &input)
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs a prepared client command with `input` on stdin and parses its stdout as JSON.
+fn run(command: &mut Command, script: &str, input: &Value) -> Value {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("python3 runs");
+        .unwrap_or_else(|e| panic!("{script} does not start: {e}"));
     child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -138,3 +138,68 @@ async fn codes_and_tokens_of_an_archived_application_stop_working() {
     assert_eq!(page.status(), 400);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_consent_page_signs_a_user_in_and_consents_in_a_real_browser() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+
+    let app = spawn().await;
+    // The client's redirect URI: a real server on loopback the browser lands on.
+    let client_site = super::receiver::receiver(&[]).await;
+    let browser_redirect = client_site.url.as_str();
+    app.create_org("acme").await;
+    let user_token = user_with_token(&app, "ada", "acme", "admin").await;
+    let created = app
+        .create_app(json!({
+            "name": "Calendar sync", "organization": "acme",
+            "codeFlowEnabled": true, "codeFlowRedirectURIs": browser_redirect, "pkceRequired": true,
+        }))
+        .await;
+    let client_id = created["clientId"].as_str().unwrap();
+    let verifier = "a-long-enough-code-verifier-for-pkce-0123456789-abcdefghijklmnop";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier));
+    let authorize = format!(
+        "{}/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri={browser_redirect}&state=st4te\
+         &scope=Applications.View&code_challenge={challenge}&code_challenge_method=S256",
+        app.url
+    );
+    let input = json!({"authorizeUrl": authorize, "userToken": user_token, "redirectPrefix": browser_redirect});
+    let seen = super::clients::run_node_async("consent_page.mjs", input).await;
+
+    assert_eq!((seen["status"].clone(), seen["frameOptions"].clone()), (json!(200), json!("DENY")));
+    assert_eq!(seen["title"], "Authorize application · weft");
+    assert_eq!(seen["appName"], "Calendar sync");
+    assert_eq!(seen["scopes"], json!(["Applications.View"]));
+    assert_eq!(seen["wrongTokenStatus"], 401);
+    assert!(seen["wrongTokenAlert"].as_str().unwrap().contains("not a valid weft user token"), "{seen}");
+    let allowed = reqwest::Url::parse(seen["allowedUrl"].as_str().unwrap()).unwrap();
+    let query: std::collections::HashMap<String, String> = allowed.query_pairs().into_owned().collect();
+    assert_eq!(query.get("state").map(String::as_str), Some("st4te"));
+    let denied = reqwest::Url::parse(seen["deniedUrl"].as_str().unwrap()).unwrap();
+    assert!(denied.query_pairs().any(|(k, v)| k == "error" && v == "access_denied"), "{denied}");
+
+    let secret = app.client_secret(created["id"].as_str().unwrap()).await;
+    let exchange = app
+        .client
+        .post(format!("{}/oauth/token", app.url))
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", query["code"].as_str()),
+            ("redirect_uri", browser_redirect),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exchange.status(), 200);
+    let token: Value = exchange.json().await.unwrap();
+    assert_eq!(token["scope"], "Applications.View");
+    let access = token["access_token"].as_str().unwrap();
+    let (status, shown) = app
+        .call_as(Some(access), "GET", &format!("/api/http/applications/{}", created["id"].as_str().unwrap()), None)
+        .await;
+    assert_eq!((status, shown["name"].clone()), (200, json!("Calendar sync")), "the browser-issued token acts for ada");
+    app.stop().await;
+}

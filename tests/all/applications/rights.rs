@@ -306,3 +306,31 @@ async fn user_tokens_unlock_profile_parameters_and_for_me_toggles_per_user() {
     assert_eq!(shown(w.member.clone()).await["enabledForMe"], true);
     w.app.stop().await;
 }
+
+#[tokio::test]
+async fn missing_rights_of_a_subscription_are_computed_and_requested() {
+    let w = world().await;
+    let app = &w.app;
+    let hooks = format!("/api/http/applications/{}/webhooks", w.app_id);
+    let body = json!({"name": "h", "subscriptions": [{"subjectCode": "Issue", "eventTypeCodes": ["Issue.Created", "Chat.Message"]}]});
+    let (status, webhook) = app.call("POST", &hooks, Some(body)).await;
+    assert_eq!(status, 200, "{webhook}");
+    let path = format!(
+        "{hooks}/{}/subscriptions/{}/request-missing-rights",
+        webhook["webhook"]["id"].as_str().unwrap(),
+        webhook["subscriptions"][0]["id"].as_str().unwrap()
+    );
+    let (status, missing) = app.call_as(Some(&w.app_token), "POST", &path, None).await;
+    assert_eq!((status, missing["missingRights"].clone()), (200, json!(["Chat.View", "Issue.View"])));
+    let rights = format!("/api/http/applications/{}/authorizations/authorized-rights", w.app_id);
+    let (_, pending) = app.call("GET", &rights, None).await;
+    assert_eq!(
+        pending,
+        json!([{"rightCode": "Chat.View", "status": "PENDING"}, {"rightCode": "Issue.View", "status": "PENDING"}])
+    );
+    let grant = json!({"updates": [{"rightCode": "Issue.View", "status": "GRANTED"}]});
+    assert_eq!(app.call_as(Some(&w.admin), "PATCH", &rights, Some(grant)).await.0, 200);
+    let (_, missing) = app.call_as(Some(&w.app_token), "POST", &path, None).await;
+    assert_eq!(missing["missingRights"], json!(["Chat.View"]));
+    w.app.stop().await;
+}
