@@ -158,7 +158,7 @@ pub fn filters_match(filters: &Value, event: &Value) -> bool {
 fn same(wanted: &Value, found: &Value) -> bool {
     match (wanted, found) {
         (Value::String(a), Value::String(b)) => a == b,
-        (Value::String(a), other) | (other, Value::String(a)) => *a == other.to_string(),
+        (Value::String(a), other) | (other, Value::String(a)) => a.as_str() == other.to_string().as_str(),
         (a, b) => a == b,
     }
 }

@@ -326,7 +326,7 @@ async fn update_authorized_rights(
         return Err(SpaceError::invalid(format!("status `{}` must be GRANTED, DENIED or PENDING", bad.status)));
     }
     modify(&state, &caller, &reference, Right::GrantPermissions, |app| {
-        let mut all = authorizations(&app);
+        let mut all = authorizations(app);
         let mut rights = object(all.get(&context).unwrap_or(&Value::Null));
         for update in &body.updates {
             rights.insert(update.right_code.clone(), json!(update.status));
@@ -347,7 +347,7 @@ async fn delete_authorized_rights(
 ) -> SpaceResult<StatusCode> {
     let context = context(query.context_identifier.as_deref())?;
     modify(&state, &caller, &reference, Right::Update, |app| {
-        let mut all = authorizations(&app);
+        let mut all = authorizations(app);
         if all.remove(&context).is_none() {
             return Err(SpaceError::not_found(format!("the application is not authorized in `{context}`")));
         }
@@ -387,7 +387,7 @@ async fn request_rights(
     let context = context(body.context_identifier.as_deref())?;
     check_codes(&body.right_codes, "rightCodes")?;
     modify(&state, &caller, &reference, Right::Update, |app| {
-        let mut all = authorizations(&app);
+        let mut all = authorizations(app);
         if !all.contains_key(&context) && all.len() >= MAX_ITEMS {
             return Err(SpaceError::invalid(format!("at most {MAX_ITEMS} contexts")));
         }

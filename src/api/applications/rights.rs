@@ -19,8 +19,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use super::{Caller, SpaceError, SpaceResult};
 use crate::auth::Role;
 use crate::store::ApplicationRecord;
@@ -93,7 +91,7 @@ fn user_holds(user_id: &str, orgs: &BTreeMap<String, Role>, app: &ApplicationRec
 
 /// Whether `app` was granted `right` in the `global` context.
 pub fn granted(app: &ApplicationRecord, right: Right) -> bool {
-    app.settings["authorizations"]["global"][right.code()] == Value::from("GRANTED")
+    app.settings["authorizations"]["global"][right.code()] == "GRANTED"
 }
 
 /// Refuses `caller` unless it holds `right` on `app`.
