@@ -509,14 +509,10 @@ async fn unfurl_content_of_link(
     SpaceQuery(query): SpaceQuery<ContentQuery>,
 ) -> SpaceResult<Json<Value>> {
     require_org_role(&caller, &query.organization, crate::auth::Role::Member)?;
-    let mut found = Vec::new();
-    for app in state.store.active_applications_of_org(&query.organization).await? {
-        for unfurl in app.settings["unfurlContent"].as_array().into_iter().flatten() {
-            if unfurl["target"] == query.link.as_str() {
-                found.push(json!({ "applicationId": app.id, "content": unfurl }));
-            }
-        }
-    }
+    let found = org_entries(&state, &query.organization, "unfurlContent", "content", |unfurl| {
+        unfurl["target"] == query.link.as_str()
+    })
+    .await?;
     Ok(Json(json!(found)))
 }
 
@@ -536,15 +532,29 @@ async fn external_auth_requests(
     SpaceQuery(query): SpaceQuery<AuthRequestsQuery>,
 ) -> SpaceResult<Json<Value>> {
     require_org_role(&caller, &query.organization, crate::auth::Role::Member)?;
+    let found = org_entries(&state, &query.organization, "externalAuthRequests", "request", |request| {
+        query.user_id.as_deref().is_none_or(|user| request["userId"] == user)
+    })
+    .await?;
+    Ok(Json(json!(found)))
+}
+
+/// The entries of a list the organization's applications keep (`field` of their settings)
+/// that `keep` selects, each as `{"applicationId", <name>: entry}`.
+async fn org_entries(
+    state: &AppState,
+    org: &str,
+    field: &str,
+    name: &str,
+    keep: impl Fn(&Value) -> bool,
+) -> SpaceResult<Vec<Value>> {
     let mut found = Vec::new();
-    for app in state.store.active_applications_of_org(&query.organization).await? {
-        for request in app.settings["externalAuthRequests"].as_array().into_iter().flatten() {
-            if query.user_id.as_deref().is_none_or(|user| request["userId"] == user) {
-                found.push(json!({ "applicationId": app.id, "request": request }));
-            }
+    for app in state.store.active_applications_of_org(org).await? {
+        for entry in app.settings[field].as_array().into_iter().flatten().filter(|e| keep(e)) {
+            found.push(json!({ "applicationId": app.id, name: entry }));
         }
     }
-    Ok(Json(json!(found)))
+    Ok(found)
 }
 
 #[derive(Deserialize)]

@@ -407,6 +407,12 @@ async fn authenticate_client(
     }
 }
 
+/// The fields of a form-encoded request body, or `invalid_request`.
+fn form_fields(form: Result<Form<Params>, FormRejection>) -> SpaceResult<Params> {
+    form.map(|Form(fields)| fields)
+        .map_err(|e| invalid_request(format!("send an application/x-www-form-urlencoded body: {e}")))
+}
+
 fn no_store(body: Value) -> Response {
     ([(CACHE_CONTROL, "no-store"), (axum::http::header::PRAGMA, "no-cache")], Json(body)).into_response()
 }
@@ -417,8 +423,7 @@ async fn token(
     form: Result<Form<Params>, FormRejection>,
 ) -> Response {
     let result = async {
-        let Form(form) =
-            form.map_err(|e| invalid_request(format!("send an application/x-www-form-urlencoded body: {e}")))?;
+        let form = form_fields(form)?;
         let grant =
             form.get("grant_type").map(String::as_str).ok_or_else(|| invalid_request("grant_type is required"))?;
         if !matches!(grant, "client_credentials" | "authorization_code" | "refresh_token") {
@@ -621,8 +626,7 @@ async fn revoke(
     form: Result<Form<Params>, FormRejection>,
 ) -> Response {
     let result = async {
-        let Form(form) =
-            form.map_err(|e| invalid_request(format!("send an application/x-www-form-urlencoded body: {e}")))?;
+        let form = form_fields(form)?;
         let token = form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| invalid_request("token is required"))?;
         let (app, _) = authenticate_client(&state, &headers, &form).await?;
         let hash = hash_token(token);
