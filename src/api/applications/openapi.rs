@@ -225,6 +225,31 @@ pub const ROUTES: &[Route] = &[
         )
     },
     Route {
+        body: Some("organization, links (1–100 URLs)"),
+        ..op(
+            "post",
+            "/api/http/applications/unfurls/links",
+            "The host product reports links seen: queued for the org's applications whose authorized domains or \
+             patterns match (org admin)",
+        )
+    },
+    Route {
+        query: &["organization", "link"],
+        ..op(
+            "get",
+            "/api/http/applications/unfurls/content",
+            "What the org's applications posted for a link (org member)",
+        )
+    },
+    Route {
+        query: &["organization", "userId"],
+        ..op(
+            "get",
+            "/api/http/applications/unfurls/external-auth-requests",
+            "The external-auth requests of the org's applications (org member)",
+        )
+    },
+    Route {
         query: &["fromEtag", "batchSize"],
         ..op("get", "/api/http/applications/unfurls/queue", "Get unfurl queue items (Unfurls.Provide)")
     },
