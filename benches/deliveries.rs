@@ -1,12 +1,12 @@
 //! Signed webhook deliveries per second, end to end, on SQLite and on PostgreSQL.
 //!
 //! `cargo bench --bench deliveries`: the host product posts `EVENTS` events to
-//! `POST /v1/orgs/{org}/events` (`POSTERS` at a time); one application of the organization has
+//! `POST /v1/orgs/{org}/events` (`WEFT_BENCH_POSTERS` (16) at a time); one application of the organization has
 //! a webhook subscribed to them, at a receiver on loopback that checks every delivery's
 //! `X-Space-Signature` (HMAC) and `X-Space-Public-Key-Signature` (RSA, with the key from the
 //! JWKS) and counts the verified ones. The clock runs from the first post to the last verified
 //! delivery. The baseline, in the same run, is a plain loop POSTing the same bodies to the
-//! same receiver, `POSTERS` at a time, unsigned: the ratio is what durable, signed delivery
+//! same receiver, `WEFT_BENCH_POSTERS` (16) at a time, unsigned: the ratio is what durable, signed delivery
 //! costs.
 //!
 //! PostgreSQL: `WEFT_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/postgres);
@@ -28,7 +28,10 @@ use weft::config::ServerConfig;
 use weft::server::Server;
 
 const EVENTS: usize = 3_000;
-const POSTERS: usize = 16;
+/// How many clients post at once (`WEFT_BENCH_POSTERS`, default 16).
+fn poster_count() -> usize {
+    std::env::var("WEFT_BENCH_POSTERS").ok().and_then(|n| n.parse().ok()).unwrap_or(16)
+}
 
 /// What the receiver checks deliveries with; `None` for the unsigned baseline.
 struct Keys {
@@ -86,11 +89,11 @@ fn event(n: usize) -> Value {
     json!({"type": "Bench.Event", "payload": {"n": n, "issue": {"id": format!("ISS-{n}"), "title": "A bench event"}}})
 }
 
-/// Posts `bodies` to `url` (`POSTERS` at a time) and returns when every post was answered.
+/// Posts `bodies` to `url` (`WEFT_BENCH_POSTERS` (16) at a time) and returns when every post was answered.
 async fn post_all(client: &reqwest::Client, url: &str, token: Option<&str>, bodies: Vec<String>) {
     let bodies = Arc::new(std::sync::Mutex::new(bodies));
     let mut posters = tokio::task::JoinSet::new();
-    for _ in 0..POSTERS {
+    for _ in 0..poster_count() {
         let (client, url, bodies, token) = (client.clone(), url.to_owned(), bodies.clone(), token.map(str::to_owned));
         posters.spawn(async move {
             loop {
@@ -169,8 +172,16 @@ async fn measure(database_url: &str, secret_key: Option<String>) -> (f64, Vec<St
     let bodies: Vec<String> = (0..EVENTS).map(|n| event(n).to_string()).collect();
     let started = Instant::now();
     post_all(&client, &format!("{url}/v1/orgs/bench/events"), Some("bench"), bodies).await;
+    let posted = started.elapsed();
+    let delivered_then = receiver.counts.verified.load(Ordering::Relaxed);
     wait_until(&receiver.counts.verified, EVENTS, Duration::from_secs(120)).await;
     let rate = EVENTS as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "           posting took {:.2} s ({:.0} events/s accepted), {delivered_then} delivered by then; all delivered after {:.2} s",
+        posted.as_secs_f64(),
+        EVENTS as f64 / posted.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
     assert_eq!(receiver.counts.received.load(Ordering::Relaxed), EVENTS, "every delivery verified, none twice");
 
     let mut delivered = Vec::new();
@@ -221,7 +232,7 @@ fn report(backend: &str, rate: f64, baseline: f64) {
 
 #[tokio::main]
 async fn main() {
-    println!("deliveries benchmark: {EVENTS} events posted by {POSTERS} clients, one subscribed webhook");
+    println!("deliveries benchmark: {EVENTS} events posted by {} clients, one subscribed webhook", poster_count());
     let (sqlite, bodies) = measure("sqlite://{dir}/bench.db", None).await;
     let plain = baseline(bodies).await;
     report("sqlite", sqlite, plain);
