@@ -29,6 +29,7 @@ pub use applications::{
     AppOrder, AppTokenRecord, ApplicationRecord, DeliveryRecord, NewDelivery, ParameterLimit, PrivateAppRecord,
     SubscriptionRecord, WebhookRecord,
 };
+pub use cron::ScheduledIntegration;
 pub use dev::DevModeRecord;
 pub use events::{EventFilter, EventPage, EventRecord};
 pub use installations::{InstallationFilter, InstallationRecord, InstallationUpdate};
@@ -147,6 +148,15 @@ impl Store {
     pub fn backend(&self) -> Backend {
         self.backend
     }
+}
+
+/// Decodes the JSON text in column `name` of `row`.
+///
+/// Every column is read by name with `try_get`: a type the code does not expect is a
+/// [`StoreError`], never a panic.
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(row: &sqlx::any::AnyRow, name: &str) -> Result<T> {
+    use sqlx::Row as _;
+    Ok(serde_json::from_str(row.try_get::<&str, _>(name)?)?)
 }
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp column.

@@ -184,6 +184,7 @@ async fn create_place(
                 PlaceKind::Space => &installation.space_selection,
                 PlaceKind::Site => &installation.site_selection,
             };
+            // `None`: the installation went meanwhile, and with it its place installations.
             if selection == "all" {
                 state
                     .store

@@ -129,7 +129,7 @@ fn setup_event(installation: &InstallationRecord) -> Value {
 
 /// Queues `installation_setup` for `installation` (with the queue's retries).
 async fn queue_setup(state: &AppState, installation: &InstallationRecord) -> Result<(), ApiError> {
-    let job = crate::queue::event_job(&installation.integration, &installation.id, setup_event(installation));
+    let job = crate::queue::event_job(crate::queue::JobOwner::installation(installation), setup_event(installation));
     state.queue.enqueue(&state.store, &[job]).await?;
     Ok(())
 }
@@ -166,7 +166,7 @@ pub async fn find_installation(
     let integration = find_visible(state, principal, name).await?;
     let installation = state
         .store
-        .installation(name, id)
+        .installation(&integration.id, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("integration `{name}` has no installation `{id}`")))?;
     principal.require_read_installation(&installation)?;
@@ -194,7 +194,11 @@ async fn install(
         check_configuration(&integration, configuration)?;
     }
     let id = crate::ids::random("inst_", 20);
-    let mut installation = state.store.create_installation(&id, &name, &body.organization).await?;
+    let mut installation = state
+        .store
+        .create_installation(&id, &integration, &body.organization)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no integration `{name}`")))?;
     if let Some(configuration) = body.configuration {
         let configured = InstallationRecord { configuration: configuration.clone(), ..installation.clone() };
         let setup = run_setup(&state, &integration, &configured).await;
@@ -229,13 +233,13 @@ async fn list(
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    find_visible(&state, &principal, &name).await?;
+    let integration = find_visible(&state, &principal, &name).await?;
     let paging = PageQuery { page: query.page.clone(), limit: query.limit };
     let limit = paging.limit()?;
     // Each caller sees only what it may read: users their organizations' installations, an
     // installation token itself, the integration and the operator all of them.
     let filter = InstallationFilter {
-        integration: &name,
+        integration_id: &integration.id,
         external_id: query.external_id.as_deref().unwrap_or(""),
         member: principal.user_id(),
         id: match &principal {
@@ -409,12 +413,12 @@ async fn create_token(
     principal: Principal,
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    if !matches!(&principal, Principal::Integration { name: own } if *own == name) {
+    let (integration, installation) = find_installation(&state, &principal, &name, &id).await?;
+    if !principal.acts_for(&integration, false) {
         return Err(ApiError::forbidden(format!(
             "only integration `{name}` itself (its integration token) may create installation tokens"
         )));
     }
-    let (_, installation) = find_installation(&state, &principal, &name, &id).await?;
     let token = generate_token();
     let expires_at = now_ms() + TEMPORARY_TOKEN_MS;
     state.store.put_token(&hash_token(&token), TokenKind::Installation, &installation.id, Some(expires_at)).await?;

@@ -53,7 +53,8 @@ async fn publish(
     integration_name(&name)?;
     match &principal {
         // The integration's own token may publish new versions of it (same organization).
-        Principal::Integration { name: own } if *own == name => {}
+        // A token is resolved by the integration's id, so its `name` is the live one's.
+        Principal::Integration { name: own, .. } if *own == name => {}
         _ => principal.require_org_admin(&body.organization)?,
     }
     // The same rules `weft check` applies on the author's machine.
@@ -83,17 +84,17 @@ async fn publish(
         })
         .await?
         .ok_or_else(|| ApiError::conflict(format!("integration `{name}` belongs to another organization")))?;
-    state.modules.insert(&name, integration.current_version, compiled).await;
+    state.modules.insert(&integration.id, integration.current_version, compiled).await;
     if let Some(secrets) = &body.secrets {
         let sealed = state.secrets.seal(serde_json::to_string(secrets).expect("strings encode").as_bytes());
-        state.store.set_integration_secrets(&name, &sealed).await?;
+        state.store.set_integration_secrets(&integration.id, &sealed).await?;
     }
     tracing::info!(integration = %name, version = integration.current_version, "published");
     let mut answer = integration_json(&integration);
     if integration.current_version == 1 {
         // The integration's own token, shown this once: its code authenticates with it.
         let token = generate_token();
-        state.store.put_token(&hash_token(&token), TokenKind::Integration, &name, None).await?;
+        state.store.put_token(&hash_token(&token), TokenKind::Integration, &integration.id, None).await?;
         answer["token"] = json!(token);
     }
     Ok(Json(answer))
@@ -173,7 +174,7 @@ async fn unpublish(
     // Tell every installation, then forget them; a guest failure does not stop the unpublish.
     let mut after = String::new();
     loop {
-        let installations = state.store.installations(&name, &after, 100).await?;
+        let installations = state.store.installations(&integration.id, &after, 100).await?;
         let Some(last) = installations.last() else { break };
         after = last.id.clone();
         for installation in &installations {
@@ -181,7 +182,8 @@ async fn unpublish(
                 .await;
         }
     }
-    state.store.delete_integration(&name).await?;
+    state.store.delete_integration(&integration.id).await?;
+    state.dev.forget(&integration.id);
     tracing::info!(integration = %name, "unpublished");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -201,9 +203,7 @@ pub fn can_see(principal: &Principal, integration: &IntegrationRecord) -> bool {
         return true;
     }
     match principal {
-        Principal::Integration { name } | Principal::Installation { integration: name, .. } => {
-            *name == integration.name
-        }
+        Principal::Integration { .. } | Principal::Installation { .. } => principal.acts_for(integration, true),
         _ => principal.role_in(&integration.org_id).is_some(),
     }
 }

@@ -232,7 +232,11 @@ async fn install_place(
             )));
         }
     }
-    let record = state.store.install_on_place(kind, &id, &target_id, &name, &installation.org_id).await?;
+    let record = state
+        .store
+        .install_on_place(kind, &id, &target_id, &name, &installation.org_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("integration `{name}` has no installation `{id}`")))?;
     queue_lifecycle(&state, kind, &installation, &target_id, "setup").await?;
     Ok((StatusCode::CREATED, Json(place_installation_json(&state, kind, &record, extended).await?)))
 }
@@ -322,7 +326,7 @@ async fn queue_lifecycle(
         "installationId": installation.id,
         format!("{noun}Id"): target_id,
     });
-    let job = crate::queue::event_job(&installation.integration, &installation.id, event);
+    let job = crate::queue::event_job(crate::queue::JobOwner::installation(installation), event);
     state.queue.enqueue(&state.store, &[job]).await?;
     Ok(())
 }
@@ -488,8 +492,8 @@ async fn status(
     ApiPath((org_id, name)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require_org_member(&org_id)?;
-    find_visible(&state, &principal, &name).await?;
-    let filter = InstallationFilter { integration: &name, org_id: &org_id, ..Default::default() };
+    let integration = find_visible(&state, &principal, &name).await?;
+    let filter = InstallationFilter { integration_id: &integration.id, org_id: &org_id, ..Default::default() };
     let installation = state.store.find_installations(&filter, "", 1).await?.into_iter().next();
     Ok(Json(match installation {
         Some(installation) => json!({

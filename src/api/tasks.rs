@@ -33,7 +33,7 @@ struct QueueTask {
 /// The integration itself, or an admin of the organization that owns it.
 fn require_task_access(principal: &Principal, integration: &IntegrationRecord) -> Result<(), ApiError> {
     match principal {
-        Principal::Integration { name } if *name == integration.name => Ok(()),
+        _ if principal.acts_for(integration, false) => Ok(()),
         _ => principal.require_org_admin(&integration.org_id),
     }
 }
@@ -55,8 +55,9 @@ async fn queue_task(
     if body.idempotency_key.as_ref().is_some_and(|key| key.is_empty() || key.len() > 200) {
         return Err(ApiError::bad_request("idempotencyKey must be 1–200 characters"));
     }
-    let job = queue::task_job(&name, None, body.task, schedule as u32, body.idempotency_key)
-        .map_err(ApiError::bad_request)?;
+    let job =
+        queue::task_job(queue::JobOwner::integration(&integration), body.task, schedule as u32, body.idempotency_key)
+            .map_err(ApiError::bad_request)?;
     state.queue.enqueue(&state.store, &[job]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -85,7 +86,7 @@ async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }
-    let jobs = state.store.jobs(&name, status, limit).await?;
+    let jobs = state.store.jobs(&integration.id, status, limit).await?;
     let items: Vec<Value> = jobs
         .iter()
         .map(|job| {

@@ -4,14 +4,16 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Result, Store, now_ms};
+use super::{IntegrationRecord, Result, Store, json_column, now_ms};
 
 /// An installation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstallationRecord {
-    /// Its id.
+    /// Its id (never reused).
     pub id: String,
-    /// The installed integration.
+    /// The installed integration's identity.
+    pub integration_id: String,
+    /// The installed integration's name, for URLs and display.
     pub integration: String,
     /// The organization it is installed on.
     pub org_id: String,
@@ -34,8 +36,8 @@ pub struct InstallationRecord {
 /// Which installations a listing returns; empty strings match everything.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InstallationFilter<'a> {
-    /// Only installations of this integration.
-    pub integration: &'a str,
+    /// Only installations of the integration with this id.
+    pub integration_id: &'a str,
     /// Only installations on this organization.
     pub org_id: &'a str,
     /// Only installations carrying this external id.
@@ -61,20 +63,22 @@ pub struct InstallationUpdate {
     pub site_selection: Option<String>,
 }
 
-const COLUMNS: &str = "id, integration, org_id, status, configuration, external_ids, created_at, updated_at, space_selection, site_selection";
+const COLUMNS: &str = "id, integration_id, integration, org_id, status, configuration, external_ids, created_at, \
+                       updated_at, space_selection, site_selection";
 
 fn record(row: &AnyRow) -> Result<InstallationRecord> {
     Ok(InstallationRecord {
-        id: row.get(0),
-        integration: row.get(1),
-        org_id: row.get(2),
-        status: row.get(3),
-        configuration: serde_json::from_str(row.get::<&str, _>(4))?,
-        external_ids: serde_json::from_str(row.get::<&str, _>(5))?,
-        created_at: row.get(6),
-        updated_at: row.get(7),
-        space_selection: row.get(8),
-        site_selection: row.get(9),
+        id: row.try_get("id")?,
+        integration_id: row.try_get("integration_id")?,
+        integration: row.try_get("integration")?,
+        org_id: row.try_get("org_id")?,
+        status: row.try_get("status")?,
+        configuration: json_column(row, "configuration")?,
+        external_ids: json_column(row, "external_ids")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        space_selection: row.try_get("space_selection")?,
+        site_selection: row.try_get("site_selection")?,
     })
 }
 
@@ -92,7 +96,7 @@ pub(super) fn contains_pattern(value: &str) -> String {
 fn filter_sql(first: usize) -> String {
     let [a, b, c, d, e] = [first, first + 1, first + 2, first + 3, first + 4];
     format!(
-        "(${a} = '' OR integration = ${a}) AND (${b} = '' OR org_id = ${b}) \
+        "(${a} = '' OR integration_id = ${a}) AND (${b} = '' OR org_id = ${b}) \
          AND (${c} = '' OR external_ids LIKE ${c} ESCAPE '!') \
          AND (${d} = '' OR org_id IN (SELECT org_id FROM org_members WHERE user_id = ${d})) \
          AND (${e} = '' OR id = ${e})"
@@ -100,13 +104,20 @@ fn filter_sql(first: usize) -> String {
 }
 
 impl Store {
-    /// Creates an installation.
-    pub async fn create_installation(&self, id: &str, integration: &str, org_id: &str) -> Result<InstallationRecord> {
+    /// Creates an installation of `integration`. `None` when that integration no longer
+    /// exists (it was unpublished meanwhile): the row is never written.
+    pub async fn create_installation(
+        &self,
+        id: &str,
+        integration: &IntegrationRecord,
+        org_id: &str,
+    ) -> Result<Option<InstallationRecord>> {
         self.catalog_changed();
         let now = now_ms();
         let installation = InstallationRecord {
             id: id.to_owned(),
-            integration: integration.to_owned(),
+            integration_id: integration.id.clone(),
+            integration: integration.name.clone(),
             org_id: org_id.to_owned(),
             status: "active".to_owned(),
             configuration: Value::Object(Default::default()),
@@ -116,24 +127,30 @@ impl Store {
             space_selection: "selected".to_owned(),
             site_selection: "selected".to_owned(),
         };
-        sqlx::query(&format!("INSERT INTO installations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $8)"))
-            .bind(id)
-            .bind(integration)
-            .bind(org_id)
-            .bind(&installation.status)
-            .bind(installation.configuration.to_string())
-            .bind("[]")
-            .bind(now)
-            .bind("selected")
-            .execute(&self.pool)
-            .await?;
-        Ok(installation)
+        // Inserted only while the integration exists, in the same statement.
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO installations ({COLUMNS}) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $9 WHERE EXISTS (SELECT 1 FROM integrations WHERE id = $2)"
+        ))
+        .bind(id)
+        .bind(&integration.id)
+        .bind(&integration.name)
+        .bind(org_id)
+        .bind(&installation.status)
+        .bind(installation.configuration.to_string())
+        .bind("[]")
+        .bind(now)
+        .bind("selected")
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok((inserted == 1).then_some(installation))
     }
 
-    /// One installation of `integration`.
-    pub async fn installation(&self, integration: &str, id: &str) -> Result<Option<InstallationRecord>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM installations WHERE integration = $1 AND id = $2"))
-            .bind(integration)
+    /// One installation of the integration `integration_id`.
+    pub async fn installation(&self, integration_id: &str, id: &str) -> Result<Option<InstallationRecord>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM installations WHERE integration_id = $1 AND id = $2"))
+            .bind(integration_id)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -149,15 +166,20 @@ impl Store {
         row.as_ref().map(record).transpose()
     }
 
-    /// A page of `integration`'s installations, by id, after `after`.
-    pub async fn installations(&self, integration: &str, after: &str, limit: i64) -> Result<Vec<InstallationRecord>> {
-        let filter = InstallationFilter { integration, ..Default::default() };
+    /// A page of the installations of integration `integration_id`, by id, after `after`.
+    pub async fn installations(
+        &self,
+        integration_id: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<InstallationRecord>> {
+        let filter = InstallationFilter { integration_id, ..Default::default() };
         self.find_installations(&filter, after, limit).await
     }
 
-    /// How many installations `integration` has.
-    pub async fn count_installations(&self, integration: &str) -> Result<i64> {
-        self.count_matching_installations(&InstallationFilter { integration, ..Default::default() }).await
+    /// How many installations integration `integration_id` has.
+    pub async fn count_installations(&self, integration_id: &str) -> Result<i64> {
+        self.count_matching_installations(&InstallationFilter { integration_id, ..Default::default() }).await
     }
 
     /// A page of the installations matching `filter`, by id, after `after`.
@@ -170,7 +192,7 @@ impl Store {
         let sql =
             format!("SELECT {COLUMNS} FROM installations WHERE {} AND id > $6 ORDER BY id LIMIT $7", filter_sql(1));
         let rows = sqlx::query(&sql)
-            .bind(filter.integration)
+            .bind(filter.integration_id)
             .bind(filter.org_id)
             .bind(contains_pattern(filter.external_id))
             .bind(filter.member)
@@ -186,14 +208,14 @@ impl Store {
     pub async fn count_matching_installations(&self, filter: &InstallationFilter<'_>) -> Result<i64> {
         let sql = format!("SELECT COUNT(*) FROM installations WHERE {}", filter_sql(1));
         let row = sqlx::query(&sql)
-            .bind(filter.integration)
+            .bind(filter.integration_id)
             .bind(filter.org_id)
             .bind(contains_pattern(filter.external_id))
             .bind(filter.member)
             .bind(filter.id)
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.get(0))
+        Ok(row.try_get(0)?)
     }
 
     /// Applies `update` to an installation and returns it as it now is.

@@ -12,9 +12,10 @@ pub fn installation_scope(installation_id: &str) -> String {
     format!("{INSTALLATION_SCOPE_PREFIX}{installation_id}")
 }
 
-/// The kv namespace of an integration's own runs (tasks and cron without an installation).
-pub fn integration_scope(integration: &str) -> String {
-    format!("integration:{integration}")
+/// The kv namespace of an integration's own runs (tasks and cron without an installation),
+/// by the integration's id: a later integration of the same name starts empty.
+pub fn integration_scope(integration_id: &str) -> String {
+    format!("integration:{integration_id}")
 }
 
 impl Store {
@@ -25,7 +26,7 @@ impl Store {
             .bind(key)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|row| row.get(0)))
+        Ok(row.map(|row| row.try_get("value")).transpose()?)
     }
 
     /// Stores `value` (JSON text) unless that would make `scope` hold more than `max_keys`
@@ -79,6 +80,6 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        Ok(rows.iter().map(|row| row.try_get("key")).collect::<Result<_, _>>()?)
     }
 }

@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::installations::contains_pattern;
-use super::{PlaceKind, Result, Store, now_ms};
+use super::{PlaceKind, Result, Store, json_column, now_ms};
 
 /// An installation on one space or site.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,15 +50,15 @@ const COLUMNS: &str =
 
 fn record(row: &AnyRow) -> Result<PlaceInstallationRecord> {
     Ok(PlaceInstallationRecord {
-        installation_id: row.get(0),
-        target_id: row.get(1),
-        integration: row.get(2),
-        org_id: row.get(3),
-        status: row.get(4),
-        configuration: serde_json::from_str(row.get::<&str, _>(5))?,
-        external_ids: serde_json::from_str(row.get::<&str, _>(6))?,
-        created_at: row.get(7),
-        updated_at: row.get(8),
+        installation_id: row.try_get("installation_id")?,
+        target_id: row.try_get("target_id")?,
+        integration: row.try_get("integration")?,
+        org_id: row.try_get("org_id")?,
+        status: row.try_get("status")?,
+        configuration: json_column(row, "configuration")?,
+        external_ids: json_column(row, "external_ids")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
@@ -67,7 +67,9 @@ const FILTER: &str = "($1 = '' OR integration = $1) AND ($2 = '' OR installation
      AND ($5 = '' OR org_id IN (SELECT org_id FROM org_members WHERE user_id = $5))";
 
 impl Store {
-    /// Installs `installation_id` on a space or site (idempotent) and returns it.
+    /// Installs `installation_id` on a space or site (idempotent) and returns it as it is
+    /// now; `None` when the installation or the place no longer exists (removed
+    /// concurrently): one statement, so there is no window between the write and the read.
     pub async fn install_on_place(
         &self,
         kind: PlaceKind,
@@ -75,21 +77,26 @@ impl Store {
         target_id: &str,
         integration: &str,
         org_id: &str,
-    ) -> Result<PlaceInstallationRecord> {
+    ) -> Result<Option<PlaceInstallationRecord>> {
         let now = now_ms();
-        sqlx::query(&format!(
-            "INSERT INTO {} ({COLUMNS}) VALUES ($1, $2, $3, $4, 'active', '{{}}', '[]', $5, $5) \
-             ON CONFLICT (installation_id, target_id) DO NOTHING",
-            kind.installations_table()
+        // The no-op update makes an existing row come back through RETURNING too.
+        let row = sqlx::query(&format!(
+            "INSERT INTO {table} ({COLUMNS}) SELECT $1, $2, $3, $4, 'active', '{{}}', '[]', $5, $5 \
+             WHERE EXISTS (SELECT 1 FROM installations WHERE id = $1) \
+               AND EXISTS (SELECT 1 FROM {places} WHERE id = $2) \
+             ON CONFLICT (installation_id, target_id) DO UPDATE SET installation_id = excluded.installation_id \
+             RETURNING {COLUMNS}",
+            table = kind.installations_table(),
+            places = kind.table(),
         ))
         .bind(installation_id)
         .bind(target_id)
         .bind(integration)
         .bind(org_id)
         .bind(now)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(self.place_installation(kind, installation_id, target_id).await?.expect("just inserted"))
+        row.as_ref().map(record).transpose()
     }
 
     /// One space or site installation.
@@ -158,7 +165,7 @@ impl Store {
             .bind(filter.member)
             .fetch_one(&self.pool)
             .await?
-            .get(0);
+            .try_get(0)?;
         Ok((rows.iter().map(record).collect::<Result<_>>()?, total))
     }
 }

@@ -11,7 +11,7 @@ pub enum TokenKind {
     Admin,
     /// A user; what it may do follows from its organization roles.
     User,
-    /// An integration's own code (subject: the integration name).
+    /// An integration's own code (subject: the integration's id, never its name).
     Integration,
     /// One installation, temporary (subject: the installation id).
     Installation,
@@ -79,16 +79,15 @@ impl Store {
         .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.and_then(|row| {
-            let kind: String = row.get(0);
-            Some(TokenRecord { kind: TokenKind::parse(&kind)?, subject: row.get(1) })
-        }))
+        let Some(row) = row else { return Ok(None) };
+        let (kind, subject): (String, String) = (row.try_get("kind")?, row.try_get("subject")?);
+        Ok(TokenKind::parse(&kind).map(|kind| TokenRecord { kind, subject }))
     }
 
     /// Whether any admin token exists (false on a new database).
     pub async fn has_admin_token(&self) -> Result<bool> {
         let row = sqlx::query("SELECT COUNT(*) FROM api_tokens WHERE kind = 'admin'").fetch_one(&self.pool).await?;
-        Ok(row.get::<i64, _>(0) > 0)
+        Ok(row.try_get::<i64, _>(0)? > 0)
     }
 
     /// Revokes every token of `kind` acting as `subject`.

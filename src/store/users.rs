@@ -49,7 +49,14 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|row| UserRecord { id: row.get(0), name: row.get(1), created_at: row.get(2) }))
+        row.map(|row| {
+            Ok(UserRecord {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .transpose()
     }
 
     /// Adds a user to an organization, or changes their role there.
@@ -75,7 +82,7 @@ impl Store {
                 .bind(user_id)
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows.iter().map(member).collect())
+        rows.iter().map(member).collect()
     }
 
     /// Every member of an organization.
@@ -85,11 +92,16 @@ impl Store {
                 .bind(org_id)
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows.iter().map(member).collect())
+        rows.iter().map(member).collect()
     }
 }
 
 /// A row of `SELECT org_id, user_id, role, created_at FROM org_members`.
-fn member(row: &sqlx::any::AnyRow) -> MemberRecord {
-    MemberRecord { org_id: row.get(0), user_id: row.get(1), role: row.get(2), created_at: row.get(3) }
+fn member(row: &sqlx::any::AnyRow) -> Result<MemberRecord> {
+    Ok(MemberRecord {
+        org_id: row.try_get("org_id")?,
+        user_id: row.try_get("user_id")?,
+        role: row.try_get("role")?,
+        created_at: row.try_get("created_at")?,
+    })
 }

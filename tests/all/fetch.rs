@@ -179,7 +179,8 @@ async fn stopping_the_server_writes_every_pending_event() {
     let _dir = app.stop().await;
     assert!(reqwest::Client::new().get(&url).timeout(Duration::from_secs(1)).send().await.is_err());
     let store = weft::store::Store::connect(&database_url).await.unwrap();
-    assert_eq!(store.events("hello", &weft::store::EventFilter::default(), "", 100).await.unwrap().total, 20);
+    let hello = store.integration("hello").await.unwrap().unwrap();
+    assert_eq!(store.events(&hello.id, &weft::store::EventFilter::default(), "", 100).await.unwrap().total, 20);
 }
 
 #[tokio::test]

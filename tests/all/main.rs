@@ -12,6 +12,7 @@ mod dev;
 mod examples;
 mod fetch;
 mod hostile;
+mod identity;
 mod installations;
 mod integrations;
 mod openapi;

@@ -143,7 +143,8 @@ async fn kv_entries_go_with_their_installation_and_integration() {
         assert_eq!(put.status(), 204);
     }
     let store = &app.state().store;
-    assert!(store.kv_set(&integration_scope("probe"), "runs", "1", 10).await.unwrap());
+    let probe = store.integration("probe").await.unwrap().unwrap();
+    assert!(store.kv_set(&integration_scope(&probe.id), "runs", "1", 10).await.unwrap());
     let kept = |scope: String| async move { store.kv_get(&scope, "colour").await.unwrap().is_some() };
     assert!(kept(installation_scope(&ids[0])).await && kept(installation_scope(&ids[1])).await);
 
@@ -151,12 +152,12 @@ async fn kv_entries_go_with_their_installation_and_integration() {
     assert_eq!(status, 204, "{body}");
     assert!(!kept(installation_scope(&ids[0])).await, "uninstalling deletes the installation's keys");
     assert!(kept(installation_scope(&ids[1])).await, "and only its own");
-    assert!(store.kv_get(&integration_scope("probe"), "runs").await.unwrap().is_some());
+    assert!(store.kv_get(&integration_scope(&probe.id), "runs").await.unwrap().is_some());
 
     let (status, body) = app.call("DELETE", "/v1/integrations/probe", None).await;
     assert_eq!(status, 204, "{body}");
     assert!(!kept(installation_scope(&ids[1])).await, "unpublishing deletes every installation's keys");
-    assert_eq!(store.kv_get(&integration_scope("probe"), "runs").await.unwrap(), None, "and the integration's");
+    assert_eq!(store.kv_get(&integration_scope(&probe.id), "runs").await.unwrap(), None, "and the integration's");
 }
 
 #[tokio::test]
