@@ -20,6 +20,7 @@ mod page;
 mod places;
 mod schema;
 mod tasks;
+mod tokens;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -44,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .merge(places::router())
         .merge(openapi::router())
         .merge(tasks::router())
+        .merge(tokens::router())
         .merge(ingest::router())
         .merge(dev::router())
         .merge(health::router())

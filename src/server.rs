@@ -136,9 +136,17 @@ fn secret_box(config: &ServerConfig, store: &Store) -> anyhow::Result<SecretBox>
 }
 
 /// Registers the configured admin token, or generates one for a database that has none.
+///
+/// A configured token is the only admin token: rotating `WEFT_ADMIN_TOKEN` and restarting
+/// retires the old one (and a generated one), on every replica sharing the database.
 async fn bootstrap_admin_token(store: &Store, configured: Option<&str>) -> anyhow::Result<Option<String>> {
     if let Some(token) = configured {
-        store.put_token(&hash_token(token), TokenKind::Admin, "bootstrap", None).await?;
+        let hash = hash_token(token);
+        store.put_token(&hash, TokenKind::Admin, "bootstrap", None).await?;
+        let retired = store.retire_admin_tokens_except(&hash).await?;
+        if retired > 0 {
+            tracing::info!(retired, "retired admin tokens other than the configured one");
+        }
         return Ok(None);
     }
     if store.has_admin_token().await? {

@@ -39,7 +39,7 @@ pub use orgs::{OrgRecord, PlaceKind, PlaceRecord};
 pub use place_installations::{PlaceInstallationFilter, PlaceInstallationRecord};
 pub use queue::{Job, JobSummary, NewJob};
 pub use subscriptions::ScopedInstallation;
-pub use tokens::{TokenKind, TokenRecord};
+pub use tokens::{TokenInfo, TokenKind, TokenRecord};
 pub use users::{MemberRecord, UserRecord};
 
 /// Which database a [`Store`] talks to.

@@ -75,6 +75,28 @@ impl Store {
         Ok(MemberRecord { org_id: org_id.to_owned(), user_id: user_id.to_owned(), role: role.to_owned(), created_at })
     }
 
+    /// Deletes a user with their memberships and tokens, in one transaction; `false` when
+    /// there was none.
+    pub async fn delete_user(&self, id: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM api_tokens WHERE kind = 'user' AND subject = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM org_members WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(deleted == 1)
+    }
+
+    /// Removes a user from an organization; `false` when they were not a member.
+    pub async fn remove_member(&self, org_id: &str, user_id: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+
     /// Every membership of a user.
     pub async fn memberships(&self, user_id: &str) -> Result<Vec<MemberRecord>> {
         let rows =

@@ -21,6 +21,7 @@ mod outbound;
 mod publish;
 mod queue;
 mod replicas;
+mod revocation;
 mod spaces;
 mod store;
 mod support;
