@@ -108,7 +108,7 @@ impl Server {
         self.state.dev.shutdown();
         self.serving.await??;
         self.background.stop().await;
-        self.state.events.flush().await;
+        let _ = self.state.events.flush().await;
         self.applications_worker.stop().await;
         drop(self.state);
         self.events_writer.await?;

@@ -42,6 +42,10 @@ pub use subscriptions::ScopedInstallation;
 pub use tokens::{TokenInfo, TokenKind, TokenRecord};
 pub use users::{MemberRecord, UserRecord};
 
+/// How long a SQLite statement waits for another writer's lock before it fails as busy
+/// (the API then answers 503 with `Retry-After`).
+const SQLITE_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000";
+
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -66,6 +70,36 @@ pub enum StoreError {
     /// A JSON column holds something unexpected.
     #[error("corrupt JSON in the database: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl StoreError {
+    /// Whether the database is momentarily unable to answer — locked by another writer, out
+    /// of disk or memory, unreachable, shutting down — rather than refusing the request
+    /// itself. Callers answer 503 with `Retry-After` and retry; nothing about the request
+    /// was wrong.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Sql(error) = self else { return false };
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(error) => error.code().is_some_and(|code| unavailable_code(&code)),
+            _ => false,
+        }
+    }
+}
+
+/// SQLite result codes (the primary code is the low byte of an extended one): BUSY (5),
+/// LOCKED (6), NOMEM (7), IOERR (10), FULL (13), CANTOPEN (14). PostgreSQL SQLSTATE classes:
+/// 08 connection exception, 53 insufficient resources (disk full, out of memory, too many
+/// connections), 57P operator intervention (shutdown, crash recovery).
+fn unavailable_code(code: &str) -> bool {
+    if let Ok(sqlite) = code.parse::<u32>() {
+        return matches!(sqlite & 0xff, 5 | 6 | 7 | 10 | 13 | 14);
+    }
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
 }
 
 /// Result type of the storage layer.
@@ -109,6 +143,7 @@ impl Store {
                     // across process crashes, which is what a WAL server needs.
                     conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
                         .await?;
+                    conn.execute(SQLITE_BUSY_TIMEOUT).await?;
                     Ok(())
                 })
             })
@@ -123,9 +158,26 @@ impl Store {
         Ok(Self { pool, backend, sqlite_path, catalog_generation: Arc::default() })
     }
 
-    /// Whether the database answers a trivial query (readiness).
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+    /// Whether the database would take a write now (readiness): on SQLite, whether the
+    /// write lock can be had within a second (`BEGIN IMMEDIATE`, then rolled back: nothing is
+    /// written); on PostgreSQL, whether the server answers.
+    pub async fn probe_write(&self) -> Result<()> {
+        let mut connection = self.pool.acquire().await?;
+        match self.backend {
+            Backend::Postgres => {
+                connection.execute("SELECT 1").await?;
+            }
+            Backend::Sqlite => {
+                // A short wait of its own: readiness must answer quickly while locked.
+                connection.execute("PRAGMA busy_timeout = 1000").await?;
+                let began = connection.execute("BEGIN IMMEDIATE").await;
+                if began.is_ok() {
+                    connection.execute("ROLLBACK").await?;
+                }
+                connection.execute(SQLITE_BUSY_TIMEOUT).await?;
+                began?;
+            }
+        }
         Ok(())
     }
 

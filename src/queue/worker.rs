@@ -152,8 +152,13 @@ async fn complete_in_batches(state: AppState, owner: String, mut finished: mpsc:
             }
         }
         // A job is settled only once its event is in the log: a crash in between re-runs
-        // the job rather than losing the record that it ran.
-        state.events.flush().await;
+        // the job rather than losing the record that it ran, and so does an event the
+        // writer had to give up on (their leases expire and another worker runs them).
+        if !state.events.flush().await {
+            tracing::warn!("leaving {} finished jobs leased: their events were not recorded", batch.len());
+            batch.clear();
+            continue;
+        }
         let mut delay = Duration::from_millis(20);
         while let Err(error) = state.store.complete_jobs(&owner, &batch).await {
             // Until this succeeds the jobs stay leased; retrying keeps them from running twice.

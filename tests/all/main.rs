@@ -17,6 +17,7 @@ mod installations;
 mod integrations;
 mod openapi;
 mod operations;
+mod outages;
 mod outbound;
 mod publish;
 mod queue;
