@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod modules;
 pub mod outbound;
 pub mod queue;
+pub mod retention;
 pub mod server;
 pub mod state;
 pub mod store;

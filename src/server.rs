@@ -77,7 +77,7 @@ impl Server {
                 .await
         });
         let applications_worker = crate::applications::DeliveryWorker::spawn(state.clone());
-        let background = Background::spawn(&state, config.queue.enabled);
+        let background = Background::spawn(&state, config.queue.enabled, config.retention.clone());
         Ok(Server {
             addr,
             generated_admin_token,
@@ -164,9 +164,9 @@ struct Background {
 }
 
 impl Background {
-    fn spawn(state: &AppState, enabled: bool) -> Self {
+    fn spawn(state: &AppState, enabled: bool, retention: crate::retention::RetentionConfig) -> Self {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut tasks = Vec::new();
+        let mut tasks = vec![tokio::spawn(crate::retention::run(state.clone(), retention, stopped.clone()))];
         if enabled {
             // Each process claims jobs under its own name, so leases tell replicas apart.
             let owner = crate::ids::random("worker_", 12);

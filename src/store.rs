@@ -12,6 +12,7 @@ mod kv;
 mod orgs;
 mod place_installations;
 mod queue;
+mod retention;
 mod subscriptions;
 mod tokens;
 mod users;

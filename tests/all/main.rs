@@ -22,6 +22,7 @@ mod outbound;
 mod publish;
 mod queue;
 mod replicas;
+mod retention;
 mod revocation;
 mod spaces;
 mod store;
