@@ -201,6 +201,19 @@ impl Store {
     pub fn backend(&self) -> Backend {
         self.backend
     }
+
+    /// Makes every transaction that calls this with the same `key` run its next statements
+    /// one after another, until it ends: how a limit checked and enforced by a statement
+    /// (`INSERT … SELECT … WHERE (SELECT COUNT(*) …) < $max`) holds exactly under
+    /// PostgreSQL's READ COMMITTED, where two such statements would otherwise both see room.
+    /// On PostgreSQL a transaction-scoped advisory lock on the key's hash; SQLite already
+    /// runs one write statement at a time, holding its write lock while it reads.
+    pub(crate) async fn serialize_on(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, key: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Decodes the JSON text in column `name` of `row`.

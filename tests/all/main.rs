@@ -21,6 +21,7 @@ mod outages;
 mod outbound;
 mod publish;
 mod queue;
+mod races;
 mod replicas;
 mod retention;
 mod revocation;
