@@ -288,10 +288,13 @@ pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 /// Whether `signatures` (a `webhook-signature` header, space-separated) holds a valid
-/// signature of `body` by `key`.
+/// signature of `body` by `key`. Compared in constant time: how long a check takes says
+/// nothing about how much of a forged signature was right.
 pub fn verify(key: &[u8], id: &str, timestamp: i64, body: &[u8], signatures: &str) -> bool {
     let expected = signature(key, id, timestamp, body);
-    signatures.split(' ').any(|candidate| candidate == expected)
+    signatures.split(' ').fold(false, |found, candidate| {
+        crate::crypto::constant_time_eq(candidate.as_bytes(), expected.as_bytes()) | found
+    })
 }
 
 /// When dev mode is on for this event (the installation's organization is the integration's

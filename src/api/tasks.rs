@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::integrations::find;
+use super::integrations::find_visible;
 use crate::auth::Principal;
 use crate::queue::{self, MAX_SCHEDULE_SECS};
 use crate::state::AppState;
@@ -44,7 +44,7 @@ async fn queue_task(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<QueueTask>,
 ) -> Result<StatusCode, ApiError> {
-    let integration = find(&state, &name).await?;
+    let integration = find_visible(&state, &principal, &name).await?;
     require_task_access(&principal, &integration)?;
     let schedule = body.schedule.unwrap_or(0.0);
     if !(0.0..=f64::from(MAX_SCHEDULE_SECS)).contains(&schedule) || schedule.fract() != 0.0 {
@@ -76,7 +76,7 @@ async fn list(
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<TaskQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let integration = find(&state, &name).await?;
+    let integration = find_visible(&state, &principal, &name).await?;
     require_task_access(&principal, &integration)?;
     let status = query.status.as_deref().unwrap_or("queued");
     if !matches!(status, "queued" | "running" | "done" | "dead") {

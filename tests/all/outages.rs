@@ -51,8 +51,13 @@ async fn assert_writes_are_refused(app: &TestApp) {
     assert!(!body.to_string().to_lowercase().contains("sqlite"), "the database's own error stays in the log: {body}");
 }
 
+/// The readiness status; its body names the failing part, never the database's own error.
 async fn readiness(app: &TestApp) -> u16 {
-    app.client.get(format!("{}/readyz", app.url)).send().await.unwrap().status().as_u16()
+    let response = app.client.get(format!("{}/readyz", app.url)).send().await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap().to_lowercase();
+    assert!(!body.contains("sqlite") && !body.contains("locked") && !body.contains("full"), "{body}");
+    status
 }
 
 /// Polls until readiness is back and the log holds every fetch event: nothing was lost,
