@@ -49,6 +49,7 @@ pub fn hello_invocation() -> Vec<u8> {
         updated_at: 0,
         space_selection: "selected".into(),
         site_selection: "selected".into(),
+        spaces: 0,
     };
     let secrets = weft::crypto::SecretBox::new([7; 32]);
     let environment = weft::environments::encode("http://127.0.0.1", &secrets, &integration, Some(&installation));

@@ -57,7 +57,9 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Formats a millisecond timestamp as RFC 3339, the API's date format.
-fn timestamp(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+use crate::shapes::timestamp;
+
+/// Where the API's objects are, for [`crate::shapes`].
+fn urls(state: &AppState) -> crate::shapes::Urls<'_> {
+    crate::shapes::Urls { base: &state.public_url }
 }

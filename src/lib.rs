@@ -23,6 +23,7 @@ pub mod outbound;
 pub mod queue;
 pub mod retention;
 pub mod server;
+pub mod shapes;
 pub mod state;
 pub mod store;
 pub mod targets;

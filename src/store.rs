@@ -33,7 +33,7 @@ pub use applications::{
 pub use cron::ScheduledIntegration;
 pub use dev::DevModeRecord;
 pub use events::{EventFilter, EventPage, EventRecord};
-pub use installations::{InstallationFilter, InstallationRecord, InstallationUpdate};
+pub use installations::{InstallationFilter, InstallationRecord, InstallationUpdate, NewInstallation};
 pub use integrations::{IntegrationRecord, NewVersion};
 pub use kv::{installation_scope, integration_scope};
 pub use orgs::{OrgRecord, PlaceKind, PlaceRecord};

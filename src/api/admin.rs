@@ -1,6 +1,8 @@
 //! The minimal admin API: users and their tokens, organization members with a role, and
 //! an organization's spaces and sites.
 //!
+//! - `GET /v1/user`: who the token acts for (GitBook's `getAuthenticatedUser`, what
+//!   `gitbook whoami` prints);
 //! - `POST /v1/users` `{"id","name"}`, `DELETE /v1/users/{userId}` (operator); a user's
 //!   tokens are in [`super::tokens`];
 //! - `POST /v1/orgs/{organizationId}/members` `{"userId","role"}`, `GET` (org admins / members),
@@ -19,11 +21,13 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::page::{self, PageQuery};
 use super::places::place_json;
 use crate::auth::{Principal, Role};
+use crate::shapes;
 use crate::state::AppState;
-use crate::store::{InstallationFilter, MemberRecord, PlaceKind};
+use crate::store::{InstallationFilter, MemberRecord, PlaceKind, UserRecord};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/v1/user", get(authenticated_user))
         .route("/v1/users", post(create_user))
         .route("/v1/users/{userId}", delete(delete_user))
         .route("/v1/orgs/{organizationId}/members", get(list_members).post(add_member))
@@ -57,6 +61,24 @@ struct CreateUser {
     name: String,
 }
 
+/// The operator, seen as a user: the admin token belongs to no user record.
+const OPERATOR: &str = "weft-operator";
+
+/// The user the token acts for: a user token's user, or the operator for the admin token.
+/// Integration and installation tokens act for no user.
+async fn authenticated_user(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
+    let user = match &principal {
+        Principal::Admin => UserRecord { id: OPERATOR.to_owned(), name: "weft operator".to_owned(), created_at: 0 },
+        Principal::User { id, .. } => {
+            state.store.user(id).await?.ok_or_else(|| ApiError::not_found(format!("no user `{id}`")))?
+        }
+        Principal::Integration { .. } | Principal::Installation { .. } => {
+            return Err(ApiError::not_found("this token acts for an integration, not a user"));
+        }
+    };
+    Ok(Json(shapes::user(super::urls(&state), &user)))
+}
+
 async fn create_user(
     State(state): State<AppState>,
     principal: Principal,
@@ -70,12 +92,9 @@ async fn create_user(
         .create_user(&body.id, body.name.trim())
         .await?
         .ok_or_else(|| ApiError::conflict(format!("user `{}` already exists", body.id)))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({ "object": "user", "id": user.id, "name": user.name, "createdAt": super::timestamp(user.created_at) }),
-        ),
-    ))
+    let mut body = shapes::user(super::urls(&state), &user);
+    body["name"] = json!(user.name);
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 /// Deletes a user: their memberships and tokens go with them, and every token of theirs

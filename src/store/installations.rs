@@ -31,6 +31,19 @@ pub struct InstallationRecord {
     pub space_selection: String,
     /// `all` or `selected`: whether every site of the organization is included.
     pub site_selection: String,
+    /// How many spaces it is installed on.
+    pub spaces: i64,
+}
+
+/// What [`Store::create_installation`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewInstallation {
+    /// Installed.
+    Created(Box<InstallationRecord>),
+    /// The organization has an installation of the integration already: its id.
+    Exists(String),
+    /// The integration no longer exists (unpublished meanwhile).
+    IntegrationGone,
 }
 
 /// Which installations a listing returns; empty strings match everything.
@@ -46,6 +59,8 @@ pub struct InstallationFilter<'a> {
     pub member: &'a str,
     /// Only the installation with this id.
     pub id: &'a str,
+    /// Only installations of integrations whose name contains this, in any case.
+    pub integration_name: &'a str,
 }
 
 /// The changes of a PATCH; `None` keeps the current value.
@@ -65,6 +80,10 @@ pub struct InstallationUpdate {
 
 const COLUMNS: &str = "id, integration_id, integration, org_id, status, configuration, external_ids, created_at, \
                        updated_at, space_selection, site_selection";
+/// [`COLUMNS`] and the count of spaces an installation is on, for reading rows back.
+const SELECT: &str = "id, integration_id, integration, org_id, status, configuration, external_ids, created_at, \
+                      updated_at, space_selection, site_selection, \
+                      (SELECT COUNT(*) FROM space_installations s WHERE s.installation_id = installations.id) AS spaces";
 
 fn record(row: &AnyRow) -> Result<InstallationRecord> {
     Ok(InstallationRecord {
@@ -79,6 +98,7 @@ fn record(row: &AnyRow) -> Result<InstallationRecord> {
         updated_at: row.try_get("updated_at")?,
         space_selection: row.try_get("space_selection")?,
         site_selection: row.try_get("site_selection")?,
+        spaces: row.try_get("spaces")?,
     })
 }
 
@@ -92,26 +112,47 @@ pub(super) fn contains_pattern(value: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// The WHERE clause of [`InstallationFilter`], its parameters numbered from `$first`.
-fn filter_sql(first: usize) -> String {
-    let [a, b, c, d, e] = [first, first + 1, first + 2, first + 3, first + 4];
-    format!(
-        "(${a} = '' OR integration_id = ${a}) AND (${b} = '' OR org_id = ${b}) \
-         AND (${c} = '' OR external_ids LIKE ${c} ESCAPE '!') \
-         AND (${d} = '' OR org_id IN (SELECT org_id FROM org_members WHERE user_id = ${d})) \
-         AND (${e} = '' OR id = ${e})"
-    )
+/// The installations that match the filter bound as `$1`–`$6` by [`InstallationFilter::bind`]
+/// (an empty value matches every one).
+const MATCHING: &str = "($1 = '' OR integration_id = $1) AND ($2 = '' OR org_id = $2) \
+     AND ($3 = '' OR external_ids LIKE $3 ESCAPE '!') \
+     AND ($4 = '' OR org_id IN (SELECT org_id FROM org_members WHERE user_id = $4)) \
+     AND ($5 = '' OR id = $5) AND ($6 = '' OR LOWER(integration) LIKE $6 ESCAPE '!')";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+impl InstallationFilter<'_> {
+    /// Binds the filter as [`MATCHING`]'s `$1`–`$6`, so that a page and its count always
+    /// select the same installations.
+    fn bind<'q>(&self, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        let name = match self.integration_name {
+            "" => String::new(),
+            part => {
+                let escaped = part.to_lowercase().replace('!', "!!").replace('%', "!%").replace('_', "!_");
+                format!("%{escaped}%")
+            }
+        };
+        query
+            .bind(self.integration_id.to_owned())
+            .bind(self.org_id.to_owned())
+            .bind(contains_pattern(self.external_id))
+            .bind(self.member.to_owned())
+            .bind(self.id.to_owned())
+            .bind(name)
+    }
 }
 
 impl Store {
-    /// Creates an installation of `integration`. `None` when that integration no longer
-    /// exists (it was unpublished meanwhile): the row is never written.
+    /// Creates an installation of `integration` on organization `org_id`, which may hold
+    /// one installation of each integration (GitBook's rule). Checked and written in one
+    /// statement, serialized per integration and organization: concurrent installs create
+    /// one installation, and none once the integration is unpublished.
     pub async fn create_installation(
         &self,
         id: &str,
         integration: &IntegrationRecord,
         org_id: &str,
-    ) -> Result<Option<InstallationRecord>> {
+    ) -> Result<NewInstallation> {
         self.catalog_changed();
         let now = now_ms();
         let installation = InstallationRecord {
@@ -126,11 +167,14 @@ impl Store {
             updated_at: now,
             space_selection: "selected".to_owned(),
             site_selection: "selected".to_owned(),
+            spaces: 0,
         };
-        // Inserted only while the integration exists, in the same statement.
+        let mut tx = self.pool.begin().await?;
+        self.serialize_on(&mut tx, &format!("install:{}:{org_id}", integration.id)).await?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO installations ({COLUMNS}) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $9 WHERE EXISTS (SELECT 1 FROM integrations WHERE id = $2)"
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $9 WHERE EXISTS (SELECT 1 FROM integrations WHERE id = $2) \
+             AND NOT EXISTS (SELECT 1 FROM installations WHERE integration_id = $2 AND org_id = $4)"
         ))
         .bind(id)
         .bind(&integration.id)
@@ -141,15 +185,28 @@ impl Store {
         .bind("[]")
         .bind(now)
         .bind("selected")
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok((inserted == 1).then_some(installation))
+        if inserted == 1 {
+            tx.commit().await?;
+            return Ok(NewInstallation::Created(Box::new(installation)));
+        }
+        let existing = sqlx::query("SELECT id FROM installations WHERE integration_id = $1 AND org_id = $2")
+            .bind(&integration.id)
+            .bind(org_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(match existing {
+            Some(row) => NewInstallation::Exists(row.try_get("id")?),
+            None => NewInstallation::IntegrationGone,
+        })
     }
 
     /// One installation of the integration `integration_id`.
     pub async fn installation(&self, integration_id: &str, id: &str) -> Result<Option<InstallationRecord>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM installations WHERE integration_id = $1 AND id = $2"))
+        let row = sqlx::query(&format!("SELECT {SELECT} FROM installations WHERE integration_id = $1 AND id = $2"))
             .bind(integration_id)
             .bind(id)
             .fetch_optional(&self.pool)
@@ -159,7 +216,7 @@ impl Store {
 
     /// One installation, whatever its integration.
     pub async fn installation_by_id(&self, id: &str) -> Result<Option<InstallationRecord>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM installations WHERE id = $1"))
+        let row = sqlx::query(&format!("SELECT {SELECT} FROM installations WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -189,32 +246,15 @@ impl Store {
         after: &str,
         limit: i64,
     ) -> Result<Vec<InstallationRecord>> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM installations WHERE {} AND id > $6 ORDER BY id LIMIT $7", filter_sql(1));
-        let rows = sqlx::query(&sql)
-            .bind(filter.integration_id)
-            .bind(filter.org_id)
-            .bind(contains_pattern(filter.external_id))
-            .bind(filter.member)
-            .bind(filter.id)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let sql = format!("SELECT {SELECT} FROM installations WHERE {MATCHING} AND id > $7 ORDER BY id LIMIT $8");
+        let rows = filter.bind(sqlx::query(&sql)).bind(after).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(record).collect()
     }
 
     /// How many installations match `filter`.
     pub async fn count_matching_installations(&self, filter: &InstallationFilter<'_>) -> Result<i64> {
-        let sql = format!("SELECT COUNT(*) FROM installations WHERE {}", filter_sql(1));
-        let row = sqlx::query(&sql)
-            .bind(filter.integration_id)
-            .bind(filter.org_id)
-            .bind(contains_pattern(filter.external_id))
-            .bind(filter.member)
-            .bind(filter.id)
-            .fetch_one(&self.pool)
-            .await?;
+        let sql = format!("SELECT COUNT(*) FROM installations WHERE {MATCHING}");
+        let row = filter.bind(sqlx::query(&sql)).fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
     }
 
@@ -231,7 +271,7 @@ impl Store {
             "UPDATE installations SET status = COALESCE($2, status), configuration = COALESCE($3, configuration), \
                 external_ids = COALESCE($4, external_ids), space_selection = COALESCE($5, space_selection), \
                 site_selection = COALESCE($6, site_selection), updated_at = $7 \
-             WHERE id = $1 RETURNING {COLUMNS}"
+             WHERE id = $1 RETURNING {SELECT}"
         ))
         .bind(id)
         .bind(update.status.as_deref())

@@ -43,6 +43,8 @@ pub struct PlaceInstallationFilter<'a> {
     pub external_id: &'a str,
     /// Only those on organizations this user belongs to.
     pub member: &'a str,
+    /// Only those of this organization.
+    pub org_id: &'a str,
 }
 
 const COLUMNS: &str =
@@ -64,7 +66,7 @@ fn record(row: &AnyRow) -> Result<PlaceInstallationRecord> {
 
 const FILTER: &str = "($1 = '' OR integration = $1) AND ($2 = '' OR installation_id = $2) \
      AND ($3 = '' OR target_id = $3) AND ($4 = '' OR external_ids LIKE $4 ESCAPE '!') \
-     AND ($5 = '' OR org_id IN (SELECT org_id FROM org_members WHERE user_id = $5))";
+     AND ($5 = '' OR org_id IN (SELECT org_id FROM org_members WHERE user_id = $5)) AND ($6 = '' OR org_id = $6)";
 
 impl Store {
     /// Installs `installation_id` on a space or site (idempotent) and returns it as it is
@@ -117,18 +119,48 @@ impl Store {
         row.as_ref().map(record).transpose()
     }
 
-    /// Removes an installation from a space or site; `false` when it was not there.
-    pub async fn uninstall_from_place(&self, kind: PlaceKind, installation_id: &str, target_id: &str) -> Result<bool> {
-        let deleted = sqlx::query(&format!(
-            "DELETE FROM {} WHERE installation_id = $1 AND target_id = $2",
+    /// Changes a space or site installation's configuration and external ids (`None` keeps
+    /// the current value) and returns it as it now is; `None` when it is not there.
+    pub async fn update_place_installation(
+        &self,
+        kind: PlaceKind,
+        installation_id: &str,
+        target_id: &str,
+        configuration: Option<&Value>,
+        external_ids: Option<&[String]>,
+    ) -> Result<Option<PlaceInstallationRecord>> {
+        let row = sqlx::query(&format!(
+            "UPDATE {} SET configuration = COALESCE($3, configuration), external_ids = COALESCE($4, external_ids), \
+             updated_at = $5 WHERE installation_id = $1 AND target_id = $2 RETURNING {COLUMNS}",
             kind.installations_table()
         ))
         .bind(installation_id)
         .bind(target_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(deleted == 1)
+        .bind(configuration.map(Value::to_string))
+        .bind(external_ids.map(|ids| serde_json::to_string(ids).expect("strings encode")))
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// Removes an installation from a space or site and returns it as it was; `None` when
+    /// it was not there.
+    pub async fn uninstall_from_place(
+        &self,
+        kind: PlaceKind,
+        installation_id: &str,
+        target_id: &str,
+    ) -> Result<Option<PlaceInstallationRecord>> {
+        let row = sqlx::query(&format!(
+            "DELETE FROM {} WHERE installation_id = $1 AND target_id = $2 RETURNING {COLUMNS}",
+            kind.installations_table()
+        ))
+        .bind(installation_id)
+        .bind(target_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(record).transpose()
     }
 
     /// A page of the space or site installations matching `filter`, ordered by
@@ -144,14 +176,15 @@ impl Store {
         let (after_installation, after_target) = after.split_once('/').unwrap_or((after, ""));
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM {table} WHERE {FILTER} \
-             AND (installation_id > $6 OR (installation_id = $6 AND target_id > $7)) \
-             ORDER BY installation_id, target_id LIMIT $8"
+             AND (installation_id > $7 OR (installation_id = $7 AND target_id > $8)) \
+             ORDER BY installation_id, target_id LIMIT $9"
         ))
         .bind(filter.integration)
         .bind(filter.installation_id)
         .bind(filter.target_id)
         .bind(contains_pattern(filter.external_id))
         .bind(filter.member)
+        .bind(filter.org_id)
         .bind(after_installation)
         .bind(after_target)
         .bind(limit)
@@ -163,6 +196,7 @@ impl Store {
             .bind(filter.target_id)
             .bind(contains_pattern(filter.external_id))
             .bind(filter.member)
+            .bind(filter.org_id)
             .fetch_one(&self.pool)
             .await?
             .try_get(0)?;

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 use weft::store::{
-    InstallationFilter, InstallationUpdate, NewVersion, PlaceInstallationFilter, PlaceKind, Store, TokenKind,
+    InstallationFilter, InstallationUpdate, NewInstallation, NewVersion, PlaceInstallationFilter, PlaceKind, Store,
+    TokenKind,
 };
 
 use crate::support::{fresh_postgres, fresh_sqlite};
@@ -45,8 +46,11 @@ async fn directory_and_installations(store: &Store) {
     assert_eq!(integration.sealed_secrets.as_deref(), Some("v1:sealed"));
     assert_eq!(store.integrations_with_visibility("public").await.unwrap().len(), 1);
 
-    store.create_installation("inst_a", &hello, "acme").await.unwrap().unwrap();
-    store.create_installation("inst_b", &hello, "bravo").await.unwrap().unwrap();
+    for (id, org) in [("inst_a", "acme"), ("inst_b", "bravo")] {
+        assert!(matches!(store.create_installation(id, &hello, org).await.unwrap(), NewInstallation::Created(_)));
+    }
+    let again = store.create_installation("inst_c", &hello, "acme").await.unwrap();
+    assert_eq!(again, NewInstallation::Exists("inst_a".into()), "one installation per organization");
     let update = InstallationUpdate {
         external_ids: Some(vec!["ext_1".into(), "100%".into()]),
         configuration: Some(json!({"k": "v"})),
@@ -79,8 +83,8 @@ async fn directory_and_installations(store: &Store) {
     assert_eq!(page.iter().map(|p| p.target_id.as_str()).collect::<Vec<_>>(), ["s2"]);
     let mine = PlaceInstallationFilter { member: "ada", ..Default::default() };
     assert_eq!(store.find_place_installations(PlaceKind::Space, &mine, "", 10).await.unwrap().1, 1);
-    assert!(store.uninstall_from_place(PlaceKind::Site, "inst_a", "w1").await.unwrap());
-    assert!(!store.uninstall_from_place(PlaceKind::Site, "inst_a", "w1").await.unwrap());
+    assert_eq!(store.uninstall_from_place(PlaceKind::Site, "inst_a", "w1").await.unwrap().unwrap().target_id, "w1");
+    assert!(store.uninstall_from_place(PlaceKind::Site, "inst_a", "w1").await.unwrap().is_none());
 
     store.put_token("hash-i", TokenKind::Installation, "inst_b", None).await.unwrap();
     assert!(store.delete_installation("inst_b").await.unwrap());

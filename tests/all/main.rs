@@ -11,6 +11,7 @@ mod cli;
 mod dev;
 mod examples;
 mod fetch;
+mod gitbook;
 mod hostile;
 mod identity;
 mod installations;

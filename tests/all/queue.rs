@@ -103,9 +103,10 @@ async fn bad_task_requests_are_refused() {
 async fn a_guest_queues_tasks_and_keeps_state_per_installation() {
     let app = app().await;
     app.create_org("acme").await;
-    app.publish("probe", "acme", probe_wasm()).await;
+    app.create_org("other").await;
+    app.publish_with("probe", "acme", probe_wasm(), json!({"visibility": "unlisted"})).await;
     let first = app.install("probe", "acme").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
-    let second = app.install("probe", "acme").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
+    let second = app.install("probe", "other").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
 
     let put = app.client.put(format!("{first}/kv/colour")).json(&json!({"name": "teal"})).send().await.unwrap();
     assert_eq!(put.status(), 204);
@@ -131,10 +132,11 @@ async fn kv_entries_go_with_their_installation_and_integration() {
 
     let app = app().await;
     app.create_org("acme").await;
-    app.publish("probe", "acme", probe_wasm()).await;
+    app.create_org("other").await;
+    app.publish_with("probe", "acme", probe_wasm(), json!({"visibility": "unlisted"})).await;
     let (mut ids, mut endpoints) = (Vec::new(), Vec::new());
-    for _ in 0..2 {
-        let installation = app.install("probe", "acme").await;
+    for org in ["acme", "other"] {
+        let installation = app.install("probe", org).await;
         ids.push(installation["id"].as_str().unwrap().to_owned());
         endpoints.push(installation["urls"]["publicEndpoint"].as_str().unwrap().to_owned());
     }

@@ -119,6 +119,8 @@ async fn a_running_server_keeps_only_each_integrations_newest_events() {
     app.create_org("acme").await;
     app.publish("hello", "acme", hello_wasm()).await;
     let endpoint = app.install("hello", "acme").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
+    // The install's `installation_setup` first, so the eight fetches are the newest.
+    app.wait_for_matching_events("hello", 1, |event| event["type"] == "installation_setup").await;
     let mut ids = Vec::new();
     for n in 0..8 {
         let response = app.client.get(format!("{endpoint}/{n}")).send().await.unwrap();

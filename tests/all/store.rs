@@ -2,7 +2,9 @@
 //! PostgreSQL database.
 
 use serde_json::json;
-use weft::store::{EventFilter, EventRecord, NewVersion, Store, installation_scope, integration_scope};
+use weft::store::{
+    EventFilter, EventRecord, NewInstallation, NewVersion, Store, installation_scope, integration_scope,
+};
 
 use crate::support::{fresh_postgres, fresh_sqlite};
 
@@ -33,8 +35,11 @@ async fn publish_install_and_log(store: &Store) {
     assert_eq!(store.module_artifact(id, 2).await.unwrap().as_deref(), Some(&b"recompiled"[..]));
     assert_eq!(store.module_wasm(id, 1).await.unwrap().as_deref(), Some(&b"\0asm"[..]));
 
-    let installation = store.create_installation("inst_1", &hello, "acme").await.unwrap();
-    assert_eq!(store.installation(id, "inst_1").await.unwrap(), installation);
+    let NewInstallation::Created(installation) = store.create_installation("inst_1", &hello, "acme").await.unwrap()
+    else {
+        panic!("installed once")
+    };
+    assert_eq!(store.installation(id, "inst_1").await.unwrap(), Some(*installation));
     assert_eq!(store.count_installations(id).await.unwrap(), 1);
 
     let events: Vec<EventRecord> = (0..300)
@@ -67,7 +72,7 @@ async fn publish_install_and_log(store: &Store) {
     assert_eq!(store.events(id, &only(None, Some("inst_2")), "", 1).await.unwrap().total, 0);
 
     // kv entries go with their installation, then with their integration.
-    store.create_installation("inst_2", &hello, "acme").await.unwrap();
+    store.create_installation("inst_2", &hello, "other").await.unwrap();
     for scope in [installation_scope("inst_1"), installation_scope("inst_2"), integration_scope(id)] {
         assert!(store.kv_set(&scope, "k", "1", 10).await.unwrap());
     }
@@ -86,7 +91,8 @@ async fn publish_install_and_log(store: &Store) {
     assert!(store.events(id, &EventFilter::default(), "", 10).await.unwrap().events.is_empty());
     assert!(store.events(&successor.id, &EventFilter::default(), "", 10).await.unwrap().events.is_empty());
     assert_eq!(store.count_installations(&successor.id).await.unwrap(), 0);
-    assert!(store.create_installation("inst_3", &hello, "acme").await.unwrap().is_none(), "the old id is gone");
+    let gone = store.create_installation("inst_3", &hello, "acme").await.unwrap();
+    assert_eq!(gone, NewInstallation::IntegrationGone, "the old id is gone");
 }
 
 #[tokio::test]
