@@ -12,6 +12,7 @@ mod dev;
 mod examples;
 mod fetch;
 mod gitbook;
+mod gitbook_cli;
 mod hostile;
 mod identity;
 mod installations;
