@@ -34,10 +34,11 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-fn task(integration: &str, n: usize, due_at: i64) -> NewJob {
+fn task(integration_id: &str, n: usize, due_at: i64) -> NewJob {
     NewJob {
         id: format!("job_bench_{n:06}_{due_at}"),
-        integration: integration.to_owned(),
+        integration_id: integration_id.to_owned(),
+        integration: "trivial".to_owned(),
         installation_id: None,
         event: json!({"type": "task", "task": {"n": n}}),
         due_at,
@@ -92,10 +93,11 @@ async fn measure(database_url: &str, secret_key: Option<String>) -> Figures {
     assert!(published.status().is_success());
     let store = Store::connect(&config.database_url).await.unwrap();
     let queue = server_queue(&server);
+    let trivial = store.integration("trivial").await.unwrap().expect("published").id;
 
     // Saturated: everything due at once.
     let now = now_ms();
-    let jobs: Vec<NewJob> = (0..SATURATED_TASKS).map(|n| task("trivial", n, now)).collect();
+    let jobs: Vec<NewJob> = (0..SATURATED_TASKS).map(|n| task(&trivial, n, now)).collect();
     let started = Instant::now();
     store.enqueue(&jobs).await.unwrap();
     queue.notify();
@@ -112,7 +114,7 @@ async fn measure(database_url: &str, secret_key: Option<String>) -> Figures {
         tick.tick().await;
         let now = now_ms();
         let jobs: Vec<NewJob> =
-            (0..per_batch).map(|i| task("trivial", SATURATED_TASKS + batch * per_batch + i, now)).collect();
+            (0..per_batch).map(|i| task(&trivial, SATURATED_TASKS + batch * per_batch + i, now)).collect();
         store.enqueue(&jobs).await.unwrap();
     }
     drain(&store, Duration::from_secs(120)).await;

@@ -54,25 +54,27 @@ async fn populate(database_url: &str, file: &std::path::Path) {
         let name = format!("hello-{i}");
         if i > 0 {
             sqlx::query(
-                "INSERT INTO integrations (name, org_id, visibility, target, current_version, manifest, created_at, updated_at) \
-                 SELECT $1, org_id, visibility, target, current_version, manifest, created_at, updated_at FROM integrations WHERE name = 'hello-0'",
+                "INSERT INTO integrations (id, name, org_id, visibility, target, current_version, manifest, created_at, updated_at) \
+                 SELECT $2, $1, org_id, visibility, target, current_version, manifest, created_at, updated_at FROM integrations WHERE name = 'hello-0'",
             )
             .bind(&name)
+            .bind(format!("itg_bench_{i}"))
             .execute(&mut *tx)
             .await
             .unwrap();
             sqlx::query(
-                "INSERT INTO integration_versions (integration, version, wasm, artifact, sha256, created_at) \
-                 SELECT $1, version, wasm, artifact, sha256, created_at FROM integration_versions WHERE integration = 'hello-0'",
+                "INSERT INTO integration_versions (integration_id, version, wasm, artifact, sha256, created_at) \
+                 SELECT $1, v.version, v.wasm, v.artifact, v.sha256, v.created_at FROM integration_versions v \
+                 JOIN integrations i ON i.id = v.integration_id WHERE i.name = 'hello-0'",
             )
-            .bind(&name)
+            .bind(format!("itg_bench_{i}"))
             .execute(&mut *tx)
             .await
             .unwrap();
         }
         sqlx::query(
-            "INSERT INTO installations (id, integration, org_id, status, configuration, external_ids, created_at, updated_at) \
-             VALUES ($1, $2, 'bench', 'active', '{}', '[]', 0, 0)",
+            "INSERT INTO installations (id, integration_id, integration, org_id, status, configuration, external_ids, \
+             created_at, updated_at) SELECT $1, id, name, 'bench', 'active', '{}', '[]', 0, 0 FROM integrations WHERE name = $2",
         )
         .bind(format!("inst_{i}"))
         .bind(&name)

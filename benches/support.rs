@@ -26,6 +26,7 @@ pub fn hello_invocation() -> Vec<u8> {
         "method": "GET", "url": "http://127.0.0.1/v1/integrations/hello/installations/inst_x/fetch/bench",
         "path": "/bench", "query": "", "headers": {"accept": "*/*"}, "body": ""}});
     let integration = IntegrationRecord {
+        id: "itg_bench".into(),
         name: "hello".into(),
         org_id: "org_bench".into(),
         visibility: "private".into(),
@@ -38,6 +39,7 @@ pub fn hello_invocation() -> Vec<u8> {
     };
     let installation = InstallationRecord {
         id: "inst_x".into(),
+        integration_id: "itg_bench".into(),
         integration: "hello".into(),
         org_id: "org_bench".into(),
         status: "active".into(),
@@ -47,6 +49,7 @@ pub fn hello_invocation() -> Vec<u8> {
         updated_at: 0,
         space_selection: "selected".into(),
         site_selection: "selected".into(),
+        spaces: 0,
     };
     let secrets = weft::crypto::SecretBox::new([7; 32]);
     let environment = weft::environments::encode("http://127.0.0.1", &secrets, &integration, Some(&installation));

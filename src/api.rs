@@ -20,6 +20,7 @@ mod page;
 mod places;
 mod schema;
 mod tasks;
+mod tokens;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -44,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .merge(places::router())
         .merge(openapi::router())
         .merge(tasks::router())
+        .merge(tokens::router())
         .merge(ingest::router())
         .merge(dev::router())
         .merge(health::router())
@@ -55,7 +57,9 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Formats a millisecond timestamp as RFC 3339, the API's date format.
-fn timestamp(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+use crate::shapes::timestamp;
+
+/// Where the API's objects are, for [`crate::shapes`].
+fn urls(state: &AppState) -> crate::shapes::Urls<'_> {
+    crate::shapes::Urls { base: &state.public_url }
 }

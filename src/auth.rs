@@ -42,8 +42,10 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// A short-lived token for `kind` (integration or installation) acting as `subject`, sealed
-/// with the server key instead of stored.
+/// A short-lived token for `kind` (integration or installation) acting as `subject` (the
+/// integration's id, or the installation's id: identities never reused, so a token can never
+/// act for a later integration that took the same name), sealed with the server key instead
+/// of stored.
 pub fn sealed_token(secrets: &SecretBox, kind: TokenKind, subject: &str) -> String {
     let kind = match kind {
         TokenKind::Integration => "integration",
@@ -88,15 +90,17 @@ pub enum Principal {
     },
     /// An integration's own code.
     Integration {
-        /// The integration name.
+        /// The integration's identity.
+        id: String,
+        /// Its name.
         name: String,
     },
     /// One installation (a temporary token).
     Installation {
         /// The installation id.
         id: String,
-        /// Its integration.
-        integration: String,
+        /// Its integration's identity.
+        integration_id: String,
         /// Its organization.
         org_id: String,
     },
@@ -136,6 +140,16 @@ impl Principal {
         }
     }
 
+    /// Whether the caller is `integration`'s own code (its token, or one of its
+    /// installations' tokens when `or_installation`). Compares identities, never names.
+    pub fn acts_for(&self, integration: &crate::store::IntegrationRecord, or_installation: bool) -> bool {
+        match self {
+            Principal::Integration { id, .. } => *id == integration.id,
+            Principal::Installation { integration_id, .. } => or_installation && *integration_id == integration.id,
+            _ => false,
+        }
+    }
+
     /// The user id, for filtering listings to the user's organizations ("" for others).
     pub fn user_id(&self) -> &str {
         match self {
@@ -148,7 +162,7 @@ impl Principal {
     pub fn can_read_installation(&self, installation: &InstallationRecord) -> bool {
         match self {
             Principal::Admin | Principal::User { .. } => self.role_in(&installation.org_id).is_some(),
-            Principal::Integration { name } => *name == installation.integration,
+            Principal::Integration { id, .. } => *id == installation.integration_id,
             Principal::Installation { id, .. } => *id == installation.id,
         }
     }
@@ -157,7 +171,7 @@ impl Principal {
     pub fn can_change_installation(&self, installation: &InstallationRecord) -> bool {
         match self {
             Principal::Admin | Principal::User { .. } => self.role_in(&installation.org_id) == Some(Role::Admin),
-            Principal::Integration { name } => *name == installation.integration,
+            Principal::Integration { id, .. } => *id == installation.integration_id,
             Principal::Installation { id, .. } => *id == installation.id,
         }
     }
@@ -228,14 +242,16 @@ impl FromRequestParts<AppState> for Principal {
                 Principal::User { id: subject, orgs }
             }
             TokenKind::Integration => {
-                state.store.integration(&subject).await?.ok_or_else(invalid)?;
-                Principal::Integration { name: subject }
+                // The subject is the integration's id: once it is unpublished, no integration
+                // ever has that id again, and the token is dead for good.
+                let integration = state.store.integration_by_id(&subject).await?.ok_or_else(invalid)?;
+                Principal::Integration { id: integration.id, name: integration.name }
             }
             TokenKind::Installation => {
                 let installation = state.store.installation_by_id(&subject).await?.ok_or_else(invalid)?;
                 Principal::Installation {
                     id: installation.id,
-                    integration: installation.integration,
+                    integration_id: installation.integration_id,
                     org_id: installation.org_id,
                 }
             }

@@ -4,6 +4,7 @@ use weft_runtime::{Limits, RuntimeConfig};
 
 use crate::outbound::OutboundConfig;
 use crate::queue::QueueConfig;
+use crate::retention::RetentionConfig;
 
 /// How a server runs: what the CLI flags and environment configure.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct ServerConfig {
     /// Where compiled modules are kept as files, mapped on first use instead of read from
     /// the database. Default: `<database file>.artifacts` with SQLite, none with PostgreSQL.
     pub artifact_dir: Option<std::path::PathBuf>,
+    /// What the events log, the queue and the tokens keep, and for how long.
+    pub retention: RetentionConfig,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +57,7 @@ impl Default for ServerConfig {
             outbound: OutboundConfig::default(),
             metrics_public: false,
             artifact_dir: None,
+            retention: RetentionConfig::default(),
         }
     }
 }

@@ -140,20 +140,29 @@ impl DevHub {
         Self::new(timeout)
     }
 
-    /// Forgets the cached flags of `integration` (after this process changed them).
-    pub fn invalidate(&self, integration: &str) {
-        self.cache.write().expect("dev cache lock").remove(integration);
+    /// Forgets the cached flags of integration `integration_id` (after this process changed
+    /// them).
+    pub fn invalidate(&self, integration_id: &str) {
+        self.cache.write().expect("dev cache lock").remove(integration_id);
     }
 
-    /// The dev mode of `integration` while it is on, from the cache when fresh.
-    pub async fn config(&self, store: &Store, integration: &str) -> Result<Option<DevConfig>, StoreError> {
-        if let Some(cached) = self.cache.read().expect("dev cache lock").get(integration)
+    /// Forgets everything about integration `integration_id` (it was unpublished): cached
+    /// flags, its signing secret and its reverse tunnel, whose connection then ends.
+    pub fn forget(&self, integration_id: &str) {
+        self.invalidate(integration_id);
+        self.secrets.lock().expect("secrets lock").remove(integration_id);
+        self.tunnels.lock().expect("tunnels lock").remove(integration_id);
+    }
+
+    /// The dev mode of integration `integration_id` while it is on, from the cache when fresh.
+    pub async fn config(&self, store: &Store, integration_id: &str) -> Result<Option<DevConfig>, StoreError> {
+        if let Some(cached) = self.cache.read().expect("dev cache lock").get(integration_id)
             && cached.fetched.elapsed() < CACHE_TTL
         {
             return Ok(cached.config.clone());
         }
         let fetched = Instant::now();
-        let config = store.dev_mode(integration).await?.and_then(|record| {
+        let config = store.dev_mode(integration_id).await?.and_then(|record| {
             Some(DevConfig {
                 tunnel_url: record.tunnel_url?,
                 kind: if record.tunnel_kind == "socket" { TunnelKind::Socket } else { TunnelKind::Http },
@@ -163,35 +172,37 @@ impl DevHub {
         self.cache
             .write()
             .expect("dev cache lock")
-            .insert(integration.to_owned(), Cached { fetched, config: config.clone() });
+            .insert(integration_id.to_owned(), Cached { fetched, config: config.clone() });
         Ok(config)
     }
 
-    /// Whether a reverse tunnel of `integration` is connected to this process.
-    pub fn connected(&self, integration: &str) -> bool {
-        self.tunnels.lock().expect("tunnels lock").contains_key(integration)
+    /// Whether a reverse tunnel of integration `integration_id` is connected to this process.
+    pub fn connected(&self, integration_id: &str) -> bool {
+        self.tunnels.lock().expect("tunnels lock").contains_key(integration_id)
     }
 
-    /// Makes `sender` the reverse tunnel of `integration`, replacing any older one; returns
-    /// the connection's number for [`DevHub::unregister`].
-    pub fn register(&self, integration: &str, sender: mpsc::Sender<TunnelRequest>) -> u64 {
+    /// Makes `sender` the reverse tunnel of integration `integration_id`, replacing any older
+    /// one; returns the connection's number for [`DevHub::unregister`].
+    pub fn register(&self, integration_id: &str, sender: mpsc::Sender<TunnelRequest>) -> u64 {
         let connection = self.next_connection.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.tunnels.lock().expect("tunnels lock").insert(integration.to_owned(), TunnelHandle { connection, sender });
+        let handle = TunnelHandle { connection, sender };
+        self.tunnels.lock().expect("tunnels lock").insert(integration_id.to_owned(), handle);
         connection
     }
 
-    /// Forgets the reverse tunnel `connection` of `integration` (not a newer one).
-    pub fn unregister(&self, integration: &str, connection: u64) {
+    /// Forgets the reverse tunnel `connection` of integration `integration_id` (not a newer
+    /// one).
+    pub fn unregister(&self, integration_id: &str, connection: u64) {
         let mut tunnels = self.tunnels.lock().expect("tunnels lock");
-        if tunnels.get(integration).is_some_and(|handle| handle.connection == connection) {
-            tunnels.remove(integration);
+        if tunnels.get(integration_id).is_some_and(|handle| handle.connection == connection) {
+            tunnels.remove(integration_id);
         }
     }
 
-    async fn through_socket(&self, integration: &str, invocation: &[u8]) -> Result<Vec<u8>, String> {
-        let handle = self.tunnels.lock().expect("tunnels lock").get(integration).cloned();
+    async fn through_socket(&self, integration: &IntegrationRecord, invocation: &[u8]) -> Result<Vec<u8>, String> {
+        let handle = self.tunnels.lock().expect("tunnels lock").get(&integration.id).cloned();
         let Some(handle) = handle else {
-            return Err(format!("the dev tunnel of `{integration}` is not connected (is `weft dev` running?)"));
+            return Err(format!("the dev tunnel of `{}` is not connected (is `weft dev` running?)", integration.name));
         };
         let (reply, answer) = oneshot::channel();
         let request = TunnelRequest { invocation: invocation.to_vec(), reply };
@@ -233,21 +244,21 @@ impl DevHub {
         Ok(body.to_vec())
     }
 
-    /// The signing secret of `integration` (`whsec_…`), generated and stored sealed on
-    /// first use.
-    pub async fn signing_secret(&self, state: &AppState, integration: &str) -> Result<String, StoreError> {
-        if let Some(key) = self.secrets.lock().expect("secrets lock").get(integration) {
+    /// The signing secret of integration `integration_id` (`whsec_…`), generated and stored
+    /// sealed on first use.
+    pub async fn signing_secret(&self, state: &AppState, integration_id: &str) -> Result<String, StoreError> {
+        if let Some(key) = self.secrets.lock().expect("secrets lock").get(integration_id) {
             return Ok(format!("{SECRET_PREFIX}{}", BASE64.encode(key)));
         }
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
         let candidate = state.secrets.seal(format!("{SECRET_PREFIX}{}", BASE64.encode(key)).as_bytes());
-        let sealed = state.store.dev_signing_secret(integration, &candidate).await?;
+        let sealed = state.store.dev_signing_secret(integration_id, &candidate).await?;
         let secret = state.secrets.open_string(&sealed).map_err(|_| {
             StoreError::Sql(sqlx::Error::Protocol("the dev signing secret does not open with the server key".into()))
         })?;
         if let Some(key) = secret_key(&secret) {
-            self.secrets.lock().expect("secrets lock").insert(integration.to_owned(), key);
+            self.secrets.lock().expect("secrets lock").insert(integration_id.to_owned(), key);
         }
         Ok(secret)
     }
@@ -277,10 +288,13 @@ pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 /// Whether `signatures` (a `webhook-signature` header, space-separated) holds a valid
-/// signature of `body` by `key`.
+/// signature of `body` by `key`. Compared in constant time: how long a check takes says
+/// nothing about how much of a forged signature was right.
 pub fn verify(key: &[u8], id: &str, timestamp: i64, body: &[u8], signatures: &str) -> bool {
     let expected = signature(key, id, timestamp, body);
-    signatures.split(' ').any(|candidate| candidate == expected)
+    signatures.split(' ').fold(false, |found, candidate| {
+        crate::crypto::constant_time_eq(candidate.as_bytes(), expected.as_bytes()) | found
+    })
 }
 
 /// When dev mode is on for this event (the installation's organization is the integration's
@@ -292,7 +306,7 @@ pub async fn forward(
     installation: Option<&InstallationRecord>,
     invocation: &[u8],
 ) -> Option<RunReport> {
-    let config = match state.dev.config(&state.store, &integration.name).await {
+    let config = match state.dev.config(&state.store, &integration.id).await {
         Ok(config) => config?,
         Err(error) => {
             tracing::error!(%error, integration = %integration.name, "reading dev mode failed; running the published module");
@@ -305,8 +319,8 @@ pub async fn forward(
     }
     let started = Instant::now();
     let answer = match config.kind {
-        TunnelKind::Socket => state.dev.through_socket(&integration.name, invocation).await,
-        TunnelKind::Http => match state.dev.signing_secret(state, &integration.name).await {
+        TunnelKind::Socket => state.dev.through_socket(integration, invocation).await,
+        TunnelKind::Http => match state.dev.signing_secret(state, &integration.id).await {
             Ok(secret) => {
                 let key = secret_key(&secret).unwrap_or_default();
                 state.dev.through_http(&config.tunnel_url, &key, invocation).await

@@ -76,7 +76,7 @@ pub async fn run(
         // Dev mode is on for this event: the author's machine ran it.
         Some(report) => report,
         None => {
-            let module = state.modules.get(&integration.name, integration.current_version).await?;
+            let module = state.modules.get(&integration.id, integration.current_version).await?;
             let host = Arc::new(GuestHost::new(state, integration, installation));
             let limits = crate::config::integration_limits(&integration.manifest, &state.limits);
             state.runtime.run(&module, &input, &limits, host).await.map_err(|_| DispatchError::Busy)?
@@ -157,6 +157,7 @@ fn event_record(
     };
     EventRecord {
         id: event_id.to_owned(),
+        integration_id: integration.id.clone(),
         integration: integration.name.clone(),
         installation_id: installation.map(|installation| installation.id.clone()),
         event_type: event_type.to_owned(),

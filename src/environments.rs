@@ -24,7 +24,7 @@ const REUSED_FOR: Duration = Duration::from_secs(30);
 /// Entries kept before the cache starts over (a bound on memory, not a tuning knob).
 const MAX_ENTRIES: usize = 100_000;
 
-/// (integration, installation id or none for integration-level events).
+/// (integration id, installation id or none for integration-level events).
 type Key = (String, Option<String>);
 
 struct Entry {
@@ -50,7 +50,7 @@ impl EnvironmentCache {
         integration: &IntegrationRecord,
         installation: Option<&InstallationRecord>,
     ) -> Arc<str> {
-        let key = (integration.name.clone(), installation.map(|i| i.id.clone()));
+        let key = (integration.id.clone(), installation.map(|i| i.id.clone()));
         if let Some(entry) = self.entries.read().expect("environment cache lock").get(&key)
             && entry.built.elapsed() < REUSED_FOR
             && entry.integration == *integration
@@ -85,7 +85,7 @@ pub fn encode(
     json!({
         "apiEndpoint": format!("{public_url}/v1"),
         "apiTokens": {
-            "integration": crate::auth::sealed_token(secrets, TokenKind::Integration, &integration.name),
+            "integration": crate::auth::sealed_token(secrets, TokenKind::Integration, &integration.id),
             "installation": installation.map(|installation| {
                 crate::auth::sealed_token(secrets, TokenKind::Installation, &installation.id)
             }),

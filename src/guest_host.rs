@@ -21,6 +21,7 @@ pub const MAX_KV_LIST: i64 = 1000;
 /// Host services for one invocation.
 pub struct GuestHost {
     state: AppState,
+    integration_id: String,
     integration: String,
     installation: Option<String>,
     kv_scope: String,
@@ -32,10 +33,11 @@ impl GuestHost {
     pub fn new(state: &AppState, integration: &IntegrationRecord, installation: Option<&InstallationRecord>) -> Self {
         let kv_scope = match installation {
             Some(installation) => crate::store::installation_scope(&installation.id),
-            None => crate::store::integration_scope(&integration.name),
+            None => crate::store::integration_scope(&integration.id),
         };
         Self {
             state: state.clone(),
+            integration_id: integration.id.clone(),
             integration: integration.name.clone(),
             installation: installation.map(|i| i.id.clone()),
             kv_scope,
@@ -87,8 +89,12 @@ impl HostServices for GuestHost {
     }
 
     async fn queue_task(&self, task: Value, schedule_secs: u32) -> Result<(), HostError> {
-        let job = queue::task_job(&self.integration, self.installation.clone(), task, schedule_secs, None)
-            .map_err(|e| HostError::new("bad_request", e))?;
+        let owner = queue::JobOwner {
+            integration_id: &self.integration_id,
+            integration: &self.integration,
+            installation_id: self.installation.as_deref(),
+        };
+        let job = queue::task_job(owner, task, schedule_secs, None).map_err(|e| HostError::new("bad_request", e))?;
         self.state.queue.enqueue(&self.state.store, &[job]).await.map_err(storage_failed)?;
         Ok(())
     }

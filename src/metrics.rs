@@ -185,6 +185,7 @@ mod tests {
     fn event(integration: &str, status: &str, kind: Option<&str>, duration_us: i64) -> EventRecord {
         EventRecord {
             id: "evt_1".into(),
+            integration_id: format!("itg_{integration}"),
             integration: integration.into(),
             installation_id: None,
             event_type: "fetch".into(),

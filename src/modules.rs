@@ -39,7 +39,8 @@ pub enum ModuleError {
     Store(#[from] StoreError),
 }
 
-/// Prepared modules by `(integration, version)`.
+/// Prepared modules by `(integration id, version)`: an id is never reused, so a name taken
+/// again after an unpublish never finds its predecessor's module here.
 pub struct ModuleCache {
     runtime: Arc<Runtime>,
     store: Store,
@@ -66,52 +67,52 @@ impl ModuleCache {
     }
 
     /// Remembers a module just published (and keeps its artifact file).
-    pub async fn insert(&self, integration: &str, version: i64, compiled: CompiledModule) {
+    pub async fn insert(&self, integration_id: &str, version: i64, compiled: CompiledModule) {
         if let Some(files) = &self.files {
             files.write(&compiled.sha256, compiled.artifact).await;
         }
-        self.prepared.write().expect("module cache lock").insert((integration.to_owned(), version), compiled.module);
+        self.prepared.write().expect("module cache lock").insert((integration_id.to_owned(), version), compiled.module);
     }
 
     /// The prepared module of a version: from memory, else from its artifact file, else
     /// from its stored artifact, else (artifact missing or made by another engine)
     /// compiled again and re-stored.
-    pub async fn get(&self, integration: &str, version: i64) -> Result<PreparedModule, ModuleError> {
-        let key = (integration.to_owned(), version);
+    pub async fn get(&self, integration_id: &str, version: i64) -> Result<PreparedModule, ModuleError> {
+        let key = (integration_id.to_owned(), version);
         if let Some(module) = self.prepared.read().expect("module cache lock").get(&key) {
             return Ok(module.clone());
         }
         let started = std::time::Instant::now();
         // The wasm's hash names the artifact file; without an artifact directory it is not needed.
         let sha256 = match &self.files {
-            Some(_) => self.store.module_sha256(integration, version).await?,
+            Some(_) => self.store.module_sha256(integration_id, version).await?,
             None => None,
         };
         let mut source = "file";
         let mut loaded = self.load_file(sha256.as_deref()).await;
         if loaded.is_none() {
             source = "database";
-            loaded = self.load_stored(integration, version, sha256.as_deref()).await?;
+            loaded = self.load_stored(integration_id, version, sha256.as_deref()).await?;
         }
         let module = match loaded {
             Some(module) => module,
             None => {
-                tracing::info!(%integration, version, "compiling module: no loadable stored artifact");
+                tracing::info!(%integration_id, version, "compiling module: no loadable stored artifact");
                 source = "compiled";
                 let wasm = self
                     .store
-                    .module_wasm(integration, version)
+                    .module_wasm(integration_id, version)
                     .await?
-                    .ok_or_else(|| ModuleError::Missing(integration.to_owned(), version))?;
+                    .ok_or_else(|| ModuleError::Missing(integration_id.to_owned(), version))?;
                 let compiled = self.compile(Arc::new(wasm)).await?;
-                self.store.set_module_artifact(integration, version, &compiled.artifact).await?;
+                self.store.set_module_artifact(integration_id, version, &compiled.artifact).await?;
                 if let Some(files) = &self.files {
                     files.write(&compiled.sha256, compiled.artifact).await;
                 }
                 compiled.module
             }
         };
-        tracing::debug!(%integration, version, source, took_us = started.elapsed().as_micros() as u64, "module ready");
+        tracing::debug!(%integration_id, version, source, took_us = started.elapsed().as_micros() as u64, "module ready");
         self.prepared.write().expect("module cache lock").insert(key, module.clone());
         Ok(module)
     }
@@ -137,11 +138,11 @@ impl ModuleCache {
     /// The module from the artifact stored in the database (kept as a file for next time).
     async fn load_stored(
         &self,
-        integration: &str,
+        integration_id: &str,
         version: i64,
         sha256: Option<&str>,
     ) -> Result<Option<PreparedModule>, ModuleError> {
-        let Some(artifact) = self.store.module_artifact(integration, version).await? else { return Ok(None) };
+        let Some(artifact) = self.store.module_artifact(integration_id, version).await? else { return Ok(None) };
         let Ok(module) = self.runtime.load(&artifact) else { return Ok(None) };
         if let (Some(files), Some(sha256)) = (&self.files, sha256) {
             files.write(sha256, artifact).await;

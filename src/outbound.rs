@@ -54,6 +54,9 @@ impl Outbound {
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver { allow_private: config.allow_private_addresses }))
             .redirect(Policy::none())
+            // Never through a proxy from the environment (HTTP_PROXY, …): the proxy would
+            // resolve and connect on the guest's behalf, past the address check above.
+            .no_proxy()
             .timeout(config.timeout)
             .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -207,6 +210,7 @@ impl Resolve for GuardedResolver {
 /// Whether `ip` is a globally routable address (not loopback, private, link-local — which
 /// includes cloud metadata services —, shared, documentation, multicast, …).
 pub fn is_public(ip: IpAddr) -> bool {
+    // (An address that carries an IPv4 address is as public as that address.)
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();
@@ -224,7 +228,7 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return is_public(IpAddr::V4(v4));
             }
             let first = v6.segments()[0];
@@ -235,6 +239,25 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (first & 0xffc0) == 0xfe80 // link local
                 || first == 0x2001 && v6.segments()[1] == 0xdb8) // documentation
         }
+    }
+}
+
+/// The IPv4 address an IPv6 address stands for, where one reaches it: IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, deprecated but still routed by some
+/// stacks), NAT64 (`64:ff9b::a.b.c.d`) and 6to4 (`2002:aabb:ccdd::`). A guest must not reach
+/// 127.0.0.1 by spelling it `::127.0.0.1`.
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = v6.segments();
+    let from = |high: u16, low: u16| std::net::Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    match s {
+        // ::/96, but not :: and ::1 themselves (unspecified and loopback, refused below).
+        [0, 0, 0, 0, 0, 0, high, low] if high != 0 => Some(from(high, low)),
+        [0x64, 0xff9b, 0, 0, 0, 0, high, low] => Some(from(high, low)),
+        [0x2002, high, low, ..] => Some(from(high, low)),
+        _ => None,
     }
 }
 
@@ -329,10 +352,16 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "::a9fe:a9fe",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+        for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111", "64:ff9b::1.1.1.1", "2002:101:101::1"] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }

@@ -15,7 +15,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::store::{NewJob, Store, StoreError, now_ms};
+use crate::store::{InstallationRecord, IntegrationRecord, NewJob, Store, StoreError, now_ms};
 
 /// Longest delay a task may be scheduled with (the reference's 86,400 s).
 pub const MAX_SCHEDULE_SECS: u32 = 86_400;
@@ -121,24 +121,56 @@ impl QueueHandle {
     }
 }
 
-/// A job running `event` for an installation now, with the queue's usual retries
-/// (`QueueHandle::enqueue` caps the attempts at the configured maximum).
-pub fn event_job(integration: &str, installation_id: &str, event: Value) -> NewJob {
-    NewJob {
-        id: crate::ids::random("job_", 20),
-        integration: integration.to_owned(),
-        installation_id: Some(installation_id.to_owned()),
-        event,
-        due_at: now_ms(),
-        max_attempts: i64::MAX,
-        idempotency_key: None,
+/// Whom a job runs for: an integration (by identity, and its name for display) and, unless
+/// it runs at integration level, one of its installations.
+#[derive(Debug, Clone, Copy)]
+pub struct JobOwner<'a> {
+    /// The integration's id.
+    pub integration_id: &'a str,
+    /// Its name.
+    pub integration: &'a str,
+    /// The installation, if any.
+    pub installation_id: Option<&'a str>,
+}
+
+impl<'a> JobOwner<'a> {
+    /// A job of `installation`.
+    pub fn installation(installation: &'a InstallationRecord) -> Self {
+        Self {
+            integration_id: &installation.integration_id,
+            integration: &installation.integration,
+            installation_id: Some(&installation.id),
+        }
     }
+
+    /// A job of `integration` itself (no installation).
+    pub fn integration(integration: &'a IntegrationRecord) -> Self {
+        Self { integration_id: &integration.id, integration: &integration.name, installation_id: None }
+    }
+
+    fn job(self, event: Value, due_at: i64, idempotency_key: Option<String>) -> NewJob {
+        NewJob {
+            id: crate::ids::random("job_", 20),
+            integration_id: self.integration_id.to_owned(),
+            integration: self.integration.to_owned(),
+            installation_id: self.installation_id.map(str::to_owned),
+            event,
+            due_at,
+            max_attempts: i64::MAX,
+            idempotency_key,
+        }
+    }
+}
+
+/// A job running `event` for its owner now, with the queue's usual retries
+/// (`QueueHandle::enqueue` caps the attempts at the configured maximum).
+pub fn event_job(owner: JobOwner<'_>, event: Value) -> NewJob {
+    owner.job(event, now_ms(), None)
 }
 
 /// A `task` job: `task` runs as `{"type":"task","task":…}` after `schedule_secs`.
 pub fn task_job(
-    integration: &str,
-    installation_id: Option<String>,
+    owner: JobOwner<'_>,
     task: Value,
     schedule_secs: u32,
     idempotency_key: Option<String>,
@@ -149,15 +181,7 @@ pub fn task_job(
     if schedule_secs > MAX_SCHEDULE_SECS {
         return Err(format!("schedule must be between 0 and {MAX_SCHEDULE_SECS} seconds"));
     }
-    Ok(NewJob {
-        id: crate::ids::random("job_", 20),
-        integration: integration.to_owned(),
-        installation_id,
-        event: json!({ "type": "task", "task": task }),
-        due_at: now_ms() + i64::from(schedule_secs) * 1000,
-        max_attempts: i64::MAX,
-        idempotency_key,
-    })
+    Ok(owner.job(json!({ "type": "task", "task": task }), now_ms() + i64::from(schedule_secs) * 1000, idempotency_key))
 }
 
 /// The delay before retry number `attempt` (1 = first retry): exponential, capped, with
@@ -187,8 +211,9 @@ mod tests {
 
     #[test]
     fn tasks_must_be_objects_scheduled_within_a_day() {
-        assert!(task_job("x", None, json!({"a": 1}), 86_400, None).is_ok());
-        assert!(task_job("x", None, json!([1]), 0, None).unwrap_err().contains("object"));
-        assert!(task_job("x", None, json!({}), 86_401, None).unwrap_err().contains("86400"));
+        let owner = JobOwner { integration_id: "itg_1", integration: "x", installation_id: None };
+        assert!(task_job(owner, json!({"a": 1}), 86_400, None).is_ok());
+        assert!(task_job(owner, json!([1]), 0, None).unwrap_err().contains("object"));
+        assert!(task_job(owner, json!({}), 86_401, None).unwrap_err().contains("86400"));
     }
 }

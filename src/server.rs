@@ -77,7 +77,7 @@ impl Server {
                 .await
         });
         let applications_worker = crate::applications::DeliveryWorker::spawn(state.clone());
-        let background = Background::spawn(&state, config.queue.enabled);
+        let background = Background::spawn(&state, config.queue.enabled, config.retention.clone());
         Ok(Server {
             addr,
             generated_admin_token,
@@ -108,7 +108,7 @@ impl Server {
         self.state.dev.shutdown();
         self.serving.await??;
         self.background.stop().await;
-        self.state.events.flush().await;
+        let _ = self.state.events.flush().await;
         self.applications_worker.stop().await;
         drop(self.state);
         self.events_writer.await?;
@@ -136,9 +136,17 @@ fn secret_box(config: &ServerConfig, store: &Store) -> anyhow::Result<SecretBox>
 }
 
 /// Registers the configured admin token, or generates one for a database that has none.
+///
+/// A configured token is the only admin token: rotating `WEFT_ADMIN_TOKEN` and restarting
+/// retires the old one (and a generated one), on every replica sharing the database.
 async fn bootstrap_admin_token(store: &Store, configured: Option<&str>) -> anyhow::Result<Option<String>> {
     if let Some(token) = configured {
-        store.put_token(&hash_token(token), TokenKind::Admin, "bootstrap", None).await?;
+        let hash = hash_token(token);
+        store.put_token(&hash, TokenKind::Admin, "bootstrap", None).await?;
+        let retired = store.retire_admin_tokens_except(&hash).await?;
+        if retired > 0 {
+            tracing::info!(retired, "retired admin tokens other than the configured one");
+        }
         return Ok(None);
     }
     if store.has_admin_token().await? {
@@ -156,9 +164,9 @@ struct Background {
 }
 
 impl Background {
-    fn spawn(state: &AppState, enabled: bool) -> Self {
+    fn spawn(state: &AppState, enabled: bool, retention: crate::retention::RetentionConfig) -> Self {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut tasks = Vec::new();
+        let mut tasks = vec![tokio::spawn(crate::retention::run(state.clone(), retention, stopped.clone()))];
         if enabled {
             // Each process claims jobs under its own name, so leases tell replicas apart.
             let owner = crate::ids::random("worker_", 12);

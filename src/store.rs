@@ -12,6 +12,7 @@ mod kv;
 mod orgs;
 mod place_installations;
 mod queue;
+mod retention;
 mod subscriptions;
 mod tokens;
 mod users;
@@ -29,17 +30,22 @@ pub use applications::{
     AppFilter, AppOrder, AppSecret, AppTokenRecord, ApplicationRecord, DeliveryAttempt, DeliveryRecord, NewDelivery,
     OAuthCode, ParameterLimit, PrivateAppRecord, Redeemed, RefreshToken, SubscriptionRecord, WebhookRecord,
 };
+pub use cron::ScheduledIntegration;
 pub use dev::DevModeRecord;
 pub use events::{EventFilter, EventPage, EventRecord};
-pub use installations::{InstallationFilter, InstallationRecord, InstallationUpdate};
+pub use installations::{InstallationFilter, InstallationRecord, InstallationUpdate, NewInstallation};
 pub use integrations::{IntegrationRecord, NewVersion};
 pub use kv::{installation_scope, integration_scope};
 pub use orgs::{OrgRecord, PlaceKind, PlaceRecord};
 pub use place_installations::{PlaceInstallationFilter, PlaceInstallationRecord};
 pub use queue::{Job, JobSummary, NewJob};
 pub use subscriptions::ScopedInstallation;
-pub use tokens::{TokenKind, TokenRecord};
+pub use tokens::{TokenInfo, TokenKind, TokenRecord};
 pub use users::{MemberRecord, UserRecord};
+
+/// How long a SQLite statement waits for another writer's lock before it fails as busy
+/// (the API then answers 503 with `Retry-After`).
+const SQLITE_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000";
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +71,36 @@ pub enum StoreError {
     /// A JSON column holds something unexpected.
     #[error("corrupt JSON in the database: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl StoreError {
+    /// Whether the database is momentarily unable to answer — locked by another writer, out
+    /// of disk or memory, unreachable, shutting down — rather than refusing the request
+    /// itself. Callers answer 503 with `Retry-After` and retry; nothing about the request
+    /// was wrong.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Sql(error) = self else { return false };
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(error) => error.code().is_some_and(|code| unavailable_code(&code)),
+            _ => false,
+        }
+    }
+}
+
+/// SQLite result codes (the primary code is the low byte of an extended one): BUSY (5),
+/// LOCKED (6), NOMEM (7), IOERR (10), FULL (13), CANTOPEN (14). PostgreSQL SQLSTATE classes:
+/// 08 connection exception, 53 insufficient resources (disk full, out of memory, too many
+/// connections), 57P operator intervention (shutdown, crash recovery).
+fn unavailable_code(code: &str) -> bool {
+    if let Ok(sqlite) = code.parse::<u32>() {
+        return matches!(sqlite & 0xff, 5 | 6 | 7 | 10 | 13 | 14);
+    }
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
 }
 
 /// Result type of the storage layer.
@@ -108,6 +144,7 @@ impl Store {
                     // across process crashes, which is what a WAL server needs.
                     conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
                         .await?;
+                    conn.execute(SQLITE_BUSY_TIMEOUT).await?;
                     Ok(())
                 })
             })
@@ -122,9 +159,26 @@ impl Store {
         Ok(Self { pool, backend, sqlite_path, catalog_generation: Arc::default() })
     }
 
-    /// Whether the database answers a trivial query (readiness).
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+    /// Whether the database would take a write now (readiness): on SQLite, whether the
+    /// write lock can be had within a second (`BEGIN IMMEDIATE`, then rolled back: nothing is
+    /// written); on PostgreSQL, whether the server answers.
+    pub async fn probe_write(&self) -> Result<()> {
+        let mut connection = self.pool.acquire().await?;
+        match self.backend {
+            Backend::Postgres => {
+                connection.execute("SELECT 1").await?;
+            }
+            Backend::Sqlite => {
+                // A short wait of its own: readiness must answer quickly while locked.
+                connection.execute("PRAGMA busy_timeout = 1000").await?;
+                let began = connection.execute("BEGIN IMMEDIATE").await;
+                if began.is_ok() {
+                    connection.execute("ROLLBACK").await?;
+                }
+                connection.execute(SQLITE_BUSY_TIMEOUT).await?;
+                began?;
+            }
+        }
         Ok(())
     }
 
@@ -147,6 +201,28 @@ impl Store {
     pub fn backend(&self) -> Backend {
         self.backend
     }
+
+    /// Makes every transaction that calls this with the same `key` run its next statements
+    /// one after another, until it ends: how a limit checked and enforced by a statement
+    /// (`INSERT … SELECT … WHERE (SELECT COUNT(*) …) < $max`) holds exactly under
+    /// PostgreSQL's READ COMMITTED, where two such statements would otherwise both see room.
+    /// On PostgreSQL a transaction-scoped advisory lock on the key's hash; SQLite already
+    /// runs one write statement at a time, holding its write lock while it reads.
+    pub(crate) async fn serialize_on(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, key: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Decodes the JSON text in column `name` of `row`.
+///
+/// Every column is read by name with `try_get`: a type the code does not expect is a
+/// [`StoreError`], never a panic.
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(row: &sqlx::any::AnyRow, name: &str) -> Result<T> {
+    use sqlx::Row as _;
+    Ok(serde_json::from_str(row.try_get::<&str, _>(name)?)?)
 }
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp column.

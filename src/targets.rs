@@ -43,7 +43,7 @@ impl TargetCache {
             return Ok(Some(entry.target.clone()));
         }
         let Some(integration) = store.integration(name).await? else { return Ok(None) };
-        let Some(installation) = store.installation(name, id).await? else { return Ok(None) };
+        let Some(installation) = store.installation(&integration.id, id).await? else { return Ok(None) };
         let target = (Arc::new(integration), Arc::new(installation));
         let mut entries = self.entries.write().expect("target cache lock");
         if entries.len() >= MAX_ENTRIES {

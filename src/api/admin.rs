@@ -1,14 +1,17 @@
 //! The minimal admin API: users and their tokens, organization members with a role, and
 //! an organization's spaces and sites.
 //!
-//! - `POST /v1/users` `{"id","name"}` (operator);
-//! - `POST /v1/users/{userId}/tokens` → `{"token"}` shown once (operator, or the user);
-//! - `POST /v1/orgs/{organizationId}/members` `{"userId","role"}`, `GET` (org admins / members);
+//! - `GET /v1/user`: who the token acts for (GitBook's `getAuthenticatedUser`, what
+//!   `gitbook whoami` prints);
+//! - `POST /v1/users` `{"id","name"}`, `DELETE /v1/users/{userId}` (operator); a user's
+//!   tokens are in [`super::tokens`];
+//! - `POST /v1/orgs/{organizationId}/members` `{"userId","role"}`, `GET` (org admins / members),
+//!   `DELETE …/members/{userId}` (org admins);
 //! - `POST /v1/orgs/{organizationId}/spaces` and `…/sites` `{"title","id"?}`, `GET` lists.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,15 +20,18 @@ use super::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::page::{self, PageQuery};
 use super::places::place_json;
-use crate::auth::{Principal, Role, generate_token, hash_token};
+use crate::auth::{Principal, Role};
+use crate::shapes;
 use crate::state::AppState;
-use crate::store::{InstallationFilter, MemberRecord, PlaceKind, TokenKind};
+use crate::store::{InstallationFilter, MemberRecord, PlaceKind, UserRecord};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/v1/user", get(authenticated_user))
         .route("/v1/users", post(create_user))
-        .route("/v1/users/{userId}/tokens", post(create_user_token))
+        .route("/v1/users/{userId}", delete(delete_user))
         .route("/v1/orgs/{organizationId}/members", get(list_members).post(add_member))
+        .route("/v1/orgs/{organizationId}/members/{userId}", delete(remove_member))
         .route("/v1/orgs/{organizationId}/spaces", get(list_spaces).post(create_space))
         .route("/v1/orgs/{organizationId}/sites", get(list_sites).post(create_site))
 }
@@ -55,6 +61,24 @@ struct CreateUser {
     name: String,
 }
 
+/// The operator, seen as a user: the admin token belongs to no user record.
+const OPERATOR: &str = "weft-operator";
+
+/// The user the token acts for: a user token's user, or the operator for the admin token.
+/// Integration and installation tokens act for no user.
+async fn authenticated_user(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
+    let user = match &principal {
+        Principal::Admin => UserRecord { id: OPERATOR.to_owned(), name: "weft operator".to_owned(), created_at: 0 },
+        Principal::User { id, .. } => {
+            state.store.user(id).await?.ok_or_else(|| ApiError::not_found(format!("no user `{id}`")))?
+        }
+        Principal::Integration { .. } | Principal::Installation { .. } => {
+            return Err(ApiError::not_found("this token acts for an integration, not a user"));
+        }
+    };
+    Ok(Json(shapes::user(super::urls(&state), &user)))
+}
+
 async fn create_user(
     State(state): State<AppState>,
     principal: Principal,
@@ -68,28 +92,23 @@ async fn create_user(
         .create_user(&body.id, body.name.trim())
         .await?
         .ok_or_else(|| ApiError::conflict(format!("user `{}` already exists", body.id)))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({ "object": "user", "id": user.id, "name": user.name, "createdAt": super::timestamp(user.created_at) }),
-        ),
-    ))
+    let mut body = shapes::user(super::urls(&state), &user);
+    body["name"] = json!(user.name);
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
-async fn create_user_token(
+/// Deletes a user: their memberships and tokens go with them, and every token of theirs
+/// fails its next request.
+async fn delete_user(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(user_id): ApiPath<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    match &principal {
-        Principal::Admin => {}
-        Principal::User { id, .. } if *id == user_id => {}
-        _ => return Err(ApiError::forbidden("only the operator or the user may create a user's tokens")),
+) -> Result<StatusCode, ApiError> {
+    principal.require_admin()?;
+    if !state.store.delete_user(&user_id).await? {
+        return Err(ApiError::not_found(format!("no user `{user_id}`")));
     }
-    state.store.user(&user_id).await?.ok_or_else(|| ApiError::not_found(format!("no user `{user_id}`")))?;
-    let token = generate_token();
-    state.store.put_token(&hash_token(&token), TokenKind::User, &user_id, None).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "object": "api-token", "user": user_id, "token": token }))))
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
@@ -130,6 +149,20 @@ async fn add_member(
     }
     let member = state.store.set_member(&org_id, &body.user_id, &body.role).await?;
     Ok(Json(member_json(&member)))
+}
+
+/// Takes a user out of an organization: their tokens no longer reach it.
+async fn remove_member(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((org_id, user_id)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    principal.require_org_admin(&org_id)?;
+    existing_org(&state, &org_id).await?;
+    if !state.store.remove_member(&org_id, &user_id).await? {
+        return Err(ApiError::not_found(format!("user `{user_id}` is not a member of `{org_id}`")));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_members(
@@ -184,6 +217,7 @@ async fn create_place(
                 PlaceKind::Space => &installation.space_selection,
                 PlaceKind::Site => &installation.site_selection,
             };
+            // `None`: the installation went meanwhile, and with it its place installations.
             if selection == "all" {
                 state
                     .store

@@ -65,9 +65,9 @@ async fn enable(
         return Err(ApiError::bad_request("tunnelUrl must be an http:// or https:// URL"));
     }
     // Generated now, so the author can read it before the first event.
-    state.dev.signing_secret(&state, &integration.name).await?;
-    state.store.set_dev_mode(&integration.name, &body.tunnel_url, TunnelKind::Http.as_str(), body.all).await?;
-    state.dev.invalidate(&integration.name);
+    state.dev.signing_secret(&state, &integration.id).await?;
+    state.store.set_dev_mode(&integration.id, &body.tunnel_url, TunnelKind::Http.as_str(), body.all).await?;
+    state.dev.invalidate(&integration.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -77,8 +77,8 @@ async fn disable(
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let integration = owned(&state, &principal, &name).await?;
-    state.store.clear_dev_mode(&integration.name).await?;
-    state.dev.invalidate(&integration.name);
+    state.store.clear_dev_mode(&integration.id).await?;
+    state.dev.invalidate(&integration.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -88,8 +88,8 @@ async fn show(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let integration = owned(&state, &principal, &name).await?;
-    let secret = state.dev.signing_secret(&state, &integration.name).await?;
-    let record = state.store.dev_mode(&integration.name).await?;
+    let secret = state.dev.signing_secret(&state, &integration.id).await?;
+    let record = state.store.dev_mode(&integration.id).await?;
     let (tunnel_url, kind, all) = match &record {
         Some(record) => (record.tunnel_url.clone(), record.tunnel_kind.clone(), record.all_orgs),
         None => (None, TunnelKind::Http.as_str().to_owned(), false),
@@ -99,7 +99,7 @@ async fn show(
         "tunnelUrl": tunnel_url,
         "tunnel": kind,
         "all": all,
-        "connected": state.dev.connected(&integration.name),
+        "connected": state.dev.connected(&integration.id),
         "signingSecret": secret,
     })))
 }
@@ -121,10 +121,9 @@ async fn connect(
 ) -> Result<Response, ApiError> {
     let integration = owned(&state, &principal, &name).await?;
     let url = format!("{}/v1/integrations/{}/dev/connect", state.public_url, integration.name);
-    state.store.set_dev_mode(&integration.name, &url, TunnelKind::Socket.as_str(), query.all).await?;
-    state.dev.invalidate(&integration.name);
-    let name = integration.name;
-    Ok(upgrade.on_upgrade(move |socket| crate::dev::socket::serve(state, name, socket)).into_response())
+    state.store.set_dev_mode(&integration.id, &url, TunnelKind::Socket.as_str(), query.all).await?;
+    state.dev.invalidate(&integration.id);
+    Ok(upgrade.on_upgrade(move |socket| crate::dev::socket::serve(state, integration, socket)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -134,8 +133,8 @@ struct StreamQuery {
 }
 
 impl StreamQuery {
-    fn matches(&self, integration: &str, event: &EventRecord) -> bool {
-        event.integration == integration
+    fn matches(&self, integration_id: &str, event: &EventRecord) -> bool {
+        event.integration_id == integration_id
             && self.status.as_ref().is_none_or(|status| *status == event.status)
             && self.installation.as_ref().is_none_or(|id| event.installation_id.as_ref() == Some(id))
     }
@@ -151,14 +150,14 @@ async fn stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let integration = find_visible(&state, &principal, &name).await?;
     match &principal {
-        Principal::Integration { name: own } if *own == integration.name => {}
+        _ if principal.acts_for(&integration, false) => {}
         Principal::Integration { .. } | Principal::Installation { .. } => {
             return Err(ApiError::forbidden(format!("this token may not read the events of `{name}`")));
         }
         _ => principal.require_org_member(&integration.org_id)?,
     }
     let receiver = state.events.live().subscribe();
-    let filter = Arc::new((integration.name, query));
+    let filter = Arc::new((integration.id, query));
     let closed = Box::pin(state.dev.closed());
     let events = futures_util::stream::unfold((receiver, closed), move |(mut receiver, mut closed)| {
         let filter = filter.clone();

@@ -1,7 +1,7 @@
 //! The `/v1` error body: `{"error":{"code":N,"message":"…"}}`.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -13,12 +13,20 @@ use crate::store::StoreError;
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// Seconds the client should wait before trying again (`Retry-After`).
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
     /// An error with this status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self { status, message: message.into(), retry_after: None }
+    }
+
+    /// 503 with `Retry-After`: the server cannot do it now, and nothing was wrong with the
+    /// request.
+    pub fn unavailable(message: impl Into<String>, retry_after_secs: u32) -> Self {
+        Self { retry_after: Some(retry_after_secs), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message) }
     }
 
     /// 400: the request is malformed; the message names the field.
@@ -61,12 +69,20 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.status.as_u16(), "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
+        if error.is_unavailable() {
+            tracing::warn!(%error, "database unavailable");
+            return Self::unavailable("the database is unavailable; retry shortly", 1);
+        }
         Self::internal(error)
     }
 }
@@ -74,9 +90,9 @@ impl From<StoreError> for ApiError {
 impl From<DispatchError> for ApiError {
     fn from(error: DispatchError) -> Self {
         match error {
-            DispatchError::Busy => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "the server is at capacity; retry shortly")
-            }
+            DispatchError::Busy => Self::unavailable("the server is at capacity; retry shortly", 1),
+            DispatchError::Store(error) => error.into(),
+            DispatchError::Module(crate::modules::ModuleError::Store(error)) => error.into(),
             other => Self::internal(other),
         }
     }

@@ -13,7 +13,7 @@ use super::integrations::find_visible;
 use super::page::{self, PageQuery};
 use crate::auth::Principal;
 use crate::state::AppState;
-use crate::store::{EventFilter, EventRecord};
+use crate::store::{EventFilter, EventRecord, IntegrationRecord};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -23,15 +23,16 @@ pub fn router() -> Router<AppState> {
 
 /// The events log belongs to the integration's publisher: the operator, members of the
 /// integration's organization and the integration itself may read it.
-async fn readable_events(state: &AppState, principal: &Principal, name: &str) -> Result<(), ApiError> {
+async fn readable_events(state: &AppState, principal: &Principal, name: &str) -> Result<IntegrationRecord, ApiError> {
     let integration = find_visible(state, principal, name).await?;
     match principal {
-        Principal::Integration { name: own } if *own == integration.name => Ok(()),
+        _ if principal.acts_for(&integration, false) => {}
         Principal::Integration { .. } | Principal::Installation { .. } => {
-            Err(ApiError::forbidden(format!("this token may not read the events of `{name}`")))
+            return Err(ApiError::forbidden(format!("this token may not read the events of `{name}`")));
         }
-        _ => principal.require_org_member(&integration.org_id),
+        _ => principal.require_org_member(&integration.org_id)?,
     }
+    Ok(integration)
 }
 
 /// An event as the events API shows it; `with_logs` adds its trace (RFC 3339 timestamps).
@@ -114,11 +115,11 @@ async fn list(
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    readable_events(&state, &principal, &name).await?;
+    let integration = readable_events(&state, &principal, &name).await?;
     let filter = query.filter()?;
     let paging = PageQuery { page: query.page.clone(), limit: query.limit };
     let limit = paging.limit()?;
-    let page = state.store.events(&name, &filter, paging.cursor(), limit).await?;
+    let page = state.store.events(&integration.id, &filter, paging.cursor(), limit).await?;
     let last = page.events.last().map(|e| e.id.clone());
     let items = page.events.iter().map(|e| event_json(e, false)).collect();
     Ok(Json(page::list(items, limit, last, page.total)))
@@ -129,10 +130,10 @@ async fn show(
     principal: Principal,
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    readable_events(&state, &principal, &name).await?;
+    let integration = readable_events(&state, &principal, &name).await?;
     let event = state
         .store
-        .event(&name, &id)
+        .event(&integration.id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("integration `{name}` has no event `{id}`")))?;
     Ok(Json(event_json(&event, true)))

@@ -22,18 +22,23 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-/// Ready when the database answers and shutdown has not begun; 503 otherwise, with why.
+/// Ready when writes succeed — the database would take one now and the events log is being
+/// written — and shutdown has not begun; 503 otherwise, with a reason that names the part
+/// (the database's own error goes to the server's log, not to whoever asks).
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    let unavailable =
+        |reason: &str| (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": reason})));
     if state.draining.load(Ordering::Relaxed) {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "reason": "shutting down"})));
+        return unavailable("shutting down");
     }
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "database": "ok"}))),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "reason": format!("database: {e}")})),
-        ),
+    if let Err(error) = state.store.probe_write().await {
+        tracing::warn!(%error, "readiness: the database takes no writes");
+        return unavailable("the database takes no writes");
     }
+    if !state.events.healthy() {
+        return unavailable("the events log cannot be written");
+    }
+    (StatusCode::OK, Json(json!({"status": "ready", "database": "ok"})))
 }
 
 /// The operator's token is required unless the server runs with `--metrics-public`.

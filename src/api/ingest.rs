@@ -71,7 +71,14 @@ async fn ingest(
             jobs.push(NewJob {
                 id: crate::ids::event_id(now).replacen("evt_", "job_", 1),
                 due_at: now,
-                ..crate::queue::event_job(&target.integration, &target.installation_id, event.clone())
+                ..crate::queue::event_job(
+                    crate::queue::JobOwner {
+                        integration_id: &target.integration_id,
+                        integration: &target.integration,
+                        installation_id: Some(&target.installation_id),
+                    },
+                    event.clone(),
+                )
             });
         }
     }

@@ -17,7 +17,8 @@ use super::page::{self, PageQuery};
 use crate::auth::{Principal, TEMPORARY_TOKEN_MS, generate_token, hash_token};
 use crate::state::AppState;
 use crate::store::{
-    InstallationFilter, InstallationRecord, InstallationUpdate, IntegrationRecord, PlaceKind, TokenKind, now_ms,
+    InstallationFilter, InstallationRecord, InstallationUpdate, IntegrationRecord, NewInstallation, PlaceKind,
+    TokenKind, now_ms,
 };
 
 pub fn router() -> Router<AppState> {
@@ -39,28 +40,9 @@ struct InstallBody {
     configuration: Option<Value>,
 }
 
-/// The public endpoint of an installation: third parties send requests here, and the
-/// integration answers them as `fetch` events.
-pub fn public_endpoint(state: &AppState, installation: &InstallationRecord) -> String {
-    format!("{}/v1/integrations/{}/installations/{}/fetch", state.public_url, installation.integration, installation.id)
-}
-
-/// The JSON form of an installation.
+/// The JSON form of an installation (GitBook's `IntegrationInstallation`).
 pub fn installation_json(state: &AppState, installation: &InstallationRecord) -> Value {
-    json!({
-        "object": "integration-installation",
-        "id": installation.id,
-        "integration": installation.integration,
-        "target": { "organization": installation.org_id },
-        "status": installation.status,
-        "configuration": installation.configuration,
-        "externalIds": installation.external_ids,
-        "space_selection": installation.space_selection,
-        "site_selection": installation.site_selection,
-        "urls": { "publicEndpoint": public_endpoint(state, installation) },
-        "createdAt": super::timestamp(installation.created_at),
-        "updatedAt": super::timestamp(installation.updated_at),
-    })
+    crate::shapes::installation(super::urls(state), installation)
 }
 
 /// Runs a lifecycle event for `installation`; a guest failure or a busy server is logged,
@@ -98,8 +80,13 @@ enum Setup {
 /// Runs `installation_setup` now for `installation` as it will be once the change is kept
 /// (`installation` carries the new configuration, not yet stored). The run is in the
 /// events log like any other.
-async fn run_setup(state: &AppState, integration: &IntegrationRecord, installation: &InstallationRecord) -> Setup {
-    let event = setup_event(installation);
+async fn run_setup(
+    state: &AppState,
+    integration: &IntegrationRecord,
+    installation: &InstallationRecord,
+    previous: Option<&InstallationRecord>,
+) -> Setup {
+    let event = crate::shapes::installation_setup_event(installation, previous);
     match crate::dispatch::run_event(state, integration, installation, event, |_| Ok(())).await {
         Ok(dispatched) => match dispatched.report.result {
             Ok(Outcome::Error { code, message }) if (400..500).contains(&code) => Setup::Rejected(message),
@@ -122,14 +109,14 @@ async fn run_setup(state: &AppState, integration: &IntegrationRecord, installati
     }
 }
 
-/// The `installation_setup` event of `installation`.
-fn setup_event(installation: &InstallationRecord) -> Value {
-    json!({"type": "installation_setup", "installationId": installation.id})
-}
-
 /// Queues `installation_setup` for `installation` (with the queue's retries).
-async fn queue_setup(state: &AppState, installation: &InstallationRecord) -> Result<(), ApiError> {
-    let job = crate::queue::event_job(&installation.integration, &installation.id, setup_event(installation));
+async fn queue_setup(
+    state: &AppState,
+    installation: &InstallationRecord,
+    previous: Option<&InstallationRecord>,
+) -> Result<(), ApiError> {
+    let event = crate::shapes::installation_setup_event(installation, previous);
+    let job = crate::queue::event_job(crate::queue::JobOwner::installation(installation), event);
     state.queue.enqueue(&state.store, &[job]).await?;
     Ok(())
 }
@@ -166,7 +153,7 @@ pub async fn find_installation(
     let integration = find_visible(state, principal, name).await?;
     let installation = state
         .store
-        .installation(name, id)
+        .installation(&integration.id, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("integration `{name}` has no installation `{id}`")))?;
     principal.require_read_installation(&installation)?;
@@ -194,10 +181,25 @@ async fn install(
         check_configuration(&integration, configuration)?;
     }
     let id = crate::ids::random("inst_", 20);
-    let mut installation = state.store.create_installation(&id, &name, &body.organization).await?;
-    if let Some(configuration) = body.configuration {
+    let mut installation = match state.store.create_installation(&id, &integration, &body.organization).await? {
+        NewInstallation::Created(installation) => *installation,
+        NewInstallation::Exists(existing) => {
+            return Err(ApiError::conflict(format!(
+                "integration `{name}` is already installed on organization `{}` as `{existing}`",
+                body.organization
+            )));
+        }
+        NewInstallation::IntegrationGone => return Err(ApiError::not_found(format!("no integration `{name}`"))),
+    };
+    // Every install tells the module, as GitBook does: at once when a configuration is to
+    // be approved, else through the queue.
+    let Some(configuration) = body.configuration else {
+        queue_setup(&state, &installation, None).await?;
+        return Ok((StatusCode::CREATED, Json(installation_json(&state, &installation))));
+    };
+    {
         let configured = InstallationRecord { configuration: configuration.clone(), ..installation.clone() };
-        let setup = run_setup(&state, &integration, &configured).await;
+        let setup = run_setup(&state, &integration, &configured, None).await;
         if let Setup::Rejected(message) = &setup {
             state.store.delete_installation(&id).await?;
             return Err(rejected(message));
@@ -209,7 +211,7 @@ async fn install(
             .await?
             .ok_or_else(|| ApiError::not_found(format!("integration `{name}` has no installation `{id}`")))?;
         if matches!(setup, Setup::Undecided) {
-            queue_setup(&state, &installation).await?;
+            queue_setup(&state, &installation, None).await?;
         }
     }
     Ok((StatusCode::CREATED, Json(installation_json(&state, &installation))))
@@ -229,13 +231,13 @@ async fn list(
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    find_visible(&state, &principal, &name).await?;
+    let integration = find_visible(&state, &principal, &name).await?;
     let paging = PageQuery { page: query.page.clone(), limit: query.limit };
     let limit = paging.limit()?;
     // Each caller sees only what it may read: users their organizations' installations, an
     // installation token itself, the integration and the operator all of them.
     let filter = InstallationFilter {
-        integration: &name,
+        integration_id: &integration.id,
         external_id: query.external_id.as_deref().unwrap_or(""),
         member: principal.user_id(),
         id: match &principal {
@@ -288,6 +290,17 @@ struct UpdateBody {
     configuration: Option<Value>,
 }
 
+/// GitBook's rule for `externalIds`: at most 5, each 1–100 characters.
+pub fn check_external_ids(ids: &[String]) -> Result<(), ApiError> {
+    if ids.len() > 5 {
+        return Err(ApiError::bad_request("externalIds must hold at most 5 ids"));
+    }
+    if let Some(bad) = ids.iter().find(|id| id.is_empty() || id.len() > 100) {
+        return Err(ApiError::bad_request(format!("externalIds: `{bad}` must be 1–100 characters")));
+    }
+    Ok(())
+}
+
 /// Whether an integration with this `target` may be installed on spaces or sites.
 pub fn target_allows(target: &str, kind: PlaceKind) -> bool {
     match kind {
@@ -305,12 +318,7 @@ async fn update(
     let (integration, installation) = find_installation(&state, &principal, &name, &id).await?;
     principal.require_change_installation(&installation)?;
     if let Some(ids) = &body.external_ids {
-        if ids.len() > 5 {
-            return Err(ApiError::bad_request("externalIds must hold at most 5 ids"));
-        }
-        if let Some(bad) = ids.iter().find(|id| id.is_empty() || id.len() > 100) {
-            return Err(ApiError::bad_request(format!("externalIds: `{bad}` must be 1–100 characters")));
-        }
+        check_external_ids(ids)?;
     }
     for (selection, kind, field) in [
         (body.space_selection, PlaceKind::Space, "space_selection"),
@@ -342,7 +350,7 @@ async fn update(
                     .map_or_else(|| installation.site_selection.clone(), |s| s.as_str().to_owned()),
                 ..installation.clone()
             };
-            match run_setup(&state, &integration, &configured).await {
+            match run_setup(&state, &integration, &configured, Some(&installation)).await {
                 Setup::Rejected(message) => return Err(rejected(&message)),
                 setup => Some(setup),
             }
@@ -356,6 +364,7 @@ async fn update(
         space_selection: body.space_selection.map(|s| s.as_str().to_owned()),
         site_selection: body.site_selection.map(|s| s.as_str().to_owned()),
     };
+    let previous = installation;
     let installation = state
         .store
         .update_installation(&id, &change)
@@ -367,7 +376,7 @@ async fn update(
         }
     }
     if matches!(setup, Some(Setup::Undecided)) {
-        queue_setup(&state, &installation).await?;
+        queue_setup(&state, &installation, Some(&previous)).await?;
     }
     Ok(Json(installation_json(&state, &installation)))
 }
@@ -399,7 +408,7 @@ async fn uninstall(
 ) -> Result<StatusCode, ApiError> {
     let (integration, installation) = find_installation(&state, &principal, &name, &id).await?;
     principal.require_org_admin(&installation.org_id)?;
-    notify(&state, &integration, &installation, json!({"type": "installation_deleted"})).await;
+    notify(&state, &integration, &installation, crate::shapes::installation_deleted_event(&installation)).await;
     state.store.delete_installation(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -409,12 +418,12 @@ async fn create_token(
     principal: Principal,
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    if !matches!(&principal, Principal::Integration { name: own } if *own == name) {
+    let (integration, installation) = find_installation(&state, &principal, &name, &id).await?;
+    if !principal.acts_for(&integration, false) {
         return Err(ApiError::forbidden(format!(
             "only integration `{name}` itself (its integration token) may create installation tokens"
         )));
     }
-    let (_, installation) = find_installation(&state, &principal, &name, &id).await?;
     let token = generate_token();
     let expires_at = now_ms() + TEMPORARY_TOKEN_MS;
     state.store.put_token(&hash_token(&token), TokenKind::Installation, &installation.id, Some(expires_at)).await?;

@@ -1,6 +1,7 @@
 //! `/v1/integrations[/{integrationName}]`: list public integrations, publish, read and
 //! unpublish integrations.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -13,8 +14,9 @@ use serde_json::{Value, json};
 use super::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery, integration_name};
 use super::page::{self, PageQuery};
-use crate::auth::{Principal, generate_token, hash_token};
+use crate::auth::{Principal, Role, generate_token, hash_token};
 use crate::manifest::PublishBody;
+use crate::shapes;
 use crate::state::AppState;
 use crate::store::{IntegrationRecord, NewVersion, TokenKind};
 
@@ -24,24 +26,43 @@ pub fn router() -> Router<AppState> {
         .route("/v1/integrations/{integrationName}", get(show).post(publish).delete(unpublish))
 }
 
-/// The JSON form of an integration: its manifest, never its script.
-pub fn integration_json(integration: &IntegrationRecord) -> Value {
-    let mut body = json!({
-        "object": "integration",
-        "name": integration.name,
-        "organization": integration.org_id,
-        "visibility": integration.visibility,
-        "target": integration.target,
-        "version": integration.current_version,
-        "createdAt": super::timestamp(integration.created_at),
-        "updatedAt": super::timestamp(integration.updated_at),
-    });
-    if let (Some(fields), Some(manifest)) = (body.as_object_mut(), integration.manifest.as_object()) {
-        for (key, value) in manifest.iter().filter(|(key, _)| key.as_str() != "scriptBytes") {
-            fields.insert(key.clone(), value.clone());
-        }
+/// GitBook's `Integration` objects as one caller sees them (its `owner` organization and
+/// `permissions` depend on who asks), reading each owner organization once per request.
+pub struct IntegrationViews<'a> {
+    state: &'a AppState,
+    principal: &'a Principal,
+    owners: HashMap<String, Value>,
+}
+
+impl<'a> IntegrationViews<'a> {
+    /// Views for `principal`.
+    pub fn new(state: &'a AppState, principal: &'a Principal) -> Self {
+        Self { state, principal, owners: HashMap::new() }
     }
-    body
+
+    /// The JSON form of `integration`: its manifest, never its script.
+    pub async fn view(&mut self, integration: &IntegrationRecord) -> Result<Value, ApiError> {
+        let org_id = &integration.org_id;
+        if !self.owners.contains_key(org_id) {
+            let org = self.state.store.org(org_id).await?.ok_or_else(|| {
+                ApiError::internal(format!("integration `{}` has no organization `{org_id}`", integration.name))
+            })?;
+            let owner = shapes::organization(super::urls(self.state), &org, self.principal.role_in(org_id));
+            self.owners.insert(org_id.clone(), owner);
+        }
+        let owner = self.owners[org_id].clone();
+        let admin = self.principal.role_in(org_id) == Some(Role::Admin);
+        Ok(shapes::integration(super::urls(self.state), integration, owner, admin))
+    }
+}
+
+/// The JSON form of one integration as `principal` sees it.
+pub async fn integration_json(
+    state: &AppState,
+    principal: &Principal,
+    integration: &IntegrationRecord,
+) -> Result<Value, ApiError> {
+    IntegrationViews::new(state, principal).view(integration).await
 }
 
 async fn publish(
@@ -53,7 +74,8 @@ async fn publish(
     integration_name(&name)?;
     match &principal {
         // The integration's own token may publish new versions of it (same organization).
-        Principal::Integration { name: own } if *own == name => {}
+        // A token is resolved by the integration's id, so its `name` is the live one's.
+        Principal::Integration { name: own, .. } if *own == name => {}
         _ => principal.require_org_admin(&body.organization)?,
     }
     // The same rules `weft check` applies on the author's machine.
@@ -83,17 +105,17 @@ async fn publish(
         })
         .await?
         .ok_or_else(|| ApiError::conflict(format!("integration `{name}` belongs to another organization")))?;
-    state.modules.insert(&name, integration.current_version, compiled).await;
+    state.modules.insert(&integration.id, integration.current_version, compiled).await;
     if let Some(secrets) = &body.secrets {
         let sealed = state.secrets.seal(serde_json::to_string(secrets).expect("strings encode").as_bytes());
-        state.store.set_integration_secrets(&name, &sealed).await?;
+        state.store.set_integration_secrets(&integration.id, &sealed).await?;
     }
     tracing::info!(integration = %name, version = integration.current_version, "published");
-    let mut answer = integration_json(&integration);
+    let mut answer = integration_json(&state, &principal, &integration).await?;
     if integration.current_version == 1 {
         // The integration's own token, shown this once: its code authenticates with it.
         let token = generate_token();
-        state.store.put_token(&hash_token(&token), TokenKind::Integration, &name, None).await?;
+        state.store.put_token(&hash_token(&token), TokenKind::Integration, &integration.id, None).await?;
         answer["token"] = json!(token);
     }
     Ok(Json(answer))
@@ -136,7 +158,7 @@ fn matches(integration: &IntegrationRecord, query: &ListQuery) -> bool {
 
 async fn list(
     State(state): State<AppState>,
-    _principal: Principal,
+    principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let paging = PageQuery { page: query.page.clone(), limit: query.limit };
@@ -160,7 +182,12 @@ async fn list(
     let page: Vec<&IntegrationRecord> =
         all.iter().filter(|i| i.name.as_str() > paging.cursor()).take(limit as usize).collect();
     let last = page.last().map(|i| i.name.clone());
-    Ok(Json(page::list(page.into_iter().map(integration_json).collect(), limit, last, count)))
+    let mut views = IntegrationViews::new(&state, &principal);
+    let mut items = Vec::with_capacity(page.len());
+    for integration in page {
+        items.push(views.view(integration).await?);
+    }
+    Ok(Json(page::list(items, limit, last, count)))
 }
 
 async fn unpublish(
@@ -173,15 +200,16 @@ async fn unpublish(
     // Tell every installation, then forget them; a guest failure does not stop the unpublish.
     let mut after = String::new();
     loop {
-        let installations = state.store.installations(&name, &after, 100).await?;
+        let installations = state.store.installations(&integration.id, &after, 100).await?;
         let Some(last) = installations.last() else { break };
         after = last.id.clone();
         for installation in &installations {
-            super::installations::notify(&state, &integration, installation, json!({"type": "installation_deleted"}))
-                .await;
+            let event = shapes::installation_deleted_event(installation);
+            super::installations::notify(&state, &integration, installation, event).await;
         }
     }
-    state.store.delete_integration(&name).await?;
+    state.store.delete_integration(&integration.id).await?;
+    state.dev.forget(&integration.id);
     tracing::info!(integration = %name, "unpublished");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -192,7 +220,7 @@ async fn show(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let integration = find_visible(&state, &principal, &name).await?;
-    Ok(Json(integration_json(&integration)))
+    Ok(Json(integration_json(&state, &principal, &integration).await?))
 }
 
 /// Whether `principal` may see `integration`: private ones only within their organization.
@@ -201,9 +229,7 @@ pub fn can_see(principal: &Principal, integration: &IntegrationRecord) -> bool {
         return true;
     }
     match principal {
-        Principal::Integration { name } | Principal::Installation { integration: name, .. } => {
-            *name == integration.name
-        }
+        Principal::Integration { .. } | Principal::Installation { .. } => principal.acts_for(integration, true),
         _ => principal.role_in(&integration.org_id).is_some(),
     }
 }

@@ -57,7 +57,11 @@ pub const ROUTES: &[Route] = &[
     Route { access: Access::Public, ..route("get", "/v1/openapi.json", "This OpenAPI 3.1 document", 200) },
     Route { access: Access::Public, ..route("get", "/v1/docs", "This document as an HTML page", 200) },
     Route { body: Some("id, name"), ..route("post", "/v1/users", "Create a user (operator)", 201) },
+    route("get", "/v1/user", "Get the user the token acts for (the operator for the admin token)", 200),
+    route("delete", "/v1/users/{userId}", "Delete a user, their memberships and tokens (operator)", 204),
     route("post", "/v1/users/{userId}/tokens", "Create a user API token, shown once (operator or the user)", 201),
+    route("get", "/v1/users/{userId}/tokens", "List a user's API tokens, without secrets (operator or the user)", 200),
+    route("delete", "/v1/users/{userId}/tokens/{tokenId}", "Revoke a user's API token (operator or the user)", 204),
     Route { body: Some("id, title"), ..route("post", "/v1/orgs", "Create an organization (operator)", 201) },
     route("get", "/v1/orgs/{organizationId}", "Get an organization", 200),
     route("get", "/v1/orgs/{organizationId}/members", "List an organization's members", 200),
@@ -65,6 +69,7 @@ pub const ROUTES: &[Route] = &[
         body: Some("userId, role (admin | member)"),
         ..route("post", "/v1/orgs/{organizationId}/members", "Add a member or change their role (org admin)", 200)
     },
+    route("delete", "/v1/orgs/{organizationId}/members/{userId}", "Remove a member (org admin)", 204),
     Route { query: PAGE, ..route("get", "/v1/orgs/{organizationId}/spaces", "List an organization's spaces", 200) },
     Route {
         body: Some("title, id?"),
@@ -88,6 +93,24 @@ pub const ROUTES: &[Route] = &[
         ..route("post", "/v1/integrations/{integrationName}", "Publish an integration", 200)
     },
     route("delete", "/v1/integrations/{integrationName}", "Unpublish an integration", 204),
+    route(
+        "post",
+        "/v1/integrations/{integrationName}/tokens",
+        "Create an integration API token, shown once (org admin or the integration)",
+        201,
+    ),
+    route(
+        "get",
+        "/v1/integrations/{integrationName}/tokens",
+        "List an integration's API tokens, without secrets (org admin or the integration)",
+        200,
+    ),
+    route(
+        "delete",
+        "/v1/integrations/{integrationName}/tokens/{tokenId}",
+        "Revoke an integration's API token (org admin or the integration)",
+        204,
+    ),
     Route {
         query: &["page", "limit", "externalId"],
         ..route("get", "/v1/integrations/{integrationName}/installations", "List installations of an integration", 200)
@@ -118,6 +141,10 @@ pub const ROUTES: &[Route] = &[
         ..route("get", "/v1/integrations/{integrationName}/spaces", "List space installations of an integration", 200)
     },
     Route {
+        query: &["page", "limit", "externalId", "extended"],
+        ..route("get", "/v1/integrations/{integrationName}/sites", "List site installations of an integration", 200)
+    },
+    Route {
         query: &["page", "limit", "extended"],
         ..route(
             "get",
@@ -142,6 +169,16 @@ pub const ROUTES: &[Route] = &[
             "get",
             "/v1/integrations/{integrationName}/installations/{installationId}/spaces/{spaceId}",
             "Get a specific integration's space installation",
+            200,
+        )
+    },
+    Route {
+        query: &["extended"],
+        body: Some("configuration?, externalIds?"),
+        ..route(
+            "patch",
+            "/v1/integrations/{integrationName}/installations/{installationId}/spaces/{spaceId}",
+            "Update the configuration and external IDs of a space installation",
             200,
         )
     },
@@ -176,6 +213,16 @@ pub const ROUTES: &[Route] = &[
             "get",
             "/v1/integrations/{integrationName}/installations/{installationId}/sites/{siteId}",
             "Get a specific integration's site installation",
+            200,
+        )
+    },
+    Route {
+        query: &["extended"],
+        body: Some("configuration?, externalIds?"),
+        ..route(
+            "patch",
+            "/v1/integrations/{integrationName}/installations/{installationId}/sites/{siteId}",
+            "Update the configuration and external IDs of a site installation",
             200,
         )
     },
@@ -268,11 +315,20 @@ pub const ROUTES: &[Route] = &[
         200,
     ),
     Route {
-        query: &["page", "limit", "search"],
+        query: &["page", "limit", "target", "space", "site"],
         ..route(
             "get",
             "/v1/orgs/{organizationId}/integrations/installations-status",
-            "List the statuses of all integrations installed in an organization",
+            "List the integrations installed in an organization, on its spaces or on its sites",
+            200,
+        )
+    },
+    Route {
+        query: &["page", "limit", "search"],
+        ..route(
+            "get",
+            "/v1/orgs/{organizationId}/installations",
+            "List an organization's installations, each with its integration",
             200,
         )
     },

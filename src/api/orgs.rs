@@ -5,13 +5,13 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::ApiError;
 use super::extract::{ApiJson, ApiPath};
 use crate::auth::Principal;
+use crate::shapes;
 use crate::state::AppState;
-use crate::store::OrgRecord;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/orgs", post(create)).route("/v1/orgs/{organizationId}", get(show))
@@ -24,10 +24,6 @@ struct CreateOrg {
     title: String,
 }
 
-fn org_json(org: &OrgRecord) -> Value {
-    json!({ "object": "organization", "id": org.id, "title": org.title, "createdAt": super::timestamp(org.created_at) })
-}
-
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -38,16 +34,17 @@ async fn create(
     if body.id.is_empty() || body.id.len() > 64 || !valid_id {
         return Err(ApiError::bad_request(format!("id `{}` must be 1–64 characters of a-z, 0-9 and `-`", body.id)));
     }
+    // GitBook's rule for an organization's title.
     let title = body.title.trim();
-    if title.is_empty() || title.chars().count() > 100 {
-        return Err(ApiError::bad_request("title must be 1–100 characters"));
+    if !(2..=255).contains(&title.chars().count()) {
+        return Err(ApiError::bad_request("title must be 2–255 characters"));
     }
     let org = state
         .store
         .create_org(&body.id, title)
         .await?
         .ok_or_else(|| ApiError::conflict(format!("organization `{}` already exists", body.id)))?;
-    Ok((StatusCode::CREATED, Json(org_json(&org))))
+    Ok((StatusCode::CREATED, Json(shapes::organization(super::urls(&state), &org, principal.role_in(&org.id)))))
 }
 
 async fn show(
@@ -57,5 +54,5 @@ async fn show(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_org_member(&id)?;
     let org = state.store.org(&id).await?.ok_or_else(|| ApiError::not_found(format!("no organization `{id}`")))?;
-    Ok(Json(org_json(&org)))
+    Ok(Json(shapes::organization(super::urls(&state), &org, principal.role_in(&org.id))))
 }

@@ -1,14 +1,17 @@
 //! Installations on spaces and sites, and what a space or site has installed:
 //!
-//! - `/v1/integrations/{integrationName}/spaces`: every space installation of an integration;
+//! - `/v1/integrations/{integrationName}/spaces` and `…/sites`: every space (site)
+//!   installation of an integration, optionally by `externalId`;
 //! - `/v1/integrations/{integrationName}/installations/{installationId}/spaces[/{spaceId}]`
-//!   and `…/sites[/{siteId}]`: list, install (`POST {"spaceId"}` / `{"siteId"}`), read and
-//!   remove (`DELETE`) one installation's spaces and sites;
+//!   and `…/sites[/{siteId}]`: list, install (`POST {"spaceId"}` / `{"siteId"}`), read,
+//!   configure (`PATCH {"configuration","externalIds"}`) and remove (`DELETE`) one
+//!   installation's spaces and sites;
 //! - `/v1/spaces/{spaceId}/integrations`, `/v1/spaces/{spaceId}/integration-blocks`,
 //!   `/v1/orgs/{organizationId}/sites/{siteId}/integrations`,
 //!   `/v1/orgs/{organizationId}/sites/{siteId}/integration-scripts`;
-//! - `/v1/orgs/{organizationId}/integrations/{integrationName}/installation_status` and
-//!   `/v1/orgs/{organizationId}/integrations/installations-status`.
+//! - `/v1/orgs/{organizationId}/integrations/{integrationName}/installation_status`,
+//!   `/v1/orgs/{organizationId}/integrations/installations-status` and
+//!   `/v1/orgs/{organizationId}/installations`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,10 +22,11 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::installations::{find_installation, public_endpoint, target_allows};
-use super::integrations::{can_see, find_visible, integration_json};
+use super::installations::{find_installation, target_allows};
+use super::integrations::{IntegrationViews, find_visible};
 use super::page::{self, PageQuery};
 use crate::auth::Principal;
+use crate::shapes::{self, noun};
 use crate::state::AppState;
 use crate::store::{
     InstallationFilter, IntegrationRecord, PlaceInstallationFilter, PlaceInstallationRecord, PlaceKind, PlaceRecord,
@@ -31,13 +35,14 @@ use crate::store::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/integrations/{integrationName}/spaces", get(integration_spaces))
+        .route("/v1/integrations/{integrationName}/sites", get(integration_sites))
         .route(
             "/v1/integrations/{integrationName}/installations/{installationId}/spaces",
             get(list_spaces).post(install_space),
         )
         .route(
             "/v1/integrations/{integrationName}/installations/{installationId}/spaces/{spaceId}",
-            get(show_space).delete(remove_space),
+            get(show_space).patch(update_space).delete(remove_space),
         )
         .route(
             "/v1/integrations/{integrationName}/installations/{installationId}/sites",
@@ -45,7 +50,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v1/integrations/{integrationName}/installations/{installationId}/sites/{siteId}",
-            get(show_site).delete(remove_site),
+            get(show_site).patch(update_site).delete(remove_site),
         )
         .route("/v1/spaces/{spaceId}/integrations", get(space_integrations))
         .route("/v1/spaces/{spaceId}/integration-blocks", get(space_blocks))
@@ -53,13 +58,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/orgs/{organizationId}/sites/{siteId}/integration-scripts", get(site_scripts))
         .route("/v1/orgs/{organizationId}/integrations/{integrationName}/installation_status", get(status))
         .route("/v1/orgs/{organizationId}/integrations/installations-status", get(statuses))
-}
-
-fn noun(kind: PlaceKind) -> &'static str {
-    match kind {
-        PlaceKind::Space => "space",
-        PlaceKind::Site => "site",
-    }
+        .route("/v1/orgs/{organizationId}/installations", get(org_installations))
 }
 
 /// The JSON form of a space or site.
@@ -87,22 +86,7 @@ async fn place_installation_json(
     } else {
         json!(record.target_id)
     };
-    let endpoint = format!(
-        "{}/v1/integrations/{}/installations/{}/fetch",
-        state.public_url, record.integration, record.installation_id
-    );
-    Ok(json!({
-        "object": format!("integration-{}-installation", noun(kind)),
-        "integration": record.integration,
-        "installation": record.installation_id,
-        noun(kind): place,
-        "status": record.status,
-        "configuration": record.configuration,
-        "externalIds": record.external_ids,
-        "urls": { "publicEndpoint": endpoint },
-        "createdAt": super::timestamp(record.created_at),
-        "updatedAt": super::timestamp(record.updated_at),
-    }))
+    Ok(shapes::place_installation(super::urls(state), kind, record, place))
 }
 
 /// `?page=&limit=&extended=` (and `externalId` where the reference has it).
@@ -132,11 +116,13 @@ async fn page_of(
     Ok(Json(page::list(items, limit, last, count)))
 }
 
-async fn integration_spaces(
-    State(state): State<AppState>,
+/// Every space (site) installation of an integration the caller may read.
+async fn integration_places(
+    state: AppState,
+    kind: PlaceKind,
     principal: Principal,
-    ApiPath(name): ApiPath<String>,
-    ApiQuery(query): ApiQuery<PlaceListQuery>,
+    name: String,
+    query: PlaceListQuery,
 ) -> Result<Json<Value>, ApiError> {
     find_visible(&state, &principal, &name).await?;
     let filter = PlaceInstallationFilter {
@@ -149,7 +135,25 @@ async fn integration_spaces(
         member: principal.user_id(),
         ..Default::default()
     };
-    page_of(&state, PlaceKind::Space, &filter, &query).await
+    page_of(&state, kind, &filter, &query).await
+}
+
+async fn integration_spaces(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PlaceListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    integration_places(state, PlaceKind::Space, principal, name, query).await
+}
+
+async fn integration_sites(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PlaceListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    integration_places(state, PlaceKind::Site, principal, name, query).await
 }
 
 async fn list_places(
@@ -232,8 +236,12 @@ async fn install_place(
             )));
         }
     }
-    let record = state.store.install_on_place(kind, &id, &target_id, &name, &installation.org_id).await?;
-    queue_lifecycle(&state, kind, &installation, &target_id, "setup").await?;
+    let record = state
+        .store
+        .install_on_place(kind, &id, &target_id, &name, &installation.org_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("integration `{name}` has no installation `{id}`")))?;
+    queue_lifecycle(&state, &installation, shapes::place_installation_setup_event(kind, &record, None)).await?;
     Ok((StatusCode::CREATED, Json(place_installation_json(&state, kind, &record, extended).await?)))
 }
 
@@ -297,32 +305,86 @@ async fn remove_place(
 ) -> Result<StatusCode, ApiError> {
     let (_, installation) = find_installation(&state, &principal, &name, &id).await?;
     principal.require_change_installation(&installation)?;
-    if !state.store.uninstall_from_place(kind, &id, &target_id).await? {
-        return Err(ApiError::not_found(format!(
-            "installation `{id}` is not installed on {} `{target_id}`",
-            noun(kind)
-        )));
-    }
-    queue_lifecycle(&state, kind, &installation, &target_id, "deleted").await?;
+    let removed = state.store.uninstall_from_place(kind, &id, &target_id).await?.ok_or_else(|| {
+        ApiError::not_found(format!("installation `{id}` is not installed on {} `{target_id}`", noun(kind)))
+    })?;
+    queue_lifecycle(&state, &installation, shapes::place_installation_deleted_event(kind, &removed)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Tells the installation's module, through the queue like every other event, that it was
-/// installed on (`setup`) or removed from (`deleted`) a space or site.
+/// A PATCH of a space's or site's installation: its own configuration (checked against the
+/// integration's `configurations.space` or `.site` schema) and external ids.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UpdatePlaceBody {
+    configuration: Option<Value>,
+    external_ids: Option<Vec<String>>,
+}
+
+async fn update_place(
+    state: AppState,
+    kind: PlaceKind,
+    principal: Principal,
+    (name, id, target_id): (String, String, String),
+    body: UpdatePlaceBody,
+    extended: bool,
+) -> Result<Json<Value>, ApiError> {
+    let (integration, installation) = find_installation(&state, &principal, &name, &id).await?;
+    principal.require_change_installation(&installation)?;
+    if let Some(ids) = &body.external_ids {
+        super::installations::check_external_ids(ids)?;
+    }
+    if let Some(configuration) = &body.configuration {
+        if !configuration.is_object() {
+            return Err(ApiError::bad_request("configuration must be an object"));
+        }
+        if let Some(schema) = super::schema::place_schema(&integration.manifest["configurations"], noun(kind)) {
+            super::schema::validate(configuration, schema, "configuration").map_err(ApiError::bad_request)?;
+        }
+    }
+    let not_there =
+        || ApiError::not_found(format!("installation `{id}` is not installed on {} `{target_id}`", noun(kind)));
+    let previous = state.store.place_installation(kind, &id, &target_id).await?.ok_or_else(not_there)?;
+    let record = state
+        .store
+        .update_place_installation(kind, &id, &target_id, body.configuration.as_ref(), body.external_ids.as_deref())
+        .await?
+        .ok_or_else(not_there)?;
+    if body.configuration.is_some() {
+        let event = shapes::place_installation_setup_event(kind, &record, Some(&previous));
+        queue_lifecycle(&state, &installation, event).await?;
+    }
+    Ok(Json(place_installation_json(&state, kind, &record, extended).await?))
+}
+
+async fn update_space(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(path): ApiPath<(String, String, String)>,
+    ApiQuery(query): ApiQuery<ExtendedQuery>,
+    ApiJson(body): ApiJson<UpdatePlaceBody>,
+) -> Result<Json<Value>, ApiError> {
+    update_place(state, PlaceKind::Space, principal, path, body, query.extended.unwrap_or(false)).await
+}
+
+async fn update_site(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(path): ApiPath<(String, String, String)>,
+    ApiQuery(query): ApiQuery<ExtendedQuery>,
+    ApiJson(body): ApiJson<UpdatePlaceBody>,
+) -> Result<Json<Value>, ApiError> {
+    update_place(state, PlaceKind::Site, principal, path, body, query.extended.unwrap_or(false)).await
+}
+
+/// Tells the installation's module `event` (installed on, changed on or removed from a
+/// space or site) through the queue, like every other event.
 async fn queue_lifecycle(
     state: &AppState,
-    kind: PlaceKind,
     installation: &crate::store::InstallationRecord,
-    target_id: &str,
-    what: &str,
+    event: Value,
 ) -> Result<(), ApiError> {
-    let noun = noun(kind);
-    let event = serde_json::json!({
-        "type": format!("{noun}_installation_{what}"),
-        "installationId": installation.id,
-        format!("{noun}Id"): target_id,
-    });
-    let job = crate::queue::event_job(&installation.integration, &installation.id, event);
+    let job = crate::queue::event_job(crate::queue::JobOwner::installation(installation), event);
     state.queue.enqueue(&state.store, &[job]).await?;
     Ok(())
 }
@@ -397,20 +459,20 @@ fn listing(items: Vec<Value>) -> Json<Value> {
 
 async fn integrations_on(
     state: &AppState,
+    principal: &Principal,
     kind: PlaceKind,
     place: &PlaceRecord,
     search: Option<&str>,
 ) -> Result<Json<Value>, ApiError> {
-    let items = installed_on(state, kind, place)
-        .await?
-        .into_iter()
-        .filter(|(integration, _)| search_matches(integration, search))
-        .map(|(integration, record)| {
-            let mut body = integration_json(&integration);
+    let mut views = IntegrationViews::new(state, principal);
+    let mut items = Vec::new();
+    for (integration, record) in installed_on(state, kind, place).await? {
+        if search_matches(&integration, search) {
+            let mut body = views.view(&integration).await?;
             body["installation"] = json!(record.installation_id);
-            body
-        })
-        .collect();
+            items.push(body);
+        }
+    }
     Ok(listing(items))
 }
 
@@ -421,7 +483,7 @@ async fn space_integrations(
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let space = readable_place(&state, &principal, PlaceKind::Space, &space_id, None).await?;
-    integrations_on(&state, PlaceKind::Space, &space, query.search.as_deref()).await
+    integrations_on(&state, &principal, PlaceKind::Space, &space, query.search.as_deref()).await
 }
 
 async fn site_integrations(
@@ -432,7 +494,7 @@ async fn site_integrations(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_org_member(&org_id)?;
     let site = readable_place(&state, &principal, PlaceKind::Site, &site_id, Some(&org_id)).await?;
-    integrations_on(&state, PlaceKind::Site, &site, query.search.as_deref()).await
+    integrations_on(&state, &principal, PlaceKind::Site, &site, query.search.as_deref()).await
 }
 
 async fn space_blocks(
@@ -441,18 +503,16 @@ async fn space_blocks(
     ApiPath(space_id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let space = readable_place(&state, &principal, PlaceKind::Space, &space_id, None).await?;
-    let mut items = Vec::new();
-    for (integration, record) in installed_on(&state, PlaceKind::Space, &space).await? {
-        for block in integration.manifest["blocks"].as_array().into_iter().flatten() {
-            let mut block = block.clone();
-            if let Some(fields) = block.as_object_mut() {
-                fields.insert("integration".into(), json!(integration.name));
-                fields.insert("installation".into(), json!(record.installation_id));
-            }
-            items.push(block);
-        }
-    }
-    Ok(listing(items))
+    // GitBook's `SpaceIntegrationBlocks`: the blocks of each integration installed there.
+    let items: Vec<Value> = installed_on(&state, PlaceKind::Space, &space)
+        .await?
+        .into_iter()
+        .filter_map(|(integration, record)| {
+            let blocks = integration.manifest["blocks"].as_array().filter(|blocks| !blocks.is_empty())?;
+            Some(json!({ "name": integration.name, "installation": record.installation_id, "blocks": blocks }))
+        })
+        .collect();
+    Ok(Json(Value::Array(items)))
 }
 
 /// Each integration installed on a site may serve a script to embed in its pages; weft
@@ -465,49 +525,62 @@ async fn site_scripts(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_org_member(&org_id)?;
     let site = readable_place(&state, &principal, PlaceKind::Site, &site_id, Some(&org_id)).await?;
-    let items = installed_on(&state, PlaceKind::Site, &site)
+    // GitBook's `SiteIntegrationScript`s.
+    let urls = super::urls(&state);
+    let items: Vec<Value> = installed_on(&state, PlaceKind::Site, &site)
         .await?
         .into_iter()
         .map(|(integration, record)| {
-            json!({
+            let endpoint = urls.installation_endpoint(&integration.name, &record.installation_id);
+            let mut script = json!({
                 "integration": integration.name,
                 "installation": record.installation_id,
-                "script": format!(
-                    "{}/v1/integrations/{}/installations/{}/fetch/script.js",
-                    state.public_url, integration.name, record.installation_id
-                ),
-            })
+                "script": format!("{endpoint}/script.js"),
+                "cookies": integration.manifest["scopes"]
+                    .as_array()
+                    .is_some_and(|scopes| scopes.iter().any(|scope| scope == "site:script:cookies")),
+            });
+            if let Some(policy) = integration.manifest["contentSecurityPolicy"].as_str() {
+                script["contentSecurityPolicy"] = json!(policy);
+            }
+            script
         })
         .collect();
-    Ok(listing(items))
+    Ok(Json(Value::Array(items)))
 }
 
+/// GitBook's installation status of an integration in an organization; 404 when the
+/// organization has not installed it.
 async fn status(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath((org_id, name)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     principal.require_org_member(&org_id)?;
-    find_visible(&state, &principal, &name).await?;
-    let filter = InstallationFilter { integration: &name, org_id: &org_id, ..Default::default() };
-    let installation = state.store.find_installations(&filter, "", 1).await?.into_iter().next();
-    Ok(Json(match installation {
-        Some(installation) => json!({
-            "object": "integration-installation-status",
-            "integration": name,
-            "organization": org_id,
-            "status": installation.status,
-            "installation": installation.id,
-            "urls": { "publicEndpoint": public_endpoint(&state, &installation) },
-        }),
-        None => json!({
-            "object": "integration-installation-status",
-            "integration": name,
-            "organization": org_id,
-            "status": "not_installed",
-            "installation": null,
-        }),
-    }))
+    let integration = find_visible(&state, &principal, &name).await?;
+    let filter = InstallationFilter { integration_id: &integration.id, org_id: &org_id, ..Default::default() };
+    let installation = state.store.find_installations(&filter, "", 1).await?.into_iter().next().ok_or_else(|| {
+        ApiError::not_found(format!("integration `{name}` is not installed on organization `{org_id}`"))
+    })?;
+    Ok(Json(json!({
+        "object": "integration-installation-status",
+        "integration": name,
+        "organization": org_id,
+        "status": installation.status,
+        "installation": installation.id,
+        "urls": { "publicEndpoint": super::urls(&state).installation_endpoint(&name, &installation.id) },
+    })))
+}
+
+/// What `installations-status` lists: the organization's own installations (GitBook's
+/// default), or its installations on spaces or sites (one `space` or `site` at most).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum StatusTarget {
+    #[default]
+    Organization,
+    Space,
+    Site,
 }
 
 #[derive(Debug, Deserialize)]
@@ -515,9 +588,14 @@ async fn status(
 struct StatusesQuery {
     page: Option<String>,
     limit: Option<i64>,
-    search: Option<String>,
+    #[serde(default)]
+    target: StatusTarget,
+    space: Option<String>,
+    site: Option<String>,
 }
 
+/// GitBook's `InstalledIntegration`s of an organization: each installation's status, its
+/// integration and what it is installed on.
 async fn statuses(
     State(state): State<AppState>,
     principal: Principal,
@@ -527,36 +605,86 @@ async fn statuses(
     principal.require_org_member(&org_id)?;
     let paging = PageQuery { page: query.page.clone(), limit: query.limit };
     let limit = paging.limit()?;
-    let filter = InstallationFilter { org_id: &org_id, ..Default::default() };
-    let mut matching = Vec::new();
-    let mut after = String::new();
-    loop {
-        let installations = state.store.find_installations(&filter, &after, 500).await?;
-        let Some(last) = installations.last() else { break };
-        after = last.id.clone();
-        for installation in installations {
-            if let Some(integration) = state.store.integration(&installation.integration).await?
-                && can_see(&principal, &integration)
-                && search_matches(&integration, query.search.as_deref())
-            {
-                matching.push((integration, installation));
+    match (query.target, &query.space, &query.site) {
+        (StatusTarget::Space, _, None) | (StatusTarget::Site, None, _) | (StatusTarget::Organization, None, None) => {}
+        _ => return Err(ApiError::bad_request("space goes with target=space, and site with target=site")),
+    }
+    let mut views = IntegrationViews::new(&state, &principal);
+    let mut items = Vec::new();
+    let (count, last) = match query.target {
+        StatusTarget::Organization => {
+            let filter = InstallationFilter { org_id: &org_id, ..Default::default() };
+            let installations = state.store.find_installations(&filter, paging.cursor(), limit).await?;
+            for installation in &installations {
+                let Some(integration) = state.store.integration_by_id(&installation.integration_id).await? else {
+                    continue;
+                };
+                items.push(json!({
+                    "status": installation.status,
+                    "integration": views.view(&integration).await?,
+                    "installation": installation.id,
+                    "target": { "type": "organization", "organizationId": org_id },
+                }));
             }
+            let count = state.store.count_matching_installations(&filter).await?;
+            (count, installations.last().map(|i| i.id.clone()))
+        }
+        StatusTarget::Space | StatusTarget::Site => {
+            let (kind, place) = match query.target {
+                StatusTarget::Space => (PlaceKind::Space, query.space.as_deref()),
+                _ => (PlaceKind::Site, query.site.as_deref()),
+            };
+            let filter =
+                PlaceInstallationFilter { org_id: &org_id, target_id: place.unwrap_or(""), ..Default::default() };
+            let (records, count) = state.store.find_place_installations(kind, &filter, paging.cursor(), limit).await?;
+            for record in &records {
+                let Some(integration) = state.store.integration(&record.integration).await? else { continue };
+                let field = format!("{}Id", shapes::noun(kind));
+                items.push(json!({
+                    "status": record.status,
+                    "integration": views.view(&integration).await?,
+                    "installation": record.installation_id,
+                    "target": { "type": shapes::noun(kind), field: record.target_id },
+                }));
+            }
+            (count, records.last().map(|r| format!("{}/{}", r.installation_id, r.target_id)))
+        }
+    };
+    Ok(Json(page::list(items, limit, last, count)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrgInstallationsQuery {
+    page: Option<String>,
+    limit: Option<i64>,
+    /// Part of the integration's name.
+    search: Option<String>,
+}
+
+/// Every installation of an organization, each with its integration (GitBook's
+/// `{installation, integration}` items), optionally of integrations named like `search`.
+async fn org_installations(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(org_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<OrgInstallationsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_org_member(&org_id)?;
+    let paging = PageQuery { page: query.page.clone(), limit: query.limit };
+    let limit = paging.limit()?;
+    let search = query.search.as_deref().unwrap_or("");
+    let filter = InstallationFilter { org_id: &org_id, integration_name: search, ..Default::default() };
+    let installations = state.store.find_installations(&filter, paging.cursor(), limit).await?;
+    let mut views = IntegrationViews::new(&state, &principal);
+    let mut items = Vec::with_capacity(installations.len());
+    for installation in &installations {
+        if let Some(integration) = state.store.integration_by_id(&installation.integration_id).await? {
+            let integration = views.view(&integration).await?;
+            let installation = shapes::installation(super::urls(&state), installation);
+            items.push(json!({ "installation": installation, "integration": integration }));
         }
     }
-    let count = matching.len() as i64;
-    let page: Vec<_> =
-        matching.into_iter().filter(|(_, i)| i.id.as_str() > paging.cursor()).take(limit as usize).collect();
-    let last = page.last().map(|(_, i)| i.id.clone());
-    let items = page
-        .iter()
-        .map(|(integration, installation)| {
-            json!({
-                "object": "integration-installation-status",
-                "integration": integration_json(integration),
-                "installation": installation.id,
-                "status": installation.status,
-            })
-        })
-        .collect();
-    Ok(Json(page::list(items, limit, last, count)))
+    let count = state.store.count_matching_installations(&filter).await?;
+    Ok(Json(page::list(items, limit, installations.last().map(|i| i.id.clone()), count)))
 }

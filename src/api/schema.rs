@@ -16,6 +16,12 @@ pub fn installation_schema(configurations: &Value) -> Option<&Value> {
     }
 }
 
+/// The schema a space's or site's installation configuration follows:
+/// `configurations.space` or `configurations.site` (`target` is `space` or `site`).
+pub fn place_schema<'a>(configurations: &'a Value, target: &str) -> Option<&'a Value> {
+    configurations.get(target).filter(|schema| schema.is_object())
+}
+
 /// Validates `value` at `path` (e.g. `configuration.port`) against `schema`.
 pub fn validate(value: &Value, schema: &Value, path: &str) -> Result<(), String> {
     let Some(schema) = schema.as_object() else { return Ok(()) };

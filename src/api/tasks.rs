@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::integrations::find;
+use super::integrations::find_visible;
 use crate::auth::Principal;
 use crate::queue::{self, MAX_SCHEDULE_SECS};
 use crate::state::AppState;
@@ -33,7 +33,7 @@ struct QueueTask {
 /// The integration itself, or an admin of the organization that owns it.
 fn require_task_access(principal: &Principal, integration: &IntegrationRecord) -> Result<(), ApiError> {
     match principal {
-        Principal::Integration { name } if *name == integration.name => Ok(()),
+        _ if principal.acts_for(integration, false) => Ok(()),
         _ => principal.require_org_admin(&integration.org_id),
     }
 }
@@ -44,7 +44,7 @@ async fn queue_task(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<QueueTask>,
 ) -> Result<StatusCode, ApiError> {
-    let integration = find(&state, &name).await?;
+    let integration = find_visible(&state, &principal, &name).await?;
     require_task_access(&principal, &integration)?;
     let schedule = body.schedule.unwrap_or(0.0);
     if !(0.0..=f64::from(MAX_SCHEDULE_SECS)).contains(&schedule) || schedule.fract() != 0.0 {
@@ -55,8 +55,9 @@ async fn queue_task(
     if body.idempotency_key.as_ref().is_some_and(|key| key.is_empty() || key.len() > 200) {
         return Err(ApiError::bad_request("idempotencyKey must be 1–200 characters"));
     }
-    let job = queue::task_job(&name, None, body.task, schedule as u32, body.idempotency_key)
-        .map_err(ApiError::bad_request)?;
+    let job =
+        queue::task_job(queue::JobOwner::integration(&integration), body.task, schedule as u32, body.idempotency_key)
+            .map_err(ApiError::bad_request)?;
     state.queue.enqueue(&state.store, &[job]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -75,7 +76,7 @@ async fn list(
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<TaskQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let integration = find(&state, &name).await?;
+    let integration = find_visible(&state, &principal, &name).await?;
     require_task_access(&principal, &integration)?;
     let status = query.status.as_deref().unwrap_or("queued");
     if !matches!(status, "queued" | "running" | "done" | "dead") {
@@ -85,7 +86,7 @@ async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }
-    let jobs = state.store.jobs(&name, status, limit).await?;
+    let jobs = state.store.jobs(&integration.id, status, limit).await?;
     let items: Vec<Value> = jobs
         .iter()
         .map(|job| {

@@ -73,6 +73,15 @@ pub struct ServeArgs {
     /// seconds [default: 10].
     #[arg(long, env = "WEFT_SHUTDOWN_GRACE_SECS")]
     shutdown_grace_secs: Option<u64>,
+    /// Days the events log keeps an event [default: 30].
+    #[arg(long, env = "WEFT_EVENTS_MAX_AGE_DAYS")]
+    events_max_age_days: Option<u64>,
+    /// Events the log keeps per integration, its newest [default: 100000].
+    #[arg(long, env = "WEFT_EVENTS_MAX_PER_INTEGRATION")]
+    events_max_per_integration: Option<u64>,
+    /// Hours a task's idempotency key keeps refusing a re-submission [default: 24].
+    #[arg(long, env = "WEFT_IDEMPOTENCY_HOURS")]
+    idempotency_hours: Option<u64>,
     /// Log format: human-readable text, or one JSON object per line [default: text].
     #[arg(long, env = "WEFT_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -120,6 +129,9 @@ impl ServeArgs {
             max_instances,
             metrics_public,
             shutdown_grace_secs,
+            events_max_age_days,
+            events_max_per_integration,
+            idempotency_hours,
             log_format,
             log,
         )
@@ -153,6 +165,15 @@ impl ServeArgs {
             config.queue.shutdown_grace = Duration::from_secs(grace);
         }
         config.outbound.allow_private_addresses = self.allow_private_outbound.unwrap_or(false);
+        let retention = &mut config.retention;
+        if let Some(days) = self.events_max_age_days {
+            retention.events_max_age = Duration::from_secs(days.max(1) * 24 * 3600);
+        }
+        retention.events_max_per_integration =
+            self.events_max_per_integration.map_or(retention.events_max_per_integration, |max| max.max(1));
+        if let Some(hours) = self.idempotency_hours {
+            retention.idempotency_window = Duration::from_secs(hours * 3600);
+        }
         config
     }
 }

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::TunnelRequest;
 use super::protocol::{ClientMessage, ServerMessage};
 use crate::state::AppState;
+use crate::store::IntegrationRecord;
 
 /// How often the server pings an idle tunnel.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -18,9 +19,10 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(30);
 
 /// Serves one reverse tunnel of `integration` until it closes.
-pub async fn serve(state: AppState, integration: String, mut socket: WebSocket) {
+pub async fn serve(state: AppState, integration: IntegrationRecord, mut socket: WebSocket) {
     let (sender, mut requests) = mpsc::channel::<TunnelRequest>(64);
-    let connection = state.dev.register(&integration, sender);
+    let connection = state.dev.register(&integration.id, sender);
+    let IntegrationRecord { id: integration_id, name: integration, .. } = integration;
     tracing::info!(%integration, connection, "dev tunnel connected");
     let mut pending: HashMap<String, oneshot::Sender<Result<Vec<u8>, String>>> = HashMap::new();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
@@ -82,7 +84,7 @@ pub async fn serve(state: AppState, integration: String, mut socket: WebSocket) 
             }
         }
     }
-    state.dev.unregister(&integration, connection);
+    state.dev.unregister(&integration_id, connection);
     // Dropping `pending` fails every invocation still waiting: they end at once as
     // `tunnel_unreachable` instead of waiting for the timeout.
     drop(pending);

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::state::AppState;
-use crate::store::{NewJob, now_ms};
+use crate::store::{NewJob, ScheduledIntegration, now_ms};
 
 /// One schedule of a manifest.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -80,20 +80,20 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 pub async fn fire_due(state: &AppState) -> anyhow::Result<usize> {
     let now = now_ms();
     let mut fired = 0;
-    for (integration, manifest) in state.store.integrations_with_schedules().await? {
-        let Ok(specs) = parse_schedules(&manifest["schedules"]) else { continue };
+    for integration in state.store.integrations_with_schedules().await? {
+        let Ok(specs) = parse_schedules(&integration.manifest["schedules"]) else { continue };
         for (index, spec) in specs.iter().enumerate() {
             let Ok(schedule) = cron::Schedule::from_str(&spec.cron) else { continue };
             let index = index as i64;
-            let seen = state.store.cron_last_tick(&integration, index).await?;
+            let seen = state.store.cron_last_tick(&integration.id, index).await?;
             let Some(seen_tick) = seen else {
                 // First sight of this schedule: start counting from now, firing nothing past.
-                state.store.cron_fire(&integration, index, None, now, &[]).await?;
+                state.store.cron_fire(&integration.id, index, None, now, &[]).await?;
                 continue;
             };
             let Some(tick) = latest_tick(&schedule, seen_tick, now) else { continue };
             let jobs = jobs_for(state, &integration, spec, tick).await?;
-            if state.store.cron_fire(&integration, index, Some(seen_tick), tick, &jobs).await? {
+            if state.store.cron_fire(&integration.id, index, Some(seen_tick), tick, &jobs).await? {
                 fired += 1;
             }
         }
@@ -119,13 +119,19 @@ fn latest_tick(schedule: &cron::Schedule, after: i64, now: i64) -> Option<i64> {
     latest
 }
 
-async fn jobs_for(state: &AppState, integration: &str, spec: &ScheduleSpec, tick: i64) -> anyhow::Result<Vec<NewJob>> {
+async fn jobs_for(
+    state: &AppState,
+    integration: &ScheduledIntegration,
+    spec: &ScheduleSpec,
+    tick: i64,
+) -> anyhow::Result<Vec<NewJob>> {
     // The task carries its tick, so a handler knows which firing it runs for.
     let mut task = spec.task.clone();
     task["cronTick"] = json!(tick);
     let job = |installation_id: Option<String>| NewJob {
         id: crate::ids::random("job_", 20),
-        integration: integration.to_owned(),
+        integration_id: integration.id.clone(),
+        integration: integration.name.clone(),
         installation_id,
         event: json!({ "type": "task", "task": task }),
         due_at: tick,
@@ -135,7 +141,7 @@ async fn jobs_for(state: &AppState, integration: &str, spec: &ScheduleSpec, tick
     Ok(match spec.per {
         ScheduleScope::Integration => vec![job(None)],
         ScheduleScope::Installation => {
-            state.store.active_installation_ids(integration).await?.into_iter().map(|id| job(Some(id))).collect()
+            state.store.active_installation_ids(&integration.id).await?.into_iter().map(|id| job(Some(id))).collect()
         }
     })
 }

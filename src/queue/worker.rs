@@ -72,7 +72,9 @@ pub async fn run(state: AppState, owner: String, mut stop: watch::Receiver<bool>
 
 async fn run_job(state: &AppState, owner: &str, job: Job, finished: &mpsc::UnboundedSender<String>) {
     let store = &state.store;
-    let integration = match store.integration(&job.integration).await {
+    // By identity: a job of an unpublished integration never runs in a later one of the
+    // same name.
+    let integration = match store.integration_by_id(&job.integration_id).await {
         Ok(Some(integration)) => integration,
         Ok(None) => {
             tracing::info!(job = %job.id, integration = %job.integration, "dropping a job of an unpublished integration");
@@ -83,7 +85,7 @@ async fn run_job(state: &AppState, owner: &str, job: Job, finished: &mpsc::Unbou
     };
     let installation = match &job.installation_id {
         None => None,
-        Some(id) => match store.installation(&job.integration, id).await {
+        Some(id) => match store.installation(&job.integration_id, id).await {
             Ok(Some(installation)) => Some(installation),
             Ok(None) => {
                 tracing::info!(job = %job.id, installation = %id, "dropping a job of a removed installation");
@@ -150,8 +152,13 @@ async fn complete_in_batches(state: AppState, owner: String, mut finished: mpsc:
             }
         }
         // A job is settled only once its event is in the log: a crash in between re-runs
-        // the job rather than losing the record that it ran.
-        state.events.flush().await;
+        // the job rather than losing the record that it ran, and so does an event the
+        // writer had to give up on (their leases expire and another worker runs them).
+        if !state.events.flush().await {
+            tracing::warn!("leaving {} finished jobs leased: their events were not recorded", batch.len());
+            batch.clear();
+            continue;
+        }
         let mut delay = Duration::from_millis(20);
         while let Err(error) = state.store.complete_jobs(&owner, &batch).await {
             // Until this succeeds the jobs stay leased; retrying keeps them from running twice.

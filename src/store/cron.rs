@@ -3,25 +3,25 @@
 
 use sqlx::Row;
 
-use super::{Result, Store};
+use super::{Result, Store, json_column};
 use crate::store::NewJob;
 
 impl Store {
-    /// The tick (ms) schedule `index` of `integration` fired last.
-    pub async fn cron_last_tick(&self, integration: &str, index: i64) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT last_tick FROM cron_state WHERE integration = $1 AND schedule_index = $2")
-            .bind(integration)
+    /// The tick (ms) schedule `index` of integration `integration_id` fired last.
+    pub async fn cron_last_tick(&self, integration_id: &str, index: i64) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT last_tick FROM cron_state WHERE integration_id = $1 AND schedule_index = $2")
+            .bind(integration_id)
             .bind(index)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|row| row.get(0)))
+        Ok(row.map(|row| row.try_get("last_tick")).transpose()?)
     }
 
     /// Moves the schedule from `seen` (what this replica read) to `tick` and enqueues `jobs`,
     /// in one transaction. `false` when another replica got there first: nothing is enqueued.
     pub async fn cron_fire(
         &self,
-        integration: &str,
+        integration_id: &str,
         index: i64,
         seen: Option<i64>,
         tick: i64,
@@ -30,16 +30,16 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let won = match seen {
             None => sqlx::query(
-                "INSERT INTO cron_state (integration, schedule_index, last_tick) VALUES ($1, $2, $3) \
-                 ON CONFLICT (integration, schedule_index) DO NOTHING",
+                "INSERT INTO cron_state (integration_id, schedule_index, last_tick) VALUES ($1, $2, $3) \
+                 ON CONFLICT (integration_id, schedule_index) DO NOTHING",
             )
-            .bind(integration)
+            .bind(integration_id)
             .bind(index)
             .bind(tick),
             Some(seen) => sqlx::query(
-                "UPDATE cron_state SET last_tick = $3 WHERE integration = $1 AND schedule_index = $2 AND last_tick = $4",
+                "UPDATE cron_state SET last_tick = $3 WHERE integration_id = $1 AND schedule_index = $2 AND last_tick = $4",
             )
-            .bind(integration)
+            .bind(integration_id)
             .bind(index)
             .bind(tick)
             .bind(seen),
@@ -57,22 +57,42 @@ impl Store {
     }
 }
 
+/// An integration with schedules: its identity, name and manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduledIntegration {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its manifest (`schedules` is what matters).
+    pub manifest: serde_json::Value,
+}
+
 impl Store {
     /// Integrations whose manifest declares at least one schedule, with their manifests.
     /// (serde_json writes manifests compactly, so a non-empty list always reads `"schedules":[{`.)
-    pub async fn integrations_with_schedules(&self) -> Result<Vec<(String, serde_json::Value)>> {
-        let rows = sqlx::query("SELECT name, manifest FROM integrations WHERE manifest LIKE '%\"schedules\":[{%'")
+    pub async fn integrations_with_schedules(&self) -> Result<Vec<ScheduledIntegration>> {
+        let rows = sqlx::query("SELECT id, name, manifest FROM integrations WHERE manifest LIKE '%\"schedules\":[{%'")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|row| Ok((row.get(0), serde_json::from_str(row.get::<&str, _>(1))?))).collect()
+        rows.iter()
+            .map(|row| {
+                Ok(ScheduledIntegration {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    manifest: json_column(row, "manifest")?,
+                })
+            })
+            .collect()
     }
 
-    /// Ids of the active installations of `integration`.
-    pub async fn active_installation_ids(&self, integration: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT id FROM installations WHERE integration = $1 AND status = 'active' ORDER BY id")
-            .bind(integration)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+    /// Ids of the active installations of integration `integration_id`.
+    pub async fn active_installation_ids(&self, integration_id: &str) -> Result<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT id FROM installations WHERE integration_id = $1 AND status = 'active' ORDER BY id")
+                .bind(integration_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.iter().map(|row| row.try_get("id")).collect::<Result<_, _>>()?)
     }
 }

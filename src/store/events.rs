@@ -10,7 +10,9 @@ use super::{Result, Store, placeholders};
 pub struct EventRecord {
     /// Event id; ids sort by creation time.
     pub id: String,
-    /// The integration that ran.
+    /// The identity of the integration that ran.
+    pub integration_id: String,
+    /// Its name.
     pub integration: String,
     /// The installation it ran for, if any.
     pub installation_id: Option<String>,
@@ -51,21 +53,21 @@ pub struct EventFilter<'a> {
     pub installation_id: Option<&'a str>,
 }
 
-/// The rows of integration `$1` that match the filter bound as `$2`–`$4` by
+/// The rows of the integration with id `$1` that match the filter bound as `$2`–`$4` by
 /// [`EventFilter::bind`]. An empty value matches every row: one statement for every
 /// combination.
-const MATCHING: &str = "integration = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR type = $3) \
+const MATCHING: &str = "integration_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR type = $3) \
                         AND ($4 = '' OR installation_id = $4)";
 
 impl EventFilter<'_> {
-    /// Binds `integration` and the filter as [`MATCHING`]'s `$1`–`$4`, so that a page and
-    /// its count always select the same events.
-    fn bind<'q>(&self, integration: &'q str, query: AnyQuery<'q>) -> AnyQuery<'q>
+    /// Binds `integration_id` and the filter as [`MATCHING`]'s `$1`–`$4`, so that a page
+    /// and its count always select the same events.
+    fn bind<'q>(&self, integration_id: &'q str, query: AnyQuery<'q>) -> AnyQuery<'q>
     where
         Self: 'q,
     {
         query
-            .bind(integration)
+            .bind(integration_id)
             .bind(self.status.unwrap_or(""))
             .bind(self.event_type.unwrap_or(""))
             .bind(self.installation_id.unwrap_or(""))
@@ -74,23 +76,24 @@ impl EventFilter<'_> {
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-const COLUMNS: &str = "id, integration, installation_id, type, status, error_kind, error_message, response_status, \
-                       duration_us, logs, created_at";
+const COLUMNS: &str = "id, integration_id, integration, installation_id, type, status, error_kind, error_message, \
+                       response_status, duration_us, logs, created_at";
 
-fn record(row: &AnyRow) -> EventRecord {
-    EventRecord {
-        id: row.get(0),
-        integration: row.get(1),
-        installation_id: row.get(2),
-        event_type: row.get(3),
-        status: row.get(4),
-        error_kind: row.get(5),
-        error_message: row.get(6),
-        response_status: row.get(7),
-        duration_us: row.get(8),
-        logs: row.get(9),
-        created_at: row.get(10),
-    }
+fn record(row: &AnyRow) -> Result<EventRecord> {
+    Ok(EventRecord {
+        id: row.try_get("id")?,
+        integration_id: row.try_get("integration_id")?,
+        integration: row.try_get("integration")?,
+        installation_id: row.try_get("installation_id")?,
+        event_type: row.try_get("type")?,
+        status: row.try_get("status")?,
+        error_kind: row.try_get("error_kind")?,
+        error_message: row.try_get("error_message")?,
+        response_status: row.try_get("response_status")?,
+        duration_us: row.try_get("duration_us")?,
+        logs: row.try_get("logs")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 impl Store {
@@ -101,12 +104,13 @@ impl Store {
         }
         let sql = format!(
             "INSERT INTO events ({COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
-            placeholders(self.backend, events.len(), 11)
+            placeholders(self.backend, events.len(), 12)
         );
         let mut insert = sqlx::query(&sql);
         for event in events {
             insert = insert
                 .bind(&event.id)
+                .bind(&event.integration_id)
                 .bind(&event.integration)
                 .bind(&event.installation_id)
                 .bind(&event.event_type)
@@ -122,30 +126,31 @@ impl Store {
         Ok(())
     }
 
-    /// Events of `integration` that match `filter` and are older than the event `before`
-    /// (all when empty), newest first.
+    /// Events of integration `integration_id` that match `filter` and are older than the
+    /// event `before` (all when empty), newest first.
     pub async fn events(
         &self,
-        integration: &str,
+        integration_id: &str,
         filter: &EventFilter<'_>,
         before: &str,
         limit: i64,
     ) -> Result<EventPage> {
         let page =
             format!("SELECT {COLUMNS} FROM events WHERE {MATCHING} AND ($5 = '' OR id < $5) ORDER BY id DESC LIMIT $6");
-        let rows = filter.bind(integration, sqlx::query(&page)).bind(before).bind(limit).fetch_all(&self.pool).await?;
+        let rows =
+            filter.bind(integration_id, sqlx::query(&page)).bind(before).bind(limit).fetch_all(&self.pool).await?;
         let count = format!("SELECT COUNT(*) FROM events WHERE {MATCHING}");
-        let total = filter.bind(integration, sqlx::query(&count)).fetch_one(&self.pool).await?.get(0);
-        Ok(EventPage { events: rows.iter().map(record).collect(), total })
+        let total = filter.bind(integration_id, sqlx::query(&count)).fetch_one(&self.pool).await?.try_get(0)?;
+        Ok(EventPage { events: rows.iter().map(record).collect::<Result<_>>()?, total })
     }
 
-    /// One event of `integration`.
-    pub async fn event(&self, integration: &str, id: &str) -> Result<Option<EventRecord>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE integration = $1 AND id = $2"))
-            .bind(integration)
+    /// One event of integration `integration_id`.
+    pub async fn event(&self, integration_id: &str, id: &str) -> Result<Option<EventRecord>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE integration_id = $1 AND id = $2"))
+            .bind(integration_id)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.as_ref().map(record))
+        row.as_ref().map(record).transpose()
     }
 }

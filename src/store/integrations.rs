@@ -4,12 +4,15 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Backend, Result, Store, now_ms};
+use super::{Backend, Result, Store, json_column, now_ms};
 
 /// A published integration (its current version's manifest).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IntegrationRecord {
-    /// Unique name, as in `/v1/integrations/{name}`.
+    /// Its identity: never reused, even when the name is freed and taken again. Everything
+    /// the integration owns is keyed by it.
+    pub id: String,
+    /// Unique name among the live integrations, as in `/v1/integrations/{name}`.
     pub name: String,
     /// The owning organization.
     pub org_id: String,
@@ -61,20 +64,21 @@ pub struct NewVersion<'a> {
     pub sha256: &'a str,
 }
 
-const COLUMNS: &str = "name, org_id, visibility, target, current_version, manifest, created_at, updated_at";
-const SELECT: &str = "name, org_id, visibility, target, current_version, manifest, created_at, updated_at, secrets";
+const COLUMNS: &str = "id, name, org_id, visibility, target, current_version, manifest, created_at, updated_at";
+const SELECT: &str = "id, name, org_id, visibility, target, current_version, manifest, created_at, updated_at, secrets";
 
 fn record(row: &AnyRow) -> Result<IntegrationRecord> {
     Ok(IntegrationRecord {
-        name: row.get(0),
-        org_id: row.get(1),
-        visibility: row.get(2),
-        target: row.get(3),
-        current_version: row.get(4),
-        manifest: serde_json::from_str(row.get::<&str, _>(5))?,
-        created_at: row.get(6),
-        updated_at: row.get(7),
-        sealed_secrets: row.try_get::<Option<String>, _>(8).ok().flatten(),
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        org_id: row.try_get("org_id")?,
+        visibility: row.try_get("visibility")?,
+        target: row.try_get("target")?,
+        current_version: row.try_get("current_version")?,
+        manifest: json_column(row, "manifest")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        sealed_secrets: row.try_get("secrets")?,
     })
 }
 
@@ -87,8 +91,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         // One statement claims the name or bumps the version, and only for the owner: a
         // concurrent publish cannot slip in between a read and a write.
+        // A new integration gets a new id; a new version of an existing one keeps its id.
         let row = sqlx::query(&format!(
-            "INSERT INTO integrations ({COLUMNS}) VALUES ($1, $2, $3, $4, 1, $5, $6, $6) \
+            "INSERT INTO integrations ({COLUMNS}) VALUES ($7, $1, $2, $3, $4, 1, $5, $6, $6) \
              ON CONFLICT (name) DO UPDATE SET current_version = integrations.current_version + 1, \
                 visibility = excluded.visibility, target = excluded.target, manifest = excluded.manifest, \
                 updated_at = excluded.updated_at \
@@ -101,15 +106,16 @@ impl Store {
         .bind(new.target)
         .bind(&manifest)
         .bind(now)
+        .bind(crate::ids::random("itg_", 20))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let integration = record(&row)?;
         sqlx::query(
-            "INSERT INTO integration_versions (integration, version, wasm, artifact, sha256, created_at) \
+            "INSERT INTO integration_versions (integration_id, version, wasm, artifact, sha256, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(new.name)
+        .bind(&integration.id)
         .bind(integration.current_version)
         .bind(new.wasm)
         .bind(new.artifact)
@@ -121,7 +127,7 @@ impl Store {
         Ok(Some(integration))
     }
 
-    /// One integration.
+    /// The live integration named `name`.
     pub async fn integration(&self, name: &str) -> Result<Option<IntegrationRecord>> {
         let row = sqlx::query(&format!("SELECT {SELECT} FROM integrations WHERE name = $1"))
             .bind(name)
@@ -130,14 +136,23 @@ impl Store {
         row.as_ref().map(record).transpose()
     }
 
+    /// The integration with identity `id`, while it exists (never its successor by name).
+    pub async fn integration_by_id(&self, id: &str) -> Result<Option<IntegrationRecord>> {
+        let row = sqlx::query(&format!("SELECT {SELECT} FROM integrations WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record).transpose()
+    }
+
     /// The compiled artifact of a version (absent when it was never compiled here).
-    pub async fn module_artifact(&self, name: &str, version: i64) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT artifact FROM integration_versions WHERE integration = $1 AND version = $2")
-            .bind(name)
+    pub async fn module_artifact(&self, integration_id: &str, version: i64) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT artifact FROM integration_versions WHERE integration_id = $1 AND version = $2")
+            .bind(integration_id)
             .bind(version)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|row| row.get::<Option<Vec<u8>>, _>(0)))
+        Ok(row.map(|row| row.try_get("artifact")).transpose()?.flatten())
     }
 
     /// The hex SHA-256 of a version's wasm, which names its compiled module on disk.
@@ -146,31 +161,31 @@ impl Store {
     /// and the artifact, a megabyte of overflow pages that reading it would walk (0.4–1 ms
     /// cold, on the first event after a restart). SQLite's planner prefers the primary
     /// key's index here, so the covering one is named.
-    pub async fn module_sha256(&self, name: &str, version: i64) -> Result<Option<String>> {
+    pub async fn module_sha256(&self, integration_id: &str, version: i64) -> Result<Option<String>> {
         let index = match self.backend {
             Backend::Sqlite => "INDEXED BY integration_versions_sha256",
             // PostgreSQL keeps large values out of line (TOAST): the row is small.
             Backend::Postgres => "",
         };
-        let sql = format!("SELECT sha256 FROM integration_versions {index} WHERE integration = $1 AND version = $2");
-        let row = sqlx::query(&sql).bind(name).bind(version).fetch_optional(&self.pool).await?;
-        Ok(row.map(|row| row.get(0)))
+        let sql = format!("SELECT sha256 FROM integration_versions {index} WHERE integration_id = $1 AND version = $2");
+        let row = sqlx::query(&sql).bind(integration_id).bind(version).fetch_optional(&self.pool).await?;
+        Ok(row.map(|row| row.try_get("sha256")).transpose()?)
     }
 
     /// The module bytes of a version.
-    pub async fn module_wasm(&self, name: &str, version: i64) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT wasm FROM integration_versions WHERE integration = $1 AND version = $2")
-            .bind(name)
+    pub async fn module_wasm(&self, integration_id: &str, version: i64) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT wasm FROM integration_versions WHERE integration_id = $1 AND version = $2")
+            .bind(integration_id)
             .bind(version)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|row| row.get::<Vec<u8>, _>(0)))
+        Ok(row.map(|row| row.try_get("wasm")).transpose()?)
     }
 
     /// Replaces a version's artifact (after recompiling for a new engine).
-    pub async fn set_module_artifact(&self, name: &str, version: i64, artifact: &[u8]) -> Result<()> {
-        sqlx::query("UPDATE integration_versions SET artifact = $3 WHERE integration = $1 AND version = $2")
-            .bind(name)
+    pub async fn set_module_artifact(&self, integration_id: &str, version: i64, artifact: &[u8]) -> Result<()> {
+        sqlx::query("UPDATE integration_versions SET artifact = $3 WHERE integration_id = $1 AND version = $2")
+            .bind(integration_id)
             .bind(version)
             .bind(artifact)
             .execute(&self.pool)
@@ -179,10 +194,10 @@ impl Store {
     }
 
     /// Replaces an integration's sealed secrets.
-    pub async fn set_integration_secrets(&self, name: &str, sealed: &str) -> Result<()> {
+    pub async fn set_integration_secrets(&self, integration_id: &str, sealed: &str) -> Result<()> {
         self.catalog_changed();
-        sqlx::query("UPDATE integrations SET secrets = $2 WHERE name = $1")
-            .bind(name)
+        sqlx::query("UPDATE integrations SET secrets = $2 WHERE id = $1")
+            .bind(integration_id)
             .bind(sealed)
             .execute(&self.pool)
             .await?;
@@ -198,37 +213,46 @@ impl Store {
         rows.iter().map(record).collect()
     }
 
-    /// Unpublishes an integration: its versions, installations (and theirs), tokens, kv
-    /// entries and events go with it. `false` when there was none.
-    pub async fn delete_integration(&self, name: &str) -> Result<bool> {
+    /// Unpublishes the integration `id`: everything it owns goes with it, in one
+    /// transaction — versions, installations (and their space and site installations, tokens
+    /// and kv entries), its own tokens and kv entries, events, queued and finished jobs
+    /// (with their idempotency keys), cron state and dev mode. `false` when there was none.
+    ///
+    /// Whatever escapes this (a sealed token already handed out, a job claimed just before)
+    /// names the id, which no later integration will ever have.
+    pub async fn delete_integration(&self, id: &str) -> Result<bool> {
         self.catalog_changed();
         let mut tx = self.pool.begin().await?;
+        let owned_installations = "SELECT id FROM installations WHERE integration_id = $1";
         for table in ["space_installations", "site_installations"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE integration = $1")).bind(name).execute(&mut *tx).await?;
+            sqlx::query(&format!("DELETE FROM {table} WHERE installation_id IN ({owned_installations})"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
-        sqlx::query(
+        sqlx::query(&format!(
             "DELETE FROM api_tokens WHERE (kind = 'integration' AND subject = $1) OR (kind = 'installation' AND \
-             subject IN (SELECT id FROM installations WHERE integration = $1))",
-        )
-        .bind(name)
+             subject IN ({owned_installations}))"
+        ))
+        .bind(id)
         .execute(&mut *tx)
         .await?;
         // The kv entries of the integration and of every installation: `installation_deleted`
         // has already run for each of them by now.
         sqlx::query(
             "DELETE FROM kv_entries WHERE scope = $1 OR scope IN \
-             (SELECT $2 || id FROM installations WHERE integration = $3)",
+             (SELECT $2 || id FROM installations WHERE integration_id = $3)",
         )
-        .bind(super::integration_scope(name))
+        .bind(super::integration_scope(id))
         .bind(super::kv::INSTALLATION_SCOPE_PREFIX)
-        .bind(name)
+        .bind(id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM installations WHERE integration = $1").bind(name).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM integration_versions WHERE integration = $1").bind(name).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM events WHERE integration = $1").bind(name).execute(&mut *tx).await?;
+        for table in ["installations", "integration_versions", "events", "jobs", "cron_state", "dev_modes"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE integration_id = $1")).bind(id).execute(&mut *tx).await?;
+        }
         let deleted =
-            sqlx::query("DELETE FROM integrations WHERE name = $1").bind(name).execute(&mut *tx).await?.rows_affected();
+            sqlx::query("DELETE FROM integrations WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         Ok(deleted == 1)
     }

@@ -12,9 +12,10 @@ pub fn installation_scope(installation_id: &str) -> String {
     format!("{INSTALLATION_SCOPE_PREFIX}{installation_id}")
 }
 
-/// The kv namespace of an integration's own runs (tasks and cron without an installation).
-pub fn integration_scope(integration: &str) -> String {
-    format!("integration:{integration}")
+/// The kv namespace of an integration's own runs (tasks and cron without an installation),
+/// by the integration's id: a later integration of the same name starts empty.
+pub fn integration_scope(integration_id: &str) -> String {
+    format!("integration:{integration_id}")
 }
 
 impl Store {
@@ -25,11 +26,12 @@ impl Store {
             .bind(key)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|row| row.get(0)))
+        Ok(row.map(|row| row.try_get("value")).transpose()?)
     }
 
     /// Stores `value` (JSON text) unless that would make `scope` hold more than `max_keys`
-    /// keys; `false` when refused.
+    /// keys; `false` when refused. Concurrent writers of new keys cannot overshoot the limit
+    /// together: the count and the insert are one statement, serialized per scope.
     pub async fn kv_set(&self, scope: &str, key: &str, value: &str, max_keys: i64) -> Result<bool> {
         let updated = sqlx::query("UPDATE kv_entries SET value = $3, updated_at = $4 WHERE scope = $1 AND key = $2")
             .bind(scope)
@@ -42,6 +44,8 @@ impl Store {
         if updated == 1 {
             return Ok(true);
         }
+        let mut tx = self.pool.begin().await?;
+        self.serialize_on(&mut tx, &format!("kv:{scope}")).await?;
         let inserted = sqlx::query(
             "INSERT INTO kv_entries (scope, key, value, updated_at) \
              SELECT $1, $2, $3, $4 WHERE (SELECT COUNT(*) FROM kv_entries WHERE scope = $1) < $5 \
@@ -52,9 +56,10 @@ impl Store {
         .bind(value)
         .bind(now_ms())
         .bind(max_keys)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        tx.commit().await?;
         Ok(inserted == 1)
     }
 
@@ -70,15 +75,16 @@ impl Store {
 
     /// Up to `limit` keys of `scope` starting with `prefix`, sorted.
     pub async fn kv_list(&self, scope: &str, prefix: &str, limit: i64) -> Result<Vec<String>> {
+        // `length` rather than a bound count: PostgreSQL's substr takes an integer, not the
+        // bigint a bound i64 is.
         let rows = sqlx::query(
-            "SELECT key FROM kv_entries WHERE scope = $1 AND substr(key, 1, $3) = $2 ORDER BY key LIMIT $4",
+            "SELECT key FROM kv_entries WHERE scope = $1 AND substr(key, 1, length($2)) = $2 ORDER BY key LIMIT $3",
         )
         .bind(scope)
         .bind(prefix)
-        .bind(prefix.chars().count() as i64)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        Ok(rows.iter().map(|row| row.try_get("key")).collect::<Result<_, _>>()?)
     }
 }

@@ -36,7 +36,14 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|row| OrgRecord { id: row.get(0), title: row.get(1), created_at: row.get(2) }))
+        row.map(|row| {
+            Ok(OrgRecord {
+                id: row.try_get("id")?,
+                title: row.try_get("title")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .transpose()
     }
 }
 
@@ -115,7 +122,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|row| PlaceRecord { id: row.get(0), org_id: row.get(1), title: row.get(2), created_at: row.get(3) }))
+        row.as_ref().map(place).transpose()
     }
 
     /// A page of an organization's spaces or sites, by id, after `after`, and their total.
@@ -139,11 +146,18 @@ impl Store {
             .bind(org_id)
             .fetch_one(&self.pool)
             .await?
-            .get(0);
-        let places = rows
-            .iter()
-            .map(|row| PlaceRecord { id: row.get(0), org_id: row.get(1), title: row.get(2), created_at: row.get(3) })
-            .collect();
+            .try_get(0)?;
+        let places = rows.iter().map(place).collect::<Result<_>>()?;
         Ok((places, total))
     }
+}
+
+/// A row of `SELECT id, org_id, title, created_at` from `spaces` or `sites`.
+fn place(row: &sqlx::any::AnyRow) -> Result<PlaceRecord> {
+    Ok(PlaceRecord {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        title: row.try_get("title")?,
+        created_at: row.try_get("created_at")?,
+    })
 }

@@ -10,14 +10,16 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Backend, Result, Store, now_ms, placeholders};
+use super::{Backend, Result, Store, json_column, now_ms, placeholders};
 
 /// A job to enqueue.
 #[derive(Debug, Clone)]
 pub struct NewJob {
     /// Unique id.
     pub id: String,
-    /// The integration to run.
+    /// The identity of the integration to run: a job outlives nothing it belongs to.
+    pub integration_id: String,
+    /// The integration's name, for display.
     pub integration: String,
     /// The installation it runs for; `None` runs at integration level.
     pub installation_id: Option<String>,
@@ -36,7 +38,9 @@ pub struct NewJob {
 pub struct Job {
     /// Its id.
     pub id: String,
-    /// The integration to run.
+    /// The identity of the integration to run.
+    pub integration_id: String,
+    /// The integration's name when the job was queued.
     pub integration: String,
     /// The installation, if any.
     pub installation_id: Option<String>,
@@ -69,17 +73,18 @@ pub struct JobSummary {
     pub last_error: Option<String>,
 }
 
-const CLAIMED: &str = "id, integration, installation_id, event, due_at, attempts, max_attempts";
+const CLAIMED: &str = "id, integration_id, integration, installation_id, event, due_at, attempts, max_attempts";
 
 fn claimed(row: &AnyRow) -> Result<Job> {
     Ok(Job {
-        id: row.get(0),
-        integration: row.get(1),
-        installation_id: row.get(2),
-        event: serde_json::from_str(row.get::<&str, _>(3))?,
-        due_at: row.get(4),
-        attempts: row.get(5),
-        max_attempts: row.get(6),
+        id: row.try_get("id")?,
+        integration_id: row.try_get("integration_id")?,
+        integration: row.try_get("integration")?,
+        installation_id: row.try_get("installation_id")?,
+        event: json_column(row, "event")?,
+        due_at: row.try_get("due_at")?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
     })
 }
 
@@ -206,16 +211,16 @@ impl Store {
         let row = sqlx::query("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')")
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.get(0))
+        Ok(row.try_get(0)?)
     }
 
-    /// The jobs of `integration` in `status`, oldest due first.
-    pub async fn jobs(&self, integration: &str, status: &str, limit: i64) -> Result<Vec<JobSummary>> {
+    /// The jobs of integration `integration_id` in `status`, oldest due first.
+    pub async fn jobs(&self, integration_id: &str, status: &str, limit: i64) -> Result<Vec<JobSummary>> {
         let rows = sqlx::query(
             "SELECT id, installation_id, event, status, due_at, attempts, last_error FROM jobs \
-             WHERE integration = $1 AND status = $2 ORDER BY due_at, id LIMIT $3",
+             WHERE integration_id = $1 AND status = $2 ORDER BY due_at, id LIMIT $3",
         )
-        .bind(integration)
+        .bind(integration_id)
         .bind(status)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -223,13 +228,13 @@ impl Store {
         rows.iter()
             .map(|row| {
                 Ok(JobSummary {
-                    id: row.get(0),
-                    installation_id: row.get(1),
-                    event: serde_json::from_str(row.get::<&str, _>(2))?,
-                    status: row.get(3),
-                    due_at: row.get(4),
-                    attempts: row.get(5),
-                    last_error: row.get(6),
+                    id: row.try_get("id")?,
+                    installation_id: row.try_get("installation_id")?,
+                    event: json_column(row, "event")?,
+                    status: row.try_get("status")?,
+                    due_at: row.try_get("due_at")?,
+                    attempts: row.try_get("attempts")?,
+                    last_error: row.try_get("last_error")?,
                 })
             })
             .collect()
@@ -243,14 +248,15 @@ pub(super) async fn insert_jobs(connection: &mut AnyConnection, backend: Backend
     let now = now_ms();
     for chunk in jobs.chunks(500) {
         let sql = format!(
-            "INSERT INTO jobs (id, integration, installation_id, event, status, due_at, attempts, max_attempts, \
-             idempotency_key, created_at, updated_at) VALUES {} ON CONFLICT DO NOTHING",
-            placeholders(backend, chunk.len(), 11)
+            "INSERT INTO jobs (id, integration_id, integration, installation_id, event, status, due_at, attempts, \
+             max_attempts, idempotency_key, created_at, updated_at) VALUES {} ON CONFLICT DO NOTHING",
+            placeholders(backend, chunk.len(), 12)
         );
         let mut insert = sqlx::query(&sql);
         for job in chunk {
             insert = insert
                 .bind(&job.id)
+                .bind(&job.integration_id)
                 .bind(&job.integration)
                 .bind(&job.installation_id)
                 .bind(job.event.to_string())

@@ -3,14 +3,16 @@
 use serde_json::Value;
 use sqlx::Row;
 
-use super::{Result, Store};
+use super::{Result, Store, json_column};
 
 /// An active installation in an organization, with its integration's manifest.
 #[derive(Debug, Clone)]
 pub struct ScopedInstallation {
     /// The installation.
     pub installation_id: String,
-    /// Its integration.
+    /// Its integration's identity.
+    pub integration_id: String,
+    /// Its integration's name.
     pub integration: String,
     /// The integration's manifest (its `events` say what it subscribes to).
     pub manifest: Value,
@@ -27,7 +29,7 @@ impl Store {
         site_id: Option<&str>,
     ) -> Result<Vec<ScopedInstallation>> {
         let rows = sqlx::query(
-            "SELECT i.id, i.integration, g.manifest FROM installations i JOIN integrations g ON g.name = i.integration \
+            "SELECT i.id, i.integration_id, g.name, g.manifest FROM installations i JOIN integrations g ON g.id = i.integration_id \
              WHERE i.org_id = $1 AND i.status = 'active' \
                AND ($2 = '' OR i.space_selection = 'all' OR EXISTS (SELECT 1 FROM space_installations s \
                     WHERE s.installation_id = i.id AND s.target_id = $2)) \
@@ -43,9 +45,10 @@ impl Store {
         rows.iter()
             .map(|row| {
                 Ok(ScopedInstallation {
-                    installation_id: row.get(0),
-                    integration: row.get(1),
-                    manifest: serde_json::from_str(row.get::<&str, _>(2))?,
+                    installation_id: row.try_get("id")?,
+                    integration_id: row.try_get("integration_id")?,
+                    integration: row.try_get("name")?,
+                    manifest: json_column(row, "manifest")?,
                 })
             })
             .collect()

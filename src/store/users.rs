@@ -49,7 +49,14 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|row| UserRecord { id: row.get(0), name: row.get(1), created_at: row.get(2) }))
+        row.map(|row| {
+            Ok(UserRecord {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .transpose()
     }
 
     /// Adds a user to an organization, or changes their role there.
@@ -68,6 +75,28 @@ impl Store {
         Ok(MemberRecord { org_id: org_id.to_owned(), user_id: user_id.to_owned(), role: role.to_owned(), created_at })
     }
 
+    /// Deletes a user with their memberships and tokens, in one transaction; `false` when
+    /// there was none.
+    pub async fn delete_user(&self, id: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM api_tokens WHERE kind = 'user' AND subject = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM org_members WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(deleted == 1)
+    }
+
+    /// Removes a user from an organization; `false` when they were not a member.
+    pub async fn remove_member(&self, org_id: &str, user_id: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+
     /// Every membership of a user.
     pub async fn memberships(&self, user_id: &str) -> Result<Vec<MemberRecord>> {
         let rows =
@@ -75,7 +104,7 @@ impl Store {
                 .bind(user_id)
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows.iter().map(member).collect())
+        rows.iter().map(member).collect()
     }
 
     /// Every member of an organization.
@@ -85,11 +114,16 @@ impl Store {
                 .bind(org_id)
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows.iter().map(member).collect())
+        rows.iter().map(member).collect()
     }
 }
 
 /// A row of `SELECT org_id, user_id, role, created_at FROM org_members`.
-fn member(row: &sqlx::any::AnyRow) -> MemberRecord {
-    MemberRecord { org_id: row.get(0), user_id: row.get(1), role: row.get(2), created_at: row.get(3) }
+fn member(row: &sqlx::any::AnyRow) -> Result<MemberRecord> {
+    Ok(MemberRecord {
+        org_id: row.try_get("org_id")?,
+        user_id: row.try_get("user_id")?,
+        role: row.try_get("role")?,
+        created_at: row.try_get("created_at")?,
+    })
 }

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 use weft::store::{
-    InstallationFilter, InstallationUpdate, NewVersion, PlaceInstallationFilter, PlaceKind, Store, TokenKind,
+    InstallationFilter, InstallationUpdate, NewInstallation, NewVersion, PlaceInstallationFilter, PlaceKind, Store,
+    TokenKind,
 };
 
 use crate::support::{fresh_postgres, fresh_sqlite};
@@ -39,14 +40,17 @@ async fn directory_and_installations(store: &Store) {
         artifact: b"compiled",
         sha256: "00",
     };
-    store.publish_version(version).await.unwrap().unwrap();
-    store.set_integration_secrets("hello", "v1:sealed").await.unwrap();
+    let hello = store.publish_version(version).await.unwrap().unwrap();
+    store.set_integration_secrets(&hello.id, "v1:sealed").await.unwrap();
     let integration = store.integration("hello").await.unwrap().unwrap();
     assert_eq!(integration.sealed_secrets.as_deref(), Some("v1:sealed"));
     assert_eq!(store.integrations_with_visibility("public").await.unwrap().len(), 1);
 
-    store.create_installation("inst_a", "hello", "acme").await.unwrap();
-    store.create_installation("inst_b", "hello", "bravo").await.unwrap();
+    for (id, org) in [("inst_a", "acme"), ("inst_b", "bravo")] {
+        assert!(matches!(store.create_installation(id, &hello, org).await.unwrap(), NewInstallation::Created(_)));
+    }
+    let again = store.create_installation("inst_c", &hello, "acme").await.unwrap();
+    assert_eq!(again, NewInstallation::Exists("inst_a".into()), "one installation per organization");
     let update = InstallationUpdate {
         external_ids: Some(vec!["ext_1".into(), "100%".into()]),
         configuration: Some(json!({"k": "v"})),
@@ -60,18 +64,12 @@ async fn directory_and_installations(store: &Store) {
     assert_eq!((unchanged.external_ids, unchanged.configuration), (updated.external_ids, updated.configuration));
     assert!(store.update_installation("inst_x", &InstallationUpdate::default()).await.unwrap().is_none());
 
-    let count = |filter: InstallationFilter<'static>| async move {
-        (
-            store.count_matching_installations(&filter).await.unwrap(),
-            store.find_installations(&filter, "", 10).await.unwrap().len() as i64,
-        )
-    };
-    assert_eq!(count(InstallationFilter { integration: "hello", ..Default::default() }).await, (2, 2));
-    assert_eq!(count(InstallationFilter { member: "ada", ..Default::default() }).await, (1, 1));
-    assert_eq!(count(InstallationFilter { external_id: "ext_1", ..Default::default() }).await, (1, 1));
-    assert_eq!(count(InstallationFilter { external_id: "100%", ..Default::default() }).await, (1, 1));
-    assert_eq!(count(InstallationFilter { external_id: "ext%", ..Default::default() }).await, (0, 0));
-    assert_eq!(count(InstallationFilter { org_id: "bravo", id: "inst_b", ..Default::default() }).await, (1, 1));
+    assert_eq!(count(store, InstallationFilter { integration_id: &hello.id, ..Default::default() }).await, (2, 2));
+    assert_eq!(count(store, InstallationFilter { member: "ada", ..Default::default() }).await, (1, 1));
+    assert_eq!(count(store, InstallationFilter { external_id: "ext_1", ..Default::default() }).await, (1, 1));
+    assert_eq!(count(store, InstallationFilter { external_id: "100%", ..Default::default() }).await, (1, 1));
+    assert_eq!(count(store, InstallationFilter { external_id: "ext%", ..Default::default() }).await, (0, 0));
+    assert_eq!(count(store, InstallationFilter { org_id: "bravo", id: "inst_b", ..Default::default() }).await, (1, 1));
     assert_eq!(store.installation_by_id("inst_b").await.unwrap().unwrap().org_id, "bravo");
 
     store.install_on_place(PlaceKind::Space, "inst_a", "s1", "hello", "acme").await.unwrap();
@@ -85,21 +83,29 @@ async fn directory_and_installations(store: &Store) {
     assert_eq!(page.iter().map(|p| p.target_id.as_str()).collect::<Vec<_>>(), ["s2"]);
     let mine = PlaceInstallationFilter { member: "ada", ..Default::default() };
     assert_eq!(store.find_place_installations(PlaceKind::Space, &mine, "", 10).await.unwrap().1, 1);
-    assert!(store.uninstall_from_place(PlaceKind::Site, "inst_a", "w1").await.unwrap());
-    assert!(!store.uninstall_from_place(PlaceKind::Site, "inst_a", "w1").await.unwrap());
+    assert_eq!(store.uninstall_from_place(PlaceKind::Site, "inst_a", "w1").await.unwrap().unwrap().target_id, "w1");
+    assert!(store.uninstall_from_place(PlaceKind::Site, "inst_a", "w1").await.unwrap().is_none());
 
     store.put_token("hash-i", TokenKind::Installation, "inst_b", None).await.unwrap();
     assert!(store.delete_installation("inst_b").await.unwrap());
     assert!(store.token("hash-i").await.unwrap().is_none());
     assert_eq!(store.find_place_installations(PlaceKind::Space, &filter, "", 10).await.unwrap().1, 1);
 
-    store.put_token("hash-n", TokenKind::Integration, "hello", None).await.unwrap();
-    assert!(store.delete_integration("hello").await.unwrap());
-    assert!(!store.delete_integration("hello").await.unwrap());
+    store.put_token("hash-n", TokenKind::Integration, &hello.id, None).await.unwrap();
+    assert!(store.delete_integration(&hello.id).await.unwrap());
+    assert!(!store.delete_integration(&hello.id).await.unwrap());
     assert!(store.integration("hello").await.unwrap().is_none());
     assert!(store.installation_by_id("inst_a").await.unwrap().is_none());
     assert!(store.token("hash-n").await.unwrap().is_none());
     assert_eq!(store.find_place_installations(PlaceKind::Space, &filter, "", 10).await.unwrap().1, 0);
+}
+
+/// How many installations match `filter`, counted and listed.
+async fn count(store: &Store, filter: InstallationFilter<'_>) -> (i64, i64) {
+    (
+        store.count_matching_installations(&filter).await.unwrap(),
+        store.find_installations(&filter, "", 10).await.unwrap().len() as i64,
+    )
 }
 
 #[tokio::test]

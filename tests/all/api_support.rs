@@ -83,6 +83,18 @@ pub async fn wait_for_event(app: &TestApp, name: &str, event_type: &str) -> Valu
     }
 }
 
+/// The invocation of the `installation_setup` a change of installation sent (it says what
+/// the installation was before), once `name` has had `setups` of them in all (the install's
+/// own comes first, through the queue, so its order against the change's is not fixed).
+pub async fn changed_setup(app: &TestApp, name: &str, setups: usize) -> Value {
+    app.wait_for_matching_events(name, setups, |event| event["type"] == "installation_setup")
+        .await
+        .iter()
+        .map(echoed_invocation)
+        .find(|invocation| invocation["event"]["previous"].is_object())
+        .expect("the change's installation_setup")
+}
+
 /// The invocation an echo guest logged for `event`.
 pub fn echoed_invocation(event: &Value) -> Value {
     let text: String =

@@ -35,7 +35,9 @@ async fn a_restart_runs_the_module_from_its_artifact_file_without_the_database_c
     // Neither a stored artifact nor a compilable module is left in the database: only the
     // file can make the module run.
     let store = weft::store::Store::connect(&database_url).await.unwrap();
-    store.set_module_artifact("hello", 1, &[]).await.unwrap();
+    let hello = store.integration("hello").await.unwrap().unwrap();
+    store.set_module_artifact(&hello.id, 1, &[]).await.unwrap();
+    assert_eq!(store.module_artifact(&hello.id, 1).await.unwrap().as_deref(), Some(&[][..]));
     drop(store);
     let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&database_url).await.unwrap();
     sqlx::query("UPDATE integration_versions SET wasm = X'00'").execute(&mut db).await.unwrap();

@@ -152,6 +152,15 @@ async fn private_integrations_are_invisible_outside_their_organization() {
     assert_eq!(status, 404);
     let (status, _) = w.app.call_as(bob, "GET", "/v1/integrations/secret/installations", None).await;
     assert_eq!(status, 404);
+    // The task and token endpoints of a private integration answer as if there were none,
+    // exactly as for a name nobody has.
+    for name in ["secret", "nobody-has-this"] {
+        for (method, path) in [("GET", "tasks"), ("POST", "tasks"), ("GET", "tokens"), ("POST", "tokens")] {
+            let body = (method == "POST" && path == "tasks").then(|| json!({"task": {}}));
+            let (status, answer) = w.app.call_as(bob, method, &format!("/v1/integrations/{name}/{path}"), body).await;
+            assert_eq!((status, error_message(&answer)), (404, format!("no integration `{name}`").as_str()));
+        }
+    }
     let (status, body) = w.app.call_as(bob, "GET", "/v1/integrations/shared", None).await;
     assert_eq!((status, body["visibility"].as_str()), (200, Some("unlisted")));
     let (status, list) = w.app.call_as(bob, "GET", "/v1/integrations", None).await;

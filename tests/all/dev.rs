@@ -199,12 +199,12 @@ async fn killing_weft_dev_fails_the_next_event_as_tunnel_unreachable_without_wai
 
 /// What a test HTTP tunnel received.
 #[derive(Default)]
-struct Received {
-    requests: Vec<(HeaderMap, Bytes)>,
+pub(crate) struct Received {
+    pub(crate) requests: Vec<(HeaderMap, Bytes)>,
 }
 
 /// An HTTP tunnel on a free port that answers every POST with "from the tunnel".
-async fn http_tunnel() -> (String, Arc<Mutex<Received>>) {
+pub(crate) async fn http_tunnel() -> (String, Arc<Mutex<Received>>) {
     let received = Arc::new(Mutex::new(Received::default()));
     let app = axum::Router::new().fallback({
         let received = received.clone();

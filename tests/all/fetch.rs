@@ -118,10 +118,11 @@ async fn events_page_newest_first() {
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(ids, sorted, "events must come newest first");
 
-    let (_, first) = app.call("GET", "/v1/integrations/hello/events?limit=2", None).await;
+    let (_, first) = app.call("GET", "/v1/integrations/hello/events?type=fetch&limit=2", None).await;
     assert_eq!(first["count"], 5);
     let page = first["next"]["page"].as_str().unwrap();
-    let (_, second) = app.call("GET", &format!("/v1/integrations/hello/events?limit=2&page={page}"), None).await;
+    let next = format!("/v1/integrations/hello/events?type=fetch&limit=2&page={page}");
+    let (_, second) = app.call("GET", &next, None).await;
     let second_ids: Vec<&str> = second["items"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(second_ids, ids[2..4]);
     let (status, _) = app.call("GET", "/v1/integrations/hello/events?limit=0", None).await;
@@ -132,8 +133,9 @@ async fn events_page_newest_first() {
 async fn events_filter_by_status_type_and_installation() {
     let app = spawn_app().await;
     app.create_org("acme").await;
-    app.publish("probe", "acme", probe_wasm()).await;
-    let (first, second) = (app.install("probe", "acme").await, app.install("probe", "acme").await);
+    app.create_org("other").await;
+    app.publish_with("probe", "acme", probe_wasm(), json!({"visibility": "public"})).await;
+    let (first, second) = (app.install("probe", "acme").await, app.install("probe", "other").await);
     let endpoint = |installation: &Value| installation["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
     for _ in 0..3 {
         app.client.get(format!("{}/hi", endpoint(&first))).send().await.unwrap();
@@ -157,7 +159,8 @@ async fn events_filter_by_status_type_and_installation() {
     assert_eq!(first_only["count"], 3, "count is of the matching events: {first_only}");
     assert_eq!(first_only["items"].as_array().unwrap().len(), 2);
     let page = first_only["next"]["page"].as_str().expect("a next page of matching events").to_owned();
-    let (_, rest) = list(&format!("installation={}&limit=2&page={page}", first["id"].as_str().unwrap())).await;
+    let (_, rest) =
+        list(&format!("installation={}&type=fetch&limit=2&page={page}", first["id"].as_str().unwrap())).await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 1, "{rest}");
     assert_eq!(list("type=task").await.1["count"], 0);
 
@@ -179,7 +182,9 @@ async fn stopping_the_server_writes_every_pending_event() {
     let _dir = app.stop().await;
     assert!(reqwest::Client::new().get(&url).timeout(Duration::from_secs(1)).send().await.is_err());
     let store = weft::store::Store::connect(&database_url).await.unwrap();
-    assert_eq!(store.events("hello", &weft::store::EventFilter::default(), "", 100).await.unwrap().total, 20);
+    let hello = store.integration("hello").await.unwrap().unwrap();
+    let fetches = weft::store::EventFilter { event_type: Some("fetch"), ..Default::default() };
+    assert_eq!(store.events(&hello.id, &fetches, "", 100).await.unwrap().total, 20);
 }
 
 #[tokio::test]

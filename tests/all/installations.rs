@@ -3,7 +3,9 @@
 use serde_json::json;
 use weft::store::{Store, TokenKind};
 
-use crate::api_support::{echo_wasm, echoed_invocation, error_message, publish_wasm_with, user_token, wait_for_event};
+use crate::api_support::{
+    changed_setup, echo_wasm, echoed_invocation, error_message, publish_wasm_with, user_token, wait_for_event,
+};
 use crate::support::{fixture, spawn_app};
 
 #[tokio::test]
@@ -50,9 +52,8 @@ async fn a_configuration_is_checked_against_the_schema_and_a_valid_one_runs_setu
     assert_eq!(status, 200, "{updated}");
     assert_eq!((&updated["configuration"], updated["status"].as_str()), (&configuration, Some("active")));
     assert_eq!(updated["externalIds"], json!(["ext-1", "ext_2"]));
-    let event = wait_for_event(&app, "echo", "installation_setup").await;
-    let invocation = echoed_invocation(&event);
-    assert_eq!(invocation["event"]["type"], "installation_setup");
+    let invocation = changed_setup(&app, "echo", 2).await;
+    assert_eq!(invocation["event"]["previous"], json!({"status": "active", "configuration": {}}));
     assert_eq!(invocation["environment"]["installation"]["configuration"], configuration);
 
     // externalId filters the list; `_` and `%` are matched literally.
@@ -89,10 +90,11 @@ async fn a_setup_that_fails_without_refusing_keeps_the_configuration_and_is_retr
 async fn installation_tokens_are_minted_only_by_the_integration_and_reach_only_their_installation() {
     let app = spawn_app().await;
     app.create_org("acme").await;
-    let integration_token =
-        publish_wasm_with(&app, "echo", "acme", &echo_wasm(), json!({})).await["token"].as_str().unwrap().to_owned();
+    app.create_org("other").await;
+    let published = publish_wasm_with(&app, "echo", "acme", &echo_wasm(), json!({"visibility": "unlisted"})).await;
+    let integration_token = published["token"].as_str().unwrap().to_owned();
     let first = app.install("echo", "acme").await["id"].as_str().unwrap().to_owned();
-    let second = app.install("echo", "acme").await["id"].as_str().unwrap().to_owned();
+    let second = app.install("echo", "other").await["id"].as_str().unwrap().to_owned();
     let tokens = format!("/v1/integrations/echo/installations/{first}/tokens");
 
     let admin = user_token(&app, "ada", "acme", "admin").await;

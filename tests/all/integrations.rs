@@ -2,9 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::api_support::{
-    echo_wasm, echoed_invocation, error_message, publish_wasm_with, publish_with, user_token, wait_for_event,
-};
+use crate::api_support::{changed_setup, echo_wasm, error_message, publish_wasm_with, publish_with, user_token};
 use crate::support::{hello_wasm, spawn_app};
 
 fn names(list: &Value) -> Vec<&str> {
@@ -113,8 +111,7 @@ async fn secrets_are_sealed_at_rest_and_given_only_to_the_module() {
     let path = format!("/v1/integrations/echo/installations/{id}");
     let (status, body) = app.call("PATCH", &path, Some(json!({"configuration": {"x": 1}}))).await;
     assert_eq!(status, 200, "{body}");
-    let event = wait_for_event(&app, "echo", "installation_setup").await;
-    let environment = echoed_invocation(&event)["environment"].clone();
+    let environment = changed_setup(&app, "echo", 2).await["environment"].clone();
     assert_eq!(environment["secrets"], secrets);
     assert_eq!(environment["installation"]["configuration"], json!({"x": 1}));
 

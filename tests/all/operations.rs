@@ -35,6 +35,7 @@ async fn metrics_count_events_by_integration_and_status_for_the_operator_only() 
         assert_eq!(app.client.get(format!("{endpoint}/x")).send().await.unwrap().status(), 200);
     }
     app.wait_for_events("hello", 3).await;
+    app.wait_for_matching_events("hello", 1, |event| event["type"] == "installation_setup").await;
 
     let (status, body) = app.call_as(None, "GET", "/metrics", None).await;
     assert_eq!(status, 401, "{body}");
@@ -46,7 +47,9 @@ async fn metrics_count_events_by_integration_and_status_for_the_operator_only() 
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
     let text = response.text().await.unwrap();
     assert_eq!(sample(&text, r#"weft_events_total{integration="hello",type="fetch",status="success"}"#), Some(3.0));
-    assert_eq!(sample(&text, r#"weft_event_duration_seconds_count{integration="hello"}"#), Some(3.0));
+    let setup = r#"weft_events_total{integration="hello",type="installation_setup",status="success"}"#;
+    assert_eq!(sample(&text, setup), Some(1.0));
+    assert_eq!(sample(&text, r#"weft_event_duration_seconds_count{integration="hello"}"#), Some(4.0));
     assert_eq!(sample(&text, "weft_instances_max"), Some(16.0));
     assert_eq!(sample(&text, "weft_instances_busy"), Some(0.0));
     assert!(sample(&text, "weft_queue_depth").is_some(), "{text}");

@@ -79,3 +79,64 @@ async fn an_integration_sets_its_own_limits_within_the_server_maxima() {
     let response: Value = app.client.get(endpoint).send().await.unwrap().json().await.unwrap();
     assert!(response["error"]["message"].as_str().unwrap().contains("more than 5 host calls"), "{response}");
 }
+
+#[tokio::test]
+async fn guests_never_go_through_a_proxy_from_the_servers_environment() {
+    // A "proxy" that only counts the connections it gets.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = proxy.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+
+    // A server process whose environment names the proxy: a proxy resolves and connects on
+    // the guest's behalf, past the address checks, so it must never be used.
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("weft.db").display());
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &database, "--admin-token", "proxy-test-token"])
+        .env("HTTP_PROXY", &proxy_url)
+        .env("HTTPS_PROXY", &proxy_url)
+        .env("ALL_PROXY", &proxy_url)
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn weft serve");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(server.stdout.take().unwrap()));
+    let url = loop {
+        let line = lines.next_line().await.unwrap().expect("weft serve prints its address");
+        if let Some(url) = line.strip_prefix("weft listening on ") {
+            break url.to_owned();
+        }
+    };
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let call = |path: &str, body: Value| {
+        client.post(format!("{url}{path}")).bearer_auth("proxy-test-token").json(&body).send()
+    };
+    assert!(call("/v1/orgs", json!({"id": "acme", "title": "Acme"})).await.unwrap().status().is_success());
+    let mut publish = crate::support::publish_body("acme", probe_wasm());
+    publish["contentSecurityPolicy"] = json!("connect-src weft-proxy-test.example");
+    assert!(call("/v1/integrations/probe", publish).await.unwrap().status().is_success());
+    let installation: Value = call("/v1/integrations/probe/installations", json!({"organization": "acme"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint = installation["urls"]["publicEndpoint"].as_str().unwrap();
+
+    let response = client
+        .post(format!("{endpoint}/fetch"))
+        .json(&json!({"url": "http://weft-proxy-test.example/"}))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.status().as_u16(), 200, "the name does not resolve here: {}", response.text().await.unwrap());
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0, "the guest's request went to the proxy");
+}

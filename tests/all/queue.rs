@@ -103,9 +103,10 @@ async fn bad_task_requests_are_refused() {
 async fn a_guest_queues_tasks_and_keeps_state_per_installation() {
     let app = app().await;
     app.create_org("acme").await;
-    app.publish("probe", "acme", probe_wasm()).await;
+    app.create_org("other").await;
+    app.publish_with("probe", "acme", probe_wasm(), json!({"visibility": "unlisted"})).await;
     let first = app.install("probe", "acme").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
-    let second = app.install("probe", "acme").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
+    let second = app.install("probe", "other").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
 
     let put = app.client.put(format!("{first}/kv/colour")).json(&json!({"name": "teal"})).send().await.unwrap();
     assert_eq!(put.status(), 204);
@@ -131,10 +132,11 @@ async fn kv_entries_go_with_their_installation_and_integration() {
 
     let app = app().await;
     app.create_org("acme").await;
-    app.publish("probe", "acme", probe_wasm()).await;
+    app.create_org("other").await;
+    app.publish_with("probe", "acme", probe_wasm(), json!({"visibility": "unlisted"})).await;
     let (mut ids, mut endpoints) = (Vec::new(), Vec::new());
-    for _ in 0..2 {
-        let installation = app.install("probe", "acme").await;
+    for org in ["acme", "other"] {
+        let installation = app.install("probe", org).await;
         ids.push(installation["id"].as_str().unwrap().to_owned());
         endpoints.push(installation["urls"]["publicEndpoint"].as_str().unwrap().to_owned());
     }
@@ -143,7 +145,8 @@ async fn kv_entries_go_with_their_installation_and_integration() {
         assert_eq!(put.status(), 204);
     }
     let store = &app.state().store;
-    assert!(store.kv_set(&integration_scope("probe"), "runs", "1", 10).await.unwrap());
+    let probe = store.integration("probe").await.unwrap().unwrap();
+    assert!(store.kv_set(&integration_scope(&probe.id), "runs", "1", 10).await.unwrap());
     let kept = |scope: String| async move { store.kv_get(&scope, "colour").await.unwrap().is_some() };
     assert!(kept(installation_scope(&ids[0])).await && kept(installation_scope(&ids[1])).await);
 
@@ -151,12 +154,12 @@ async fn kv_entries_go_with_their_installation_and_integration() {
     assert_eq!(status, 204, "{body}");
     assert!(!kept(installation_scope(&ids[0])).await, "uninstalling deletes the installation's keys");
     assert!(kept(installation_scope(&ids[1])).await, "and only its own");
-    assert!(store.kv_get(&integration_scope("probe"), "runs").await.unwrap().is_some());
+    assert!(store.kv_get(&integration_scope(&probe.id), "runs").await.unwrap().is_some());
 
     let (status, body) = app.call("DELETE", "/v1/integrations/probe", None).await;
     assert_eq!(status, 204, "{body}");
     assert!(!kept(installation_scope(&ids[1])).await, "unpublishing deletes every installation's keys");
-    assert_eq!(store.kv_get(&integration_scope("probe"), "runs").await.unwrap(), None, "and the integration's");
+    assert_eq!(store.kv_get(&integration_scope(&probe.id), "runs").await.unwrap(), None, "and the integration's");
 }
 
 #[tokio::test]

@@ -86,10 +86,11 @@ async fn killing_a_replica_mid_queue_loses_no_task() {
         assert!(Instant::now() < deadline, "{} jobs never finished", store.queue_depth().await.unwrap());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(store.jobs("probe", "dead", 10).await.unwrap().is_empty(), "no task may be dead-lettered");
+    let probe = store.integration("probe").await.unwrap().unwrap();
+    assert!(store.jobs(&probe.id, "dead", 10).await.unwrap().is_empty(), "no task may be dead-lettered");
     // A job is deleted only after its success is in the events log, so an empty queue means
     // every one of the tasks ran successfully at least once.
-    let events = store.events("probe", &EventFilter::default(), "", 1).await.unwrap().total;
+    let events = store.events(&probe.id, &EventFilter::default(), "", 1).await.unwrap().total;
     assert!(events >= TASKS as i64, "only {events} task runs recorded for {TASKS} tasks");
 
     let pid = survivor.id().unwrap().to_string();

@@ -71,15 +71,13 @@ async fn a_user_goes_from_nothing_to_an_integration_installed_on_a_space_and_a_s
     assert_eq!((status, list["count"].as_i64()), (200, Some(0)));
     let (status, blocks) = call("GET", format!("/v1/spaces/{space_id}/integration-blocks"), None).await;
     assert_eq!(status, 200, "{blocks}");
-    assert_eq!(
-        (blocks["items"][0]["id"].as_str(), blocks["items"][0]["integration"].as_str()),
-        (Some("card"), Some("hello"))
-    );
+    assert_eq!((blocks[0]["name"].as_str(), blocks[0]["blocks"][0]["id"].as_str()), (Some("hello"), Some("card")));
     let (status, list) = call("GET", "/v1/orgs/acme/sites/www/integrations".into(), None).await;
     assert_eq!((status, ids(&list, "name")), (200, vec!["hello"]));
     let (status, scripts) = call("GET", "/v1/orgs/acme/sites/www/integration-scripts".into(), None).await;
     assert_eq!(status, 200);
-    assert!(scripts["items"][0]["script"].as_str().unwrap().ends_with(&format!("/installations/{id}/fetch/script.js")));
+    assert!(scripts[0]["script"].as_str().unwrap().ends_with(&format!("/installations/{id}/fetch/script.js")));
+    assert_eq!(scripts[0]["cookies"], false);
 
     let (status, state) = call("GET", "/v1/orgs/acme/integrations/hello/installation_status".into(), None).await;
     assert_eq!(
@@ -89,8 +87,14 @@ async fn a_user_goes_from_nothing_to_an_integration_installed_on_a_space_and_a_s
     let (status, statuses) = call("GET", "/v1/orgs/acme/integrations/installations-status".into(), None).await;
     assert_eq!((status, statuses["count"].as_i64()), (200, Some(1)));
     assert_eq!(statuses["items"][0]["integration"]["name"], "hello");
-    let (_, statuses) = call("GET", "/v1/orgs/acme/integrations/installations-status?search=zzz".into(), None).await;
-    assert_eq!(statuses["count"].as_i64(), Some(0));
+    assert_eq!(statuses["items"][0]["target"], json!({"type": "organization", "organizationId": "acme"}));
+    let on_space = format!("/v1/orgs/acme/integrations/installations-status?target=space&space={space_id}");
+    let (_, statuses) = call("GET", on_space, None).await;
+    assert_eq!(statuses["items"][0]["target"], json!({"type": "space", "spaceId": space_id}), "{statuses}");
+    let (_, statuses) = call("GET", "/v1/orgs/acme/integrations/installations-status?target=site".into(), None).await;
+    assert_eq!(statuses["items"][0]["target"], json!({"type": "site", "siteId": "www"}), "{statuses}");
+    let (status, _) = call("GET", "/v1/orgs/acme/integrations/installations-status?site=www".into(), None).await;
+    assert_eq!(status, 400, "site goes with target=site");
 
     let (status, _) = call("DELETE", format!("{base}/spaces/{space_id}"), None).await;
     assert_eq!(status, 204);
@@ -193,5 +197,5 @@ async fn spaces_and_sites_are_checked_and_belong_to_one_organization() {
     assert_eq!(status, 404, "{body}");
     publish_with(&app, "unused", "acme", json!({})).await;
     let (status, body) = app.call("GET", "/v1/orgs/acme/integrations/unused/installation_status", None).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("not_installed")));
+    assert_eq!(status, 404, "not installed: {body}");
 }

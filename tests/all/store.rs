@@ -2,7 +2,9 @@
 //! PostgreSQL database.
 
 use serde_json::json;
-use weft::store::{EventFilter, EventRecord, NewVersion, Store, installation_scope, integration_scope};
+use weft::store::{
+    EventFilter, EventRecord, NewInstallation, NewVersion, Store, installation_scope, integration_scope,
+};
 
 use crate::support::{fresh_postgres, fresh_sqlite};
 
@@ -22,21 +24,28 @@ async fn publish_install_and_log(store: &Store) {
         artifact: b"compiled",
         sha256: "00",
     };
-    assert_eq!(store.publish_version(version("acme")).await.unwrap().unwrap().current_version, 1);
-    assert_eq!(store.publish_version(version("acme")).await.unwrap().unwrap().current_version, 2);
+    let hello = store.publish_version(version("acme")).await.unwrap().unwrap();
+    assert_eq!(hello.current_version, 1);
+    let second = store.publish_version(version("acme")).await.unwrap().unwrap();
+    assert_eq!((second.current_version, &second.id), (2, &hello.id), "a new version keeps the identity");
     assert!(store.publish_version(version("other")).await.unwrap().is_none(), "only the owner publishes");
-    assert_eq!(store.module_artifact("hello", 2).await.unwrap().as_deref(), Some(&b"compiled"[..]));
-    store.set_module_artifact("hello", 2, b"recompiled").await.unwrap();
-    assert_eq!(store.module_artifact("hello", 2).await.unwrap().as_deref(), Some(&b"recompiled"[..]));
-    assert_eq!(store.module_wasm("hello", 1).await.unwrap().as_deref(), Some(&b"\0asm"[..]));
+    let id = hello.id.as_str();
+    assert_eq!(store.module_artifact(id, 2).await.unwrap().as_deref(), Some(&b"compiled"[..]));
+    store.set_module_artifact(id, 2, b"recompiled").await.unwrap();
+    assert_eq!(store.module_artifact(id, 2).await.unwrap().as_deref(), Some(&b"recompiled"[..]));
+    assert_eq!(store.module_wasm(id, 1).await.unwrap().as_deref(), Some(&b"\0asm"[..]));
 
-    let installation = store.create_installation("inst_1", "hello", "acme").await.unwrap();
-    assert_eq!(store.installation("hello", "inst_1").await.unwrap(), Some(installation));
-    assert_eq!(store.count_installations("hello").await.unwrap(), 1);
+    let NewInstallation::Created(installation) = store.create_installation("inst_1", &hello, "acme").await.unwrap()
+    else {
+        panic!("installed once")
+    };
+    assert_eq!(store.installation(id, "inst_1").await.unwrap(), Some(*installation));
+    assert_eq!(store.count_installations(id).await.unwrap(), 1);
 
     let events: Vec<EventRecord> = (0..300)
         .map(|i| EventRecord {
             id: format!("evt_{i:04}"),
+            integration_id: hello.id.clone(),
             integration: "hello".into(),
             installation_id: Some("inst_1".into()),
             event_type: "fetch".into(),
@@ -51,28 +60,39 @@ async fn publish_install_and_log(store: &Store) {
         .collect();
     store.insert_events(&events).await.unwrap();
     store.insert_events(&events[..5]).await.unwrap();
-    let page = store.events("hello", &EventFilter::default(), "", 10).await.unwrap();
+    let page = store.events(id, &EventFilter::default(), "", 10).await.unwrap();
     assert_eq!(page.total, 300, "re-inserting an event is a no-op");
     assert_eq!(page.events[0].id, "evt_0299");
-    let next = store.events("hello", &EventFilter::default(), &page.events[9].id, 10).await.unwrap();
+    let next = store.events(id, &EventFilter::default(), &page.events[9].id, 10).await.unwrap();
     assert_eq!(next.events[0].id, "evt_0289");
-    assert_eq!(store.event("hello", "evt_0007").await.unwrap().unwrap().duration_us, 7);
+    assert_eq!(store.event(id, "evt_0007").await.unwrap().unwrap().duration_us, 7);
     let only = |status, installation_id| EventFilter { status, installation_id, event_type: Some("fetch") };
-    assert_eq!(store.events("hello", &only(Some("success"), Some("inst_1")), "", 1).await.unwrap().total, 300);
-    assert_eq!(store.events("hello", &only(Some("failed"), None), "", 1).await.unwrap().total, 0);
-    assert_eq!(store.events("hello", &only(None, Some("inst_2")), "", 1).await.unwrap().total, 0);
+    assert_eq!(store.events(id, &only(Some("success"), Some("inst_1")), "", 1).await.unwrap().total, 300);
+    assert_eq!(store.events(id, &only(Some("failed"), None), "", 1).await.unwrap().total, 0);
+    assert_eq!(store.events(id, &only(None, Some("inst_2")), "", 1).await.unwrap().total, 0);
 
     // kv entries go with their installation, then with their integration.
-    store.create_installation("inst_2", "hello", "acme").await.unwrap();
-    for scope in [installation_scope("inst_1"), installation_scope("inst_2"), integration_scope("hello")] {
+    store.create_installation("inst_2", &hello, "other").await.unwrap();
+    for scope in [installation_scope("inst_1"), installation_scope("inst_2"), integration_scope(id)] {
         assert!(store.kv_set(&scope, "k", "1", 10).await.unwrap());
     }
     let has_key = |scope: String| async move { store.kv_get(&scope, "k").await.unwrap().is_some() };
     assert!(store.delete_installation("inst_1").await.unwrap());
     assert!(!has_key(installation_scope("inst_1")).await);
-    assert!(has_key(installation_scope("inst_2")).await && has_key(integration_scope("hello")).await);
-    assert!(store.delete_integration("hello").await.unwrap());
-    assert!(!has_key(installation_scope("inst_2")).await && !has_key(integration_scope("hello")).await);
+    assert!(has_key(installation_scope("inst_2")).await && has_key(integration_scope(id)).await);
+    assert!(store.delete_integration(id).await.unwrap());
+    assert!(!has_key(installation_scope("inst_2")).await && !has_key(integration_scope(id)).await);
+
+    // The name is free again; whoever takes it gets a new identity, and nothing of the
+    // old one: no versions, events, installations.
+    let successor = store.publish_version(version("other")).await.unwrap().unwrap();
+    assert_ne!(successor.id, hello.id);
+    assert_eq!(successor.current_version, 1);
+    assert!(store.events(id, &EventFilter::default(), "", 10).await.unwrap().events.is_empty());
+    assert!(store.events(&successor.id, &EventFilter::default(), "", 10).await.unwrap().events.is_empty());
+    assert_eq!(store.count_installations(&successor.id).await.unwrap(), 0);
+    let gone = store.create_installation("inst_3", &hello, "acme").await.unwrap();
+    assert_eq!(gone, NewInstallation::IntegrationGone, "the old id is gone");
 }
 
 #[tokio::test]
@@ -91,6 +111,7 @@ async fn queue_claims_settles_and_dead_letters(store: &Store) {
     use weft::store::NewJob;
     let job = |id: &str, due_at: i64, key: Option<&str>| NewJob {
         id: id.into(),
+        integration_id: "itg_hello".into(),
         integration: "hello".into(),
         installation_id: None,
         event: json!({"type": "task", "task": {"id": id}}),
@@ -112,12 +133,12 @@ async fn queue_claims_settles_and_dead_letters(store: &Store) {
     assert!(store.claim_jobs("w2", 60_000, 10).await.unwrap().is_empty(), "leased jobs are not claimed twice");
 
     store.complete_jobs("w1", &["b".to_owned()]).await.unwrap();
-    assert_eq!(store.jobs("hello", "done", 10).await.unwrap().len(), 1, "kept while its key must hold");
+    assert_eq!(store.jobs("itg_hello", "done", 10).await.unwrap().len(), 1, "kept while its key must hold");
     store.retry_job("w1", "a", now - 1, "boom").await.unwrap();
     let again = store.claim_jobs("w2", 60_000, 10).await.unwrap();
     assert_eq!((again[0].id.as_str(), again[0].attempts), ("a", 2));
     store.bury_job("w2", "a", "boom again").await.unwrap();
-    let dead = store.jobs("hello", "dead", 10).await.unwrap();
+    let dead = store.jobs("itg_hello", "dead", 10).await.unwrap();
     assert_eq!((dead[0].id.as_str(), dead[0].last_error.as_deref()), ("a", Some("boom again")));
 
     // An expired lease makes a job claimable by another worker.

@@ -87,11 +87,13 @@ impl TestApp {
         body
     }
 
-    /// Polls the events log of `name` until it holds at least `count` events.
+    /// Polls the events log of `name` until it holds at least `count` `fetch` events (the
+    /// public endpoint's; every install adds an `installation_setup` beside them); returns
+    /// them newest first.
     pub async fn wait_for_events(&self, name: &str, count: usize) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let (status, body) = self.call("GET", &format!("/v1/integrations/{name}/events"), None).await;
+            let (status, body) = self.call("GET", &format!("/v1/integrations/{name}/events?type=fetch"), None).await;
             assert_eq!(status, 200, "{body}");
             let items = body["items"].as_array().unwrap().clone();
             if items.len() >= count {
