@@ -326,11 +326,13 @@ async fn sign_in(state: &AppState, token: &str) -> SpaceResult<Option<String>> {
     Ok(state.store.token(&hash_token(token.trim())).await?.filter(|t| t.kind == TokenKind::User).map(|t| t.subject))
 }
 
-async fn issue_access_token(
+/// Stores a new one-hour access token of `kind` for `app` and returns it: `user` tokens act
+/// for `user` within `grant`, `access` tokens (client credentials) for the application.
+async fn issue_token(
     state: &AppState,
     app: &ApplicationRecord,
-    user_id: &str,
-    grant_id: &str,
+    kind: &str,
+    user: Option<(&str, &str)>,
     scope: &str,
 ) -> SpaceResult<String> {
     let token = generate_token();
@@ -341,17 +343,28 @@ async fn issue_access_token(
             id: crate::ids::random("tok_", 16),
             app_id: app.id.clone(),
             token_hash: hash_token(&token),
-            kind: "user".into(),
-            name: format!("authorized by {user_id}"),
+            kind: kind.into(),
+            name: user.map_or_else(|| "client credentials".to_owned(), |(user, _)| format!("authorized by {user}")),
             scope: scope.to_owned(),
             expires_at: Some(now + ACCESS_TOKEN_SECONDS * 1000),
             created_at: now,
             last_used_at: None,
-            user_id: Some(user_id.to_owned()),
-            grant_id: Some(grant_id.to_owned()),
+            user_id: user.map(|(user, _)| user.to_owned()),
+            grant_id: user.map(|(_, grant)| grant.to_owned()),
         })
         .await?;
     Ok(token)
+}
+
+/// An access token acting for `user_id` within `grant_id`.
+async fn issue_access_token(
+    state: &AppState,
+    app: &ApplicationRecord,
+    user_id: &str,
+    grant_id: &str,
+    scope: &str,
+) -> SpaceResult<String> {
+    issue_token(state, app, "user", Some((user_id, grant_id)), scope).await
 }
 
 /// The client of a token or revocation request, authenticated by HTTP Basic, by
@@ -480,24 +493,7 @@ async fn client_credentials(
     }
     let scope = rules::normalise_scope(form.get("scope").map(String::as_str))
         .map_err(|why| oauth_error(StatusCode::BAD_REQUEST, "invalid_scope", why))?;
-    let access_token = generate_token();
-    let now = now_ms();
-    state
-        .store
-        .insert_app_token(&AppTokenRecord {
-            id: crate::ids::random("tok_", 16),
-            app_id: app.id.clone(),
-            token_hash: hash_token(&access_token),
-            kind: "access".into(),
-            name: "client credentials".into(),
-            scope: scope.clone(),
-            expires_at: Some(now + ACCESS_TOKEN_SECONDS * 1000),
-            created_at: now,
-            last_used_at: None,
-            user_id: None,
-            grant_id: None,
-        })
-        .await?;
+    let access_token = issue_token(state, app, "access", None, &scope).await?;
     state.store.touch_client_credentials_access(&app.id).await?;
     state.store.delete_expired_app_tokens(&app.id).await?;
     Ok(

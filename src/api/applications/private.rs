@@ -44,7 +44,7 @@ fn issue(loc: &[&str], msg: impl Into<String>, kind: &str) -> Value {
 /// The caller's user id (`None` for the operator), from `Authorization: Bearer …` or the
 /// `token` cookie (the reference's two ways); other tokens are refused.
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, PrivateError> {
-    let unauthenticated = || PrivateError(StatusCode::UNAUTHORIZED, json!({ "detail": "Not authenticated" }));
+    let unauthenticated = |detail: &str| PrivateError(StatusCode::UNAUTHORIZED, json!({ "detail": detail }));
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
@@ -59,11 +59,13 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<St
             .flat_map(|h| h.split(';'))
             .find_map(|pair| pair.trim().strip_prefix("token=").map(str::trim).filter(|t| !t.is_empty()))
     };
-    let token = bearer.or_else(cookie).ok_or_else(unauthenticated)?;
+    let token = bearer.or_else(cookie).ok_or_else(|| {
+        unauthenticated("Not authenticated: send `Authorization: Bearer <token>` or the `token` cookie")
+    })?;
     match state.store.token(&hash_token(token)).await? {
         Some(record) if record.kind == TokenKind::Admin => Ok(None),
         Some(record) if record.kind == TokenKind::User => Ok(Some(record.subject)),
-        _ => Err(unauthenticated()),
+        _ => Err(unauthenticated("invalid or expired token")),
     }
 }
 
