@@ -3,15 +3,17 @@
 //! ([`signing`]) and the durable delivery worker ([`delivery`]).
 //!
 //! [`publish_event`] is the entry point for events: it queues one signed delivery per
-//! application webhook whose subscriptions match.
+//! application webhook whose subscriptions match, shaped by the webhook's settings
+//! ([`payload`]).
 
 pub mod delivery;
+pub mod payload;
 pub mod signing;
 
 use serde_json::{Value, json};
 
 use crate::state::AppState;
-use crate::store::{ApplicationRecord, NewDelivery, StoreError, SubscriptionRecord, WebhookRecord};
+use crate::store::{ApplicationRecord, DeliveryRecord, NewDelivery, StoreError, SubscriptionRecord, WebhookRecord};
 
 pub use delivery::DeliveryWorker;
 
@@ -24,8 +26,10 @@ pub const UNINSTALL_ATTEMPTS: i64 = 3;
 /// whose enabled subscriptions match `event`, and returns how many were queued.
 ///
 /// An event matches a subscription when its `type` is one of the subscription's
-/// `eventTypeCodes` (an empty list or `"*"` matches every type) and, when both name one,
-/// its `subject` equals the subscription's `subjectCode`.
+/// `eventTypeCodes` (an empty list or `"*"` matches every type), when both name one its
+/// `subject` equals the subscription's `subjectCode`, and every one of its `filters` holds.
+/// The body is the WebhookRequestPayload with the event as `payload` (trimmed to the
+/// webhook's `payloadFields`), or the webhook's `payloadTemplate` rendered against the event.
 pub async fn publish_event(state: &AppState, org_id: &str, event: &Value) -> Result<usize, StoreError> {
     let mut queued = 0;
     for app in state.store.active_applications_of_org(org_id).await? {
@@ -40,16 +44,7 @@ pub async fn publish_event(state: &AppState, org_id: &str, event: &Value) -> Res
                 continue;
             }
             let Some(url) = webhook_url(&app, &webhook) else { continue };
-            let mut body = json!({
-                "className": "WebhookRequestPayload",
-                "clientId": app.client_id,
-                "orgId": org_id,
-                "serverUrl": state.public_url,
-                "webhookId": webhook.id,
-                "subscriptionIds": matching.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
-                "payload": event,
-            });
-            add_verification_token(state, &app, &mut body);
+            let (body, content_type) = webhook_body(state, &app, &webhook, org_id, &matching, event);
             let retries = webhook.settings["doRetries"].as_bool().unwrap_or(true);
             let accepted = webhook.settings["acceptedHttpResponseCodes"]
                 .as_array()
@@ -63,7 +58,8 @@ pub async fn publish_event(state: &AppState, org_id: &str, event: &Value) -> Res
                     webhook_id: Some(webhook.id.clone()),
                     kind: "webhook".into(),
                     url,
-                    body: body.to_string(),
+                    body,
+                    content_type,
                     max_attempts: if retries { MAX_ATTEMPTS_WITH_RETRIES } else { 1 },
                     accepted_codes: accepted,
                 },
@@ -73,6 +69,122 @@ pub async fn publish_event(state: &AppState, org_id: &str, event: &Value) -> Res
         }
     }
     Ok(queued)
+}
+
+/// The body of a webhook delivery and its content type (`None` for JSON).
+fn webhook_body(
+    state: &AppState,
+    app: &ApplicationRecord,
+    webhook: &WebhookRecord,
+    org_id: &str,
+    matching: &[&SubscriptionRecord],
+    event: &Value,
+) -> (String, Option<String>) {
+    if let Some(template) = webhook.settings["payloadTemplate"].as_str() {
+        let body = payload::render(template, event);
+        let is_json = serde_json::from_str::<serde::de::IgnoredAny>(&body).is_ok();
+        return (body, (!is_json).then(|| "text/plain; charset=utf-8".to_owned()));
+    }
+    let shaped = match webhook.settings["payloadFields"].as_str().map(payload::parse_fields) {
+        Some(Ok(paths)) => payload::trim(event, &paths),
+        _ => event.clone(),
+    };
+    let mut body = json!({
+        "className": "WebhookRequestPayload",
+        "clientId": app.client_id,
+        "orgId": org_id,
+        "serverUrl": state.public_url,
+        "webhookId": webhook.id,
+        "subscriptionIds": matching.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        "payload": shaped,
+    });
+    add_verification_token(state, app, &mut body);
+    (body.to_string(), None)
+}
+
+/// Which signatures an application's payloads carry (`hasSigningKey`,
+/// `hasPublicKeySignature`; both on by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signatures {
+    /// `X-Space-Signature` and the Standard Webhooks headers, HMACs with the signing key.
+    pub signing_key: bool,
+    /// `X-Space-Public-Key-Signature`, verifiable with the JWKS.
+    pub public_key: bool,
+}
+
+impl Signatures {
+    /// The application's choice.
+    pub fn of(app: &ApplicationRecord) -> Self {
+        Self {
+            signing_key: app.settings["hasSigningKey"].as_bool().unwrap_or(true),
+            public_key: app.settings["hasPublicKeySignature"].as_bool().unwrap_or(true),
+        }
+    }
+}
+
+/// How the deliveries of one application (and webhook) are sent.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// The signatures they carry.
+    pub signatures: Signatures,
+    /// The HMAC key: the webhook's for webhook payloads, else the application's.
+    pub signing_key: String,
+    /// Whether the endpoint's TLS certificate is verified.
+    pub verify_tls: bool,
+    /// The webhook's custom headers.
+    pub headers: Vec<(String, String)>,
+    /// The endpoint's credentials as an `Authorization` value.
+    pub authorization: Option<String>,
+}
+
+/// The settings `delivery` is sent with, or `None` when its application or webhook no longer
+/// takes deliveries of its kind.
+pub async fn delivery_settings(
+    state: &AppState,
+    delivery: &DeliveryRecord,
+) -> anyhow::Result<Option<DeliverySettings>> {
+    let Some(app) = state.store.application(&delivery.app_id).await? else { return Ok(None) };
+    let live = match delivery.kind.as_str() {
+        "uninstall" => app.status == "uninstalling",
+        _ => app.status == "active",
+    };
+    if !live {
+        return Ok(None);
+    }
+    let mut verify_tls = app.settings["endpointSslVerification"].as_bool().unwrap_or(true);
+    let mut headers = Vec::new();
+    let (signing_key, auth) = match &delivery.webhook_id {
+        Some(webhook_id) => {
+            let Some(webhook) = state.store.webhook(&app.id, webhook_id).await? else { return Ok(None) };
+            if webhook.archived || !webhook_enabled(&webhook) {
+                return Ok(None);
+            }
+            if let Some(own) = webhook.settings["endpoint"]["sslVerification"].as_bool() {
+                verify_tls = own;
+            }
+            let secrets: Value = serde_json::from_slice(&state.secrets.open(&webhook.secrets_sealed)?)?;
+            for (name, value) in secrets["customHeaders"].as_object().into_iter().flatten() {
+                if let Some(value) = value.as_str() {
+                    headers.push((name.clone(), value.to_owned()));
+                }
+            }
+            (state.secrets.open_string(&webhook.signing_key_sealed)?, secrets["endpointAuth"].clone())
+        }
+        None => {
+            let auth = match &app.auth_sealed {
+                Some(sealed) => serde_json::from_slice(&state.secrets.open(sealed)?)?,
+                None => Value::Null,
+            };
+            (state.secrets.open_string(&app.signing_key_sealed)?, auth)
+        }
+    };
+    Ok(Some(DeliverySettings {
+        signatures: Signatures::of(&app),
+        signing_key,
+        verify_tls,
+        headers,
+        authorization: delivery::authorization_header(&auth),
+    }))
 }
 
 /// Queues the InitPayload of an application created with `connectToSpace`.
@@ -91,11 +203,11 @@ pub async fn send_init(state: &AppState, app: &ApplicationRecord, client_secret:
     Ok(true)
 }
 
-/// Starts uninstalling: queues the ApplicationUninstalledPayload, or archives at once when
-/// the application has no endpoint. The delivery worker archives it when the endpoint
-/// answers or after [`UNINSTALL_ATTEMPTS`] failures.
+/// Starts uninstalling. A connected application with an endpoint is sent the
+/// ApplicationUninstalledPayload and archived by the delivery worker when its endpoint answers
+/// or after [`UNINSTALL_ATTEMPTS`] failures; any other application is archived at once.
 pub async fn uninstall(state: &AppState, app: &ApplicationRecord) -> Result<(), StoreError> {
-    let Some(url) = app.settings["endpointUri"].as_str() else {
+    let Some(url) = app.settings["endpointUri"].as_str().filter(|_| app.connected) else {
         return archive(state, &app.id).await;
     };
     if !state.store.set_application_status(&app.id, Some("active"), "uninstalling").await? {
@@ -135,7 +247,7 @@ async fn revoke(state: &AppState, app_id: &str) -> Result<(), StoreError> {
 pub async fn queue_unfurl(state: &AppState, org_id: &str, link: &str) -> Result<usize, StoreError> {
     let host = reqwest::Url::parse(link).ok().and_then(|url| url.host_str().map(str::to_owned));
     let mut queued = 0;
-    for mut app in state.store.active_applications_of_org(org_id).await? {
+    for app in state.store.active_applications_of_org(org_id).await? {
         let authorized = |field: &str| -> Vec<String> {
             app.settings[field]
                 .as_array()
@@ -155,13 +267,18 @@ pub async fn queue_unfurl(state: &AppState, org_id: &str, link: &str) -> Result<
         if !(by_domain || by_pattern) {
             continue;
         }
-        let mut queue = app.settings["unfurlQueue"].as_array().cloned().unwrap_or_default();
-        let etag = queue.iter().filter_map(|i| i["etag"].as_i64()).max().unwrap_or(0) + 1;
-        queue.push(json!({ "etag": etag, "target": link, "createdAt": crate::store::now_ms() }));
-        let excess = queue.len().saturating_sub(1000);
-        queue.drain(..excess);
-        app.settings["unfurlQueue"] = json!(queue);
-        state.store.update_application(&app).await?;
+        state
+            .store
+            .modify_application::<StoreError>(&app.id, |app| {
+                let mut queue = app.settings["unfurlQueue"].as_array().cloned().unwrap_or_default();
+                let etag = queue.iter().filter_map(|i| i["etag"].as_i64()).max().unwrap_or(0) + 1;
+                queue.push(json!({ "etag": etag, "target": link, "createdAt": crate::store::now_ms() }));
+                let excess = queue.len().saturating_sub(1000);
+                queue.drain(..excess);
+                app.settings["unfurlQueue"] = json!(queue);
+                Ok(())
+            })
+            .await?;
         queued += 1;
     }
     Ok(queued)
@@ -186,6 +303,7 @@ fn app_delivery(app: &ApplicationRecord, kind: &str, url: &str, body: Value, max
         kind: kind.into(),
         url: url.into(),
         body: body.to_string(),
+        content_type: None,
         max_attempts,
         accepted_codes: Vec::new(),
     }
@@ -218,7 +336,7 @@ pub fn subscription_matches(definition: &Value, event: &Value) -> bool {
         (Some(code), Some(subject)) => code == "*" || code == subject,
         _ => true,
     };
-    type_matches && subject_matches
+    type_matches && subject_matches && payload::filters_match(&definition["filters"], event)
 }
 
 #[cfg(test)]
@@ -233,5 +351,8 @@ mod tests {
         assert!(subscription_matches(&json!({"eventTypeCodes": ["*"], "subjectCode": "Issue"}), &issue_created));
         assert!(!subscription_matches(&json!({"eventTypeCodes": ["Issue.Deleted"]}), &issue_created));
         assert!(!subscription_matches(&json!({"subjectCode": "Chat"}), &issue_created));
+        let open = json!({"eventTypeCodes": [], "filters": [{"field": "issue.status", "values": ["open"]}]});
+        assert!(!subscription_matches(&open, &issue_created));
+        assert!(subscription_matches(&open, &json!({"type": "Issue.Created", "issue": {"status": "open"}})));
     }
 }

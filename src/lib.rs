@@ -19,6 +19,7 @@ pub mod ids;
 pub mod manifest;
 pub mod metrics;
 pub mod modules;
+pub mod oauth;
 pub mod outbound;
 pub mod queue;
 pub mod retention;

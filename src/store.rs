@@ -27,8 +27,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
 pub use applications::{
-    AppOrder, AppTokenRecord, ApplicationRecord, DeliveryRecord, NewDelivery, ParameterLimit, PrivateAppRecord,
-    SubscriptionRecord, WebhookRecord,
+    AppFilter, AppOrder, AppSecret, AppTokenRecord, ApplicationRecord, DeliveryAttempt, DeliveryRecord, NewDelivery,
+    OAuthCode, ParameterLimit, PrivateAppRecord, Redeemed, RefreshToken, SubscriptionRecord, WebhookRecord,
 };
 pub use cron::ScheduledIntegration;
 pub use dev::DevModeRecord;

@@ -9,9 +9,14 @@
 mod credentials;
 mod extensions;
 mod lifecycle;
+mod oauth;
+mod openapi;
 mod parameters;
 mod private;
+mod rights;
 mod webhooks;
+
+use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::Router;
@@ -25,9 +30,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::auth::hash_token;
+use self::rights::Right;
+use crate::auth::{Role, hash_token};
 use crate::state::AppState;
 use crate::store::{ApplicationRecord, StoreError, TokenKind};
+
+pub use openapi::ROUTES;
 
 /// Largest request body of the applications API.
 const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -40,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .merge(extensions::router())
         .merge(webhooks::router())
         .merge(parameters::router())
+        .merge(oauth::router())
         .merge(private::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
@@ -85,6 +94,11 @@ impl SpaceError {
     /// An OAuth 2.0 error (`invalid_client`, `invalid_request`, …).
     pub fn oauth(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
         Self::new(status, code, description)
+    }
+
+    /// The HTTP status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 
     /// 500: logs the detail and hides it.
@@ -181,35 +195,71 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for SpacePa
 /// Who calls the applications API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    /// The operator: owner of every application.
+    /// The operator: holds every right.
     Admin,
+    /// A weft user (a `/v1` user token), with their organization roles.
+    User {
+        /// The user.
+        user_id: String,
+        /// Organization id → role.
+        orgs: BTreeMap<String, Role>,
+    },
     /// An application, with one of its own tokens.
     App {
         /// The application.
         app_id: String,
         /// The token it presented.
         token_id: String,
-        /// `access` or `permanent`.
+        /// `access`, `permanent` or `user`.
         token_kind: String,
+        /// The token's scope.
+        scope: String,
+        /// For a user token: the user it acts for, with their organization roles.
+        user: Option<(String, BTreeMap<String, Role>)>,
     },
 }
 
 impl Caller {
-    /// Refuses applications.
-    fn require_admin(&self) -> SpaceResult<()> {
+    /// Whether the caller is application `app_id` itself.
+    fn is_app(&self, app_id: &str) -> bool {
+        matches!(self, Caller::App { app_id: own, .. } if own == app_id)
+    }
+
+    /// The calling application, with an application token (not a user token).
+    fn require_app(&self) -> SpaceResult<&str> {
         match self {
-            Caller::Admin => Ok(()),
-            Caller::App { .. } => Err(SpaceError::forbidden("this method needs the administrator's token")),
+            Caller::App { app_id, user: None, .. } => Ok(app_id),
+            Caller::App { .. } => Err(SpaceError::forbidden("only accessible with an app token, not a user token")),
+            _ => Err(SpaceError::forbidden("only accessible with an application token")),
         }
     }
 
-    /// The calling application, refusing the operator.
-    fn require_app(&self) -> SpaceResult<&str> {
+    /// The application and user of a user token issued to an application.
+    fn require_user_token(&self) -> SpaceResult<(&str, &str)> {
         match self {
-            Caller::App { app_id, .. } => Ok(app_id),
-            Caller::Admin => Err(SpaceError::forbidden("only accessible with an application token")),
+            Caller::App { app_id, user: Some((user_id, _)), .. } => Ok((app_id, user_id)),
+            _ => Err(SpaceError::forbidden("only accessible with a user token issued to an application")),
         }
     }
+
+    /// The user acting: a user token, or a user token issued to an application.
+    fn user_id(&self) -> Option<&str> {
+        match self {
+            Caller::User { user_id, .. } | Caller::App { user: Some((user_id, _)), .. } => Some(user_id),
+            _ => None,
+        }
+    }
+}
+
+/// A user's organization roles.
+async fn roles(state: &AppState, user_id: &str) -> SpaceResult<BTreeMap<String, Role>> {
+    Ok(state
+        .store
+        .memberships(user_id)
+        .await?
+        .into_iter()
+        .filter_map(|m| Some((m.org_id, Role::parse(&m.role)?)))
+        .collect())
 }
 
 /// The bearer token of a request, if well formed.
@@ -232,20 +282,37 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> SpaceResult<Self> {
         let hash = hash_token(bearer(parts)?);
         if let Some(token) = state.store.app_token_by_hash(&hash).await? {
-            return Ok(Caller::App { app_id: token.app_id, token_id: token.id, token_kind: token.kind });
+            let user = match token.user_id {
+                Some(user_id) => {
+                    let orgs = roles(state, &user_id).await?;
+                    Some((user_id, orgs))
+                }
+                None => None,
+            };
+            return Ok(Caller::App {
+                app_id: token.app_id,
+                token_id: token.id,
+                token_kind: token.kind,
+                scope: token.scope,
+                user,
+            });
         }
         match state.store.token(&hash).await? {
             Some(record) if record.kind == TokenKind::Admin => Ok(Caller::Admin),
-            Some(_) => Err(SpaceError::forbidden("this token may not manage applications")),
+            Some(record) if record.kind == TokenKind::User => {
+                let orgs = roles(state, &record.subject).await?;
+                Ok(Caller::User { user_id: record.subject, orgs })
+            }
+            Some(_) => Err(SpaceError::forbidden("integration and installation tokens may not manage applications")),
             None => Err(SpaceError::unauthenticated("invalid or expired token")),
         }
     }
 }
 
 /// Finds the application named by a path segment (`me`, `id:…`, `clientId:…` or a bare id)
-/// and checks that the caller may act on it. An application may act only on itself; to it
+/// and checks that the caller holds `right` on it ([`rights::check`]). To an application,
 /// every other application looks forbidden, whether or not it exists.
-async fn resolve(state: &AppState, caller: &Caller, reference: &str) -> SpaceResult<ApplicationRecord> {
+async fn resolve(state: &AppState, caller: &Caller, reference: &str, right: Right) -> SpaceResult<ApplicationRecord> {
     let app = if reference == "me" {
         let Caller::App { app_id, .. } = caller else {
             return Err(SpaceError::invalid("`me` names the calling application: use an application token"));
@@ -256,13 +323,30 @@ async fn resolve(state: &AppState, caller: &Caller, reference: &str) -> SpaceRes
     } else {
         state.store.application(reference.strip_prefix("id:").unwrap_or(reference)).await?
     };
-    match caller {
-        Caller::Admin => app.ok_or_else(|| SpaceError::not_found(format!("no application `{reference}`"))),
-        Caller::App { app_id, .. } => match app {
-            Some(app) if &app.id == app_id => Ok(app),
-            _ => Err(SpaceError::forbidden("an application may only act on itself")),
-        },
+    match (caller, app) {
+        (Caller::App { app_id, user: None, .. }, app) if app.as_ref().is_none_or(|app| &app.id != app_id) => {
+            Err(SpaceError::forbidden("an application may only act on itself"))
+        }
+        (_, None) => Err(SpaceError::not_found(format!("no application `{reference}`"))),
+        (_, Some(app)) => {
+            rights::check(caller, &app, right)?;
+            Ok(app)
+        }
     }
+}
+
+/// Checks `right` on the application named by `reference`, then applies `change` to it and
+/// writes it ([`crate::store::Store::modify_application`]: a concurrent write makes it
+/// re-read and re-apply, never overwrite). Returns the application as written.
+async fn modify(
+    state: &AppState,
+    caller: &Caller,
+    reference: &str,
+    right: Right,
+    change: impl FnMut(&mut ApplicationRecord) -> SpaceResult<()>,
+) -> SpaceResult<ApplicationRecord> {
+    let app = resolve(state, caller, reference, right).await?;
+    state.store.modify_application(&app.id, change).await?.ok_or_else(|| SpaceError::not_found("no such application"))
 }
 
 /// The `$skip`/`$top` paging parameters.

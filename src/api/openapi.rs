@@ -381,6 +381,7 @@ fn status_text(status: u16) -> &'static str {
         201 => "Created",
         202 => "Accepted",
         204 => "No content",
+        303 => "See other",
         _ => "Answer",
     }
 }
@@ -439,12 +440,29 @@ fn operation(route: &Route) -> Value {
     op
 }
 
+/// The applications surfaces answer errors in their own shapes (see ARCHITECTURE.md).
+fn applications_errors(path: &str, operation: &mut Value) {
+    let schema = if path.starts_with("/api/v1/") {
+        "PrivateAppsError"
+    } else if path.starts_with("/api/http/") || path.starts_with("/oauth/") {
+        "ApplicationsError"
+    } else {
+        return;
+    };
+    for (_, response) in operation["responses"].as_object_mut().into_iter().flatten() {
+        if response["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/Error" {
+            response["content"]["application/json"]["schema"]["$ref"] = json!(format!("#/components/schemas/{schema}"));
+        }
+    }
+}
+
 /// The OpenAPI 3.1 document.
 pub fn document() -> Value {
     let mut paths = Map::new();
-    for route in ROUTES {
+    for route in ROUTES.iter().chain(super::applications::ROUTES) {
         let item = paths.entry(openapi_path(route.path)).or_insert_with(|| json!({}));
         item[route.method] = operation(route);
+        applications_errors(route.path, &mut item[route.method]);
     }
     json!({
         "openapi": "3.1.0",
@@ -461,6 +479,16 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
             "schemas": {
+                "ApplicationsError": {
+                    "type": "object",
+                    "required": ["error", "error_description"],
+                    "properties": { "error": { "type": "string" }, "error_description": { "type": "string" } },
+                },
+                "PrivateAppsError": {
+                    "type": "object",
+                    "required": ["detail"],
+                    "properties": { "detail": {} },
+                },
                 "Error": {
                     "type": "object",
                     "required": ["error"],

@@ -1,31 +1,37 @@
 //! The background worker that sends queued payloads to applications.
 //!
-//! Deliveries are rows in `application_deliveries`. The worker claims due rows with a short
-//! lease (so replicas sharing PostgreSQL never send the same attempt twice), signs and POSTs
-//! each one, and records the outcome: a 2xx answer or a status listed in the webhook's
-//! `acceptedHttpResponseCodes` succeeds; anything else is retried after a growing delay
-//! until the delivery's attempts run out (one attempt when `doRetries` is off).
-//! An ApplicationUninstalledPayload archives its application once it is settled. Settled
-//! deliveries stay in the log for 30 days.
+//! Deliveries are rows in `application_deliveries`. The worker claims due rows in batches
+//! with a short lease (one statement; replicas sharing PostgreSQL never send the same attempt
+//! twice), reads each batch's applications and webhooks once, signs and POSTs every delivery
+//! of the batch concurrently, and records the outcomes in one transaction: a 2xx answer or a
+//! status listed in the webhook's `acceptedHttpResponseCodes` succeeds; anything else is
+//! retried after a growing delay until the delivery's attempts run out (one attempt when
+//! `doRetries` is off). An ApplicationUninstalledPayload archives its application once it is
+//! settled. Settled deliveries stay in the log for 30 days.
+//!
+//! The server's RSA key is read, opened and parsed once per worker ([`KeyCache`]), and RSA
+//! signatures are made on the blocking pool, never on the async executor.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, OnceCell, oneshot};
 use tokio::task::JoinHandle;
 
 use super::signing::{ServerKey, space_signature, standard_webhooks_signature};
+use super::{DeliverySettings, Signatures};
 use crate::state::AppState;
-use crate::store::{DeliveryRecord, now_ms};
+use crate::store::{DeliveryAttempt, DeliveryRecord, now_ms};
 
 /// Wait before retry N (1-based); later retries use the last entry.
 const RETRY_DELAYS_MS: [i64; 5] = [250, 1_000, 5_000, 30_000, 120_000];
 /// How long a claimed delivery stays reserved for the worker that claimed it.
 const LEASE_MS: i64 = 60_000;
-/// Deliveries claimed per round.
-const BATCH: i64 = 16;
+/// Deliveries claimed per round (and sent concurrently).
+const BATCH: i64 = 64;
 /// How long a request to an application may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Settled deliveries stay in the log this long.
@@ -60,6 +66,7 @@ impl DeliveryWorker {
         let (stop, mut stopped) = oneshot::channel();
         let handle = tokio::spawn(async move {
             let clients = Clients::new(state.outbound.allows_private_addresses());
+            let keys = KeyCache::default();
             let mut last_prune: Option<std::time::Instant> = None;
             loop {
                 if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
@@ -76,14 +83,11 @@ impl DeliveryWorker {
                     }
                 };
                 let busy = !claimed.is_empty();
-                let mut sends = tokio::task::JoinSet::new();
-                for delivery in claimed {
-                    let (state, clients) = (state.clone(), clients.clone());
-                    sends.spawn(async move { send(&state, &clients, delivery).await });
+                if busy {
+                    // Attempts in flight finish (each is bounded by REQUEST_TIMEOUT) even when
+                    // asked to stop, so no delivery is left leased by a stopped worker.
+                    send_batch(&state, &clients, &keys, claimed).await;
                 }
-                // Attempts in flight finish (each is bounded by REQUEST_TIMEOUT) even when
-                // asked to stop, so no delivery is left leased by a stopped worker.
-                while sends.join_next().await.is_some() {}
                 if !matches!(stopped.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
                     return;
                 }
@@ -104,6 +108,16 @@ impl DeliveryWorker {
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.handle.await;
+    }
+}
+
+/// The server's signing key, loaded once per worker.
+#[derive(Default)]
+struct KeyCache(OnceCell<Arc<ServerKey>>);
+
+impl KeyCache {
+    async fn get(&self, state: &AppState) -> anyhow::Result<Arc<ServerKey>> {
+        self.0.get_or_try_init(|| async { ServerKey::load_or_create(state).await.map(Arc::new) }).await.cloned()
     }
 }
 
@@ -140,104 +154,157 @@ enum Outcome {
     Cancelled,
 }
 
-async fn send(state: &AppState, clients: &Clients, delivery: DeliveryRecord) {
-    let outcome = match attempt(state, clients, &delivery).await {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            tracing::error!(%error, delivery = %delivery.id, "preparing an application delivery failed");
-            Outcome::Failure(None, "internal error while preparing the request".into())
+/// Where and how the deliveries of one application (and webhook) are sent, read once per batch.
+enum Target {
+    Live(Arc<DeliverySettings>),
+    Gone,
+}
+
+async fn send_batch(state: &AppState, clients: &Clients, keys: &KeyCache, claimed: Vec<DeliveryRecord>) {
+    let mut targets: HashMap<(String, Option<String>), Arc<Target>> = HashMap::new();
+    let mut sends = tokio::task::JoinSet::new();
+    for delivery in claimed {
+        let key = (delivery.app_id.clone(), delivery.webhook_id.clone());
+        let target = match targets.get(&key) {
+            Some(target) => target.clone(),
+            None => {
+                let target = Arc::new(match super::delivery_settings(state, &delivery).await {
+                    Ok(Some(settings)) => Target::Live(Arc::new(settings)),
+                    Ok(None) => Target::Gone,
+                    Err(error) => {
+                        tracing::error!(%error, delivery = %delivery.id, "reading an application's delivery settings failed");
+                        Target::Gone
+                    }
+                });
+                targets.insert(key, target.clone());
+                target
+            }
+        };
+        let public_key = match &*target {
+            Target::Live(settings) if settings.signatures.public_key => match keys.get(state).await {
+                Ok(key) => Some(key),
+                Err(error) => {
+                    tracing::error!(%error, "loading the server's signing key failed");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let clients = clients.clone();
+        sends.spawn(async move {
+            let outcome = match &*target {
+                Target::Gone => Outcome::Cancelled,
+                Target::Live(settings) => attempt(&clients, settings, public_key, &delivery).await,
+            };
+            (delivery, outcome)
+        });
+    }
+    let mut attempts = Vec::new();
+    let mut uninstalls = Vec::new();
+    while let Some(joined) = sends.join_next().await {
+        let Ok((delivery, outcome)) = joined else { continue };
+        let attempt = settle(&delivery, &outcome);
+        if delivery.kind == "uninstall" && attempt.status != "pending" {
+            uninstalls.push(delivery.app_id.clone());
         }
-    };
-    let attempts = delivery.attempts + 1;
-    let now = now_ms();
-    let (status, next, code, error) = match &outcome {
-        Outcome::Success(code) => ("succeeded", now, Some(*code), None),
-        Outcome::Cancelled => ("cancelled", now, None, Some("the application or webhook is no longer active")),
-        Outcome::Failure(code, error) if attempts < delivery.max_attempts => {
-            ("pending", now + retry_delay_ms(attempts), *code, Some(error.as_str()))
-        }
-        Outcome::Failure(code, error) => ("failed", now, *code, Some(error.as_str())),
-    };
-    if let Err(error) = state.store.record_delivery_attempt(&delivery.id, status, attempts, next, code, error).await {
-        tracing::error!(%error, delivery = %delivery.id, "recording an application delivery failed");
+        attempts.push(attempt);
+    }
+    if let Err(error) = state.store.record_delivery_attempts(&attempts).await {
+        tracing::error!(%error, "recording application deliveries failed");
         return;
     }
-    if delivery.kind == "uninstall" && status != "pending" {
-        if let Err(error) = super::finish_uninstall(state, &delivery.app_id).await {
-            tracing::error!(%error, app = %delivery.app_id, "archiving an uninstalled application failed");
+    for app_id in uninstalls {
+        if let Err(error) = super::finish_uninstall(state, &app_id).await {
+            tracing::error!(%error, app = %app_id, "archiving an uninstalled application failed");
         }
     }
 }
 
-async fn attempt(state: &AppState, clients: &Clients, delivery: &DeliveryRecord) -> anyhow::Result<Outcome> {
-    let Some(app) = state.store.application(&delivery.app_id).await? else { return Ok(Outcome::Cancelled) };
-    let live = match delivery.kind.as_str() {
-        "uninstall" => app.status == "uninstalling",
-        _ => app.status == "active",
-    };
-    if !live {
-        return Ok(Outcome::Cancelled);
-    }
-    let mut headers: Vec<(String, String)> = Vec::new();
-    let mut verify = app.settings["endpointSslVerification"].as_bool().unwrap_or(true);
-    let (signing_key, auth) = match &delivery.webhook_id {
-        Some(webhook_id) => {
-            let Some(webhook) = state.store.webhook(&app.id, webhook_id).await? else {
-                return Ok(Outcome::Cancelled);
-            };
-            if webhook.archived || !webhook.settings["enabled"].as_bool().unwrap_or(true) {
-                return Ok(Outcome::Cancelled);
-            }
-            if let Some(own) = webhook.settings["endpoint"]["sslVerification"].as_bool() {
-                verify = own;
-            }
-            let secrets: serde_json::Value = serde_json::from_slice(&state.secrets.open(&webhook.secrets_sealed)?)?;
-            if let Some(custom) = secrets["customHeaders"].as_object() {
-                for (name, value) in custom {
-                    if let Some(value) = value.as_str() {
-                        headers.push((name.clone(), value.to_owned()));
-                    }
-                }
-            }
-            (state.secrets.open_string(&webhook.signing_key_sealed)?, secrets["endpointAuth"].clone())
+/// What an attempt's outcome makes of its delivery.
+fn settle(delivery: &DeliveryRecord, outcome: &Outcome) -> DeliveryAttempt {
+    let attempts = delivery.attempts + 1;
+    let now = now_ms();
+    let (status, next, code, error) = match outcome {
+        Outcome::Success(code) => ("succeeded", now, Some(*code), None),
+        Outcome::Cancelled => ("cancelled", now, None, Some("the application or webhook is no longer active".into())),
+        Outcome::Failure(code, error) if attempts < delivery.max_attempts => {
+            ("pending", now + retry_delay_ms(attempts), *code, Some(error.clone()))
         }
-        None => {
-            let auth = match &app.auth_sealed {
-                Some(sealed) => serde_json::from_slice(&state.secrets.open(sealed)?)?,
-                None => serde_json::Value::Null,
-            };
-            (state.secrets.open_string(&app.signing_key_sealed)?, auth)
-        }
+        Outcome::Failure(code, error) => ("failed", now, *code, Some(error.clone())),
     };
-    if let Some(token) = auth["bearerAuthToken"].as_str() {
-        headers.push(("authorization".into(), format!("Bearer {token}")));
-    } else if let (Some(user), Some(password)) =
-        (auth["basicAuthUsername"].as_str(), auth["basicAuthPassword"].as_str())
-    {
-        headers.push(("authorization".into(), format!("Basic {}", BASE64.encode(format!("{user}:{password}")))));
+    DeliveryAttempt {
+        id: delivery.id.clone(),
+        status,
+        attempts,
+        next_attempt_at: next,
+        last_status: code,
+        last_error: error,
     }
-    let timestamp_ms = now_ms();
-    let body = &delivery.body;
-    let server_key = ServerKey::load_or_create(state).await?;
-    let signed = format!("{timestamp_ms}:{body}");
-    headers.push(("x-space-timestamp".into(), timestamp_ms.to_string()));
-    headers.push(("x-space-signature".into(), space_signature(&signing_key, timestamp_ms, body)));
-    headers.push(("x-space-public-key-signature".into(), server_key.sign(signed.as_bytes())?));
-    headers.push(("webhook-id".into(), delivery.id.clone()));
-    headers.push(("webhook-timestamp".into(), (timestamp_ms / 1000).to_string()));
-    headers.push((
-        "webhook-signature".into(),
-        standard_webhooks_signature(&signing_key, &delivery.id, timestamp_ms / 1000, body),
-    ));
+}
+
+/// The signature headers of one payload, as its application's settings choose them.
+pub async fn signature_headers(
+    signatures: &Signatures,
+    signing_key: &str,
+    public_key: Option<Arc<ServerKey>>,
+    delivery_id: &str,
+    timestamp_ms: i64,
+    body: &str,
+) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let mut headers = Vec::new();
+    if signatures.signing_key || signatures.public_key {
+        headers.push(("x-space-timestamp", timestamp_ms.to_string()));
+    }
+    if signatures.signing_key {
+        headers.push(("x-space-signature", space_signature(signing_key, timestamp_ms, body)));
+        headers.push(("webhook-id", delivery_id.to_owned()));
+        headers.push(("webhook-timestamp", (timestamp_ms / 1000).to_string()));
+        headers.push((
+            "webhook-signature",
+            standard_webhooks_signature(signing_key, delivery_id, timestamp_ms / 1000, body),
+        ));
+    }
+    if signatures.public_key {
+        let key = public_key.ok_or_else(|| anyhow::anyhow!("the server's signing key is not available"))?;
+        let message = format!("{timestamp_ms}:{body}");
+        let signature = tokio::task::spawn_blocking(move || key.sign(message.as_bytes())).await??;
+        headers.push(("x-space-public-key-signature", signature));
+    }
+    Ok(headers)
+}
+
+async fn attempt(
+    clients: &Clients,
+    settings: &DeliverySettings,
+    public_key: Option<Arc<ServerKey>>,
+    delivery: &DeliveryRecord,
+) -> Outcome {
     if let Err(why) = crate::outbound::check_literal_address(&delivery.url, clients.allow_private) {
-        return Ok(Outcome::Failure(None, format!("the endpoint is not reachable from weft: {why}")));
+        return Outcome::Failure(None, format!("the endpoint is not reachable from weft: {why}"));
     }
-    let client = if verify { &clients.verified } else { &clients.unverified };
-    let mut request = client.post(&delivery.url).header("content-type", "application/json").body(body.clone());
-    for (name, value) in headers {
+    let body = &delivery.body;
+    let signed =
+        signature_headers(&settings.signatures, &settings.signing_key, public_key, &delivery.id, now_ms(), body).await;
+    let signed = match signed {
+        Ok(headers) => headers,
+        Err(error) => {
+            tracing::error!(%error, delivery = %delivery.id, "signing an application delivery failed");
+            return Outcome::Failure(None, "internal error while signing the request".into());
+        }
+    };
+    let client = if settings.verify_tls { &clients.verified } else { &clients.unverified };
+    let content_type = delivery.content_type.as_deref().unwrap_or("application/json");
+    let mut request = client.post(&delivery.url).header("content-type", content_type).body(body.clone());
+    for (name, value) in &settings.headers {
         request = request.header(name, value);
     }
-    Ok(match request.send().await {
+    if let Some(auth) = &settings.authorization {
+        request = request.header("authorization", auth);
+    }
+    for (name, value) in signed {
+        request = request.header(name, value);
+    }
+    match request.send().await {
         Ok(response) => {
             let code = i64::from(response.status().as_u16());
             if response.status().is_success() || delivery.accepted_codes.contains(&code) {
@@ -247,5 +314,14 @@ async fn attempt(state: &AppState, clients: &Clients, delivery: &DeliveryRecord)
             }
         }
         Err(error) => Outcome::Failure(None, format!("the request failed: {error}")),
-    })
+    }
+}
+
+/// `Authorization` for an endpoint's credentials: bearer token first, else basic.
+pub fn authorization_header(auth: &serde_json::Value) -> Option<String> {
+    if let Some(token) = auth["bearerAuthToken"].as_str() {
+        return Some(format!("Bearer {token}"));
+    }
+    let (user, password) = (auth["basicAuthUsername"].as_str()?, auth["basicAuthPassword"].as_str()?);
+    Some(format!("Basic {}", BASE64.encode(format!("{user}:{password}"))))
 }

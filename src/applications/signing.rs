@@ -15,11 +15,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD as BASE64URL};
+use rsa::RsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use rsa::traits::PublicKeyParts as _;
-use rsa::{Pkcs1v15Sign, RsaPrivateKey};
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 use crate::crypto::hmac_sha256;
 use crate::state::AppState;
@@ -50,10 +49,11 @@ pub fn standard_webhooks_signature(signing_key: &str, id: &str, timestamp_s: i64
     format!("v1,{}", BASE64.encode(mac))
 }
 
-/// The server's RSA key pair for public-key signatures.
+/// The server's RSA key pair for public-key signatures: parsed once, signing with `ring`.
 pub struct ServerKey {
     kid: String,
     key: RsaPrivateKey,
+    signer: ring::signature::RsaKeyPair,
 }
 
 impl ServerKey {
@@ -74,14 +74,22 @@ impl ServerKey {
 
     async fn load(state: &AppState) -> anyhow::Result<Option<ServerKey>> {
         let Some((kid, sealed)) = state.store.application_server_key().await? else { return Ok(None) };
-        let der = state.secrets.open(&sealed)?;
-        Ok(Some(ServerKey { kid, key: RsaPrivateKey::from_pkcs8_der(&der)? }))
+        Ok(Some(Self::parse(kid, &state.secrets.open(&sealed)?)?))
     }
 
-    /// Base64 RS256 signature of `message`.
+    fn parse(kid: String, der: &[u8]) -> anyhow::Result<ServerKey> {
+        let signer = ring::signature::RsaKeyPair::from_pkcs8(der)
+            .map_err(|e| anyhow::anyhow!("the server's RSA key does not parse: {e}"))?;
+        Ok(ServerKey { kid, key: RsaPrivateKey::from_pkcs8_der(der)?, signer })
+    }
+
+    /// Base64 RS256 (RSASSA-PKCS1-v1_5 with SHA-256) signature of `message`.
     pub fn sign(&self, message: &[u8]) -> anyhow::Result<String> {
-        let digest = Sha256::digest(message);
-        Ok(BASE64.encode(self.key.sign(Pkcs1v15Sign::new::<Sha256>(), &digest)?))
+        let mut signature = vec![0; self.signer.public().modulus_len()];
+        self.signer
+            .sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), message, &mut signature)
+            .map_err(|_| anyhow::anyhow!("RSA signing failed"))?;
+        Ok(BASE64.encode(signature))
     }
 
     /// This public key as a JWK.
@@ -103,8 +111,7 @@ impl ServerKey {
         Self::load_or_create(state).await?;
         let mut keys = Vec::new();
         for (kid, sealed) in state.store.application_server_keys().await? {
-            let key = RsaPrivateKey::from_pkcs8_der(&state.secrets.open(&sealed)?)?;
-            keys.push(ServerKey { kid, key }.jwk());
+            keys.push(Self::parse(kid, &state.secrets.open(&sealed)?)?.jwk());
         }
         Ok(json!({ "keys": keys }))
     }
@@ -120,6 +127,21 @@ mod tests {
         let expected = BASE64.encode(hmac_sha256(b"key", b"msg_1.1700000000.{}"));
         assert_eq!(signature, format!("v1,{expected}"));
         assert_eq!(standard_webhooks_secret("key"), "whsec_a2V5");
+    }
+
+    #[test]
+    fn public_key_signatures_verify_with_the_published_key() {
+        use rsa::traits::SignatureScheme as _;
+        use sha2::{Digest as _, Sha256};
+
+        let key = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+        let der = key.to_pkcs8_der().unwrap();
+        let server = ServerKey::parse("k".into(), der.as_bytes()).unwrap();
+        let signature = BASE64.decode(server.sign(b"1:{}").unwrap()).unwrap();
+        let public = key.to_public_key();
+        let digest = Sha256::digest(b"1:{}");
+        assert!(rsa::Pkcs1v15Sign::new::<Sha256>().verify(&public, &digest, &signature).is_ok());
+        assert_eq!(server.jwk()["n"], BASE64URL.encode(public.n().to_bytes_be()));
     }
 
     #[test]

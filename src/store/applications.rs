@@ -2,14 +2,16 @@
 //! parameters, outgoing deliveries and the private development apps.
 
 mod deliveries;
+mod oauth;
 mod webhooks;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Result, Store, now_ms};
+use super::{Result, Store, StoreError, now_ms};
 
-pub use deliveries::{DeliveryRecord, NewDelivery};
+pub use deliveries::{DeliveryAttempt, DeliveryRecord, NewDelivery};
+pub use oauth::{OAuthCode, Redeemed, RefreshToken};
 pub use webhooks::{SubscriptionRecord, WebhookRecord};
 
 /// An application.
@@ -43,29 +45,57 @@ pub struct ApplicationRecord {
     pub created_at: i64,
     /// Last update (ms).
     pub updated_at: i64,
+    /// The user who created it (`None`: the operator).
+    pub owner_id: Option<String>,
+    /// Connected (multi-org, `connectToSpace`): only it may update itself.
+    pub connected: bool,
+    /// Bumped by every write of the row (see [`Store::modify_application`]).
+    pub version: i64,
 }
 
 const APP_COLUMNS: &str = "id, org_id, name, client_id, client_secret_sealed, signing_key_sealed, \
-     verification_sealed, auth_sealed, settings, status, last_cc_access_at, last_healthy_at, created_at, updated_at";
+     verification_sealed, auth_sealed, settings, status, last_cc_access_at, last_healthy_at, created_at, updated_at, \
+     owner_id, connected, version";
 
 fn app_row(row: &AnyRow) -> Result<ApplicationRecord> {
-    let settings: String = row.get(8);
+    let settings: String = row.try_get("settings")?;
     Ok(ApplicationRecord {
-        id: row.get(0),
-        org_id: row.get(1),
-        name: row.get(2),
-        client_id: row.get(3),
-        client_secret_sealed: row.get(4),
-        signing_key_sealed: row.get(5),
-        verification_sealed: row.get(6),
-        auth_sealed: row.get(7),
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        name: row.try_get("name")?,
+        client_id: row.try_get("client_id")?,
+        client_secret_sealed: row.try_get("client_secret_sealed")?,
+        signing_key_sealed: row.try_get("signing_key_sealed")?,
+        verification_sealed: row.try_get("verification_sealed")?,
+        auth_sealed: row.try_get("auth_sealed")?,
         settings: serde_json::from_str(&settings)?,
-        status: row.get(9),
-        last_cc_access_at: row.get(10),
-        last_healthy_at: row.get(11),
-        created_at: row.get(12),
-        updated_at: row.get(13),
+        status: row.try_get("status")?,
+        last_cc_access_at: row.try_get("last_cc_access_at")?,
+        last_healthy_at: row.try_get("last_healthy_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        owner_id: row.try_get("owner_id")?,
+        connected: row.try_get::<i64, _>("connected")? != 0,
+        version: row.try_get("version")?,
     })
+}
+
+/// `sql` with the parameters of an [`AppFilter`] bound in order (`$1`…`$4`, then the owners).
+fn bind_filter<'q>(
+    sql: &'q str,
+    pattern: &Option<String>,
+    filter: &AppFilter,
+    owners: &[String],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = sqlx::query(sql)
+        .bind(pattern.clone())
+        .bind(i64::from(filter.with_archived))
+        .bind(i64::from(filter.with_managed))
+        .bind(filter.visible_to_user.clone());
+    for owner in owners {
+        query = query.bind(owner.clone());
+    }
+    query
 }
 
 /// How a list of applications is sorted.
@@ -88,7 +118,8 @@ pub struct AppTokenRecord {
     pub app_id: String,
     /// SHA-256 of the token.
     pub token_hash: String,
-    /// `access` (client credentials) or `permanent`.
+    /// `access` (client credentials), `permanent`, or `user` (an OAuth authorization-code or
+    /// implicit token acting for `user_id`).
     pub kind: String,
     /// Display name.
     pub name: String,
@@ -100,22 +131,29 @@ pub struct AppTokenRecord {
     pub created_at: i64,
     /// Last use (ms).
     pub last_used_at: Option<i64>,
+    /// The user a `user` token acts for.
+    pub user_id: Option<String>,
+    /// The authorization a `user` token came from.
+    pub grant_id: Option<String>,
 }
 
-const TOKEN_COLUMNS: &str = "id, app_id, token_hash, kind, name, scope, expires_at, created_at, last_used_at";
+const TOKEN_COLUMNS: &str =
+    "id, app_id, token_hash, kind, name, scope, expires_at, created_at, last_used_at, user_id, grant_id";
 
-fn token_row(row: &AnyRow) -> AppTokenRecord {
-    AppTokenRecord {
-        id: row.get(0),
-        app_id: row.get(1),
-        token_hash: row.get(2),
-        kind: row.get(3),
-        name: row.get(4),
-        scope: row.get(5),
-        expires_at: row.get(6),
-        created_at: row.get(7),
-        last_used_at: row.get(8),
-    }
+fn token_row(row: &AnyRow) -> Result<AppTokenRecord> {
+    Ok(AppTokenRecord {
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        token_hash: row.try_get("token_hash")?,
+        kind: row.try_get("kind")?,
+        name: row.try_get("name")?,
+        scope: row.try_get("scope")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        user_id: row.try_get("user_id")?,
+        grant_id: row.try_get("grant_id")?,
+    })
 }
 
 /// A private development application.
@@ -135,6 +173,34 @@ pub struct PrivateAppRecord {
     pub client_secret_sealed: Option<String>,
     /// Creation time (ms).
     pub created_at: i64,
+    /// The user who created it (`None`: the operator); only they list it.
+    pub owner_id: Option<String>,
+}
+
+/// A sealed secret of an application, replaced on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppSecret {
+    /// The OAuth client secret.
+    ClientSecret,
+    /// The HMAC signing key of its payloads.
+    SigningKey,
+    /// The (deprecated) verification token.
+    VerificationToken,
+}
+
+/// Which applications a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct AppFilter {
+    /// Case-insensitive part of the name.
+    pub name: Option<String>,
+    /// Archived ones too.
+    pub with_archived: bool,
+    /// Connected (multi-org) ones too.
+    pub with_managed: bool,
+    /// Only those a user may see: of their organizations, or owned by them.
+    pub visible_to_user: Option<String>,
+    /// Only those owned by one of these users (`None` in the list: the operator).
+    pub owners: Option<Vec<Option<String>>>,
 }
 
 /// Setting a parameter failed.
@@ -148,8 +214,8 @@ impl Store {
     /// Inserts an application; `false` when the client id is taken.
     pub async fn insert_application(&self, app: &ApplicationRecord) -> Result<bool> {
         let inserted = sqlx::query(&format!(
-            "INSERT INTO applications ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-             ON CONFLICT DO NOTHING"
+            "INSERT INTO applications ({APP_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0) ON CONFLICT DO NOTHING"
         ))
         .bind(&app.id)
         .bind(&app.org_id)
@@ -165,6 +231,8 @@ impl Store {
         .bind(app.last_healthy_at)
         .bind(app.created_at)
         .bind(app.updated_at)
+        .bind(&app.owner_id)
+        .bind(i64::from(app.connected))
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -192,56 +260,140 @@ impl Store {
     /// A page of applications and the total that match.
     pub async fn list_applications(
         &self,
-        name: Option<&str>,
-        with_archived: bool,
+        filter: &AppFilter,
         order: AppOrder,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<ApplicationRecord>, i64)> {
-        let pattern = name.map(|n| format!("%{}%", n.to_lowercase()));
-        let archived = if with_archived { 1_i64 } else { 0 };
-        let filter = "($1 IS NULL OR LOWER(name) LIKE $1) AND ($2 = 1 OR status <> 'archived')";
+        let pattern = filter.name.as_ref().map(|n| format!("%{}%", n.to_lowercase()));
+        let mut conditions = vec![
+            "($1 IS NULL OR LOWER(name) LIKE $1)".to_owned(),
+            "($2 = 1 OR status <> 'archived')".to_owned(),
+            "($3 = 1 OR connected = 0)".to_owned(),
+            "($4 IS NULL OR owner_id = $4 OR org_id IN (SELECT org_id FROM org_members WHERE user_id = $4))".to_owned(),
+        ];
+        let owners = filter.owners.clone().unwrap_or_default();
+        let named: Vec<String> = owners.iter().flatten().cloned().collect();
+        if filter.owners.is_some() {
+            let mut any = vec!["1 = 0".to_owned()];
+            if owners.iter().any(Option::is_none) {
+                any.push("owner_id IS NULL".to_owned());
+            }
+            any.extend((0..named.len()).map(|i| format!("owner_id = ${}", 5 + i)));
+            conditions.push(format!("({})", any.join(" OR ")));
+        }
+        let where_clause = conditions.join(" AND ");
         let order_by = match order {
             AppOrder::Name => "LOWER(name), id",
             AppOrder::Created => "created_at, id",
             AppOrder::CreatedDesc => "created_at DESC, id DESC",
         };
-        let rows = sqlx::query(&format!(
-            "SELECT {APP_COLUMNS} FROM applications WHERE {filter} ORDER BY {order_by} LIMIT $3 OFFSET $4"
-        ))
-        .bind(&pattern)
-        .bind(archived)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let total = sqlx::query(&format!("SELECT COUNT(*) FROM applications WHERE {filter}"))
-            .bind(&pattern)
-            .bind(archived)
-            .fetch_one(&self.pool)
-            .await?
-            .get::<i64, _>(0);
+        let next = 5 + named.len();
+        let page_sql = format!(
+            "SELECT {APP_COLUMNS} FROM applications WHERE {where_clause} ORDER BY {order_by} LIMIT ${next} OFFSET ${}",
+            next + 1
+        );
+        let count_sql = format!("SELECT COUNT(*) AS n FROM applications WHERE {where_clause}");
+        let bind = |sql| bind_filter(sql, &pattern, filter, &named);
+        let rows = bind(&page_sql).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let total = bind(&count_sql).fetch_one(&self.pool).await?.try_get::<i64, _>("n")?;
         Ok((rows.iter().map(app_row).collect::<Result<_>>()?, total))
     }
 
-    /// Writes every mutable field of `app` (name, secrets, settings, status).
-    pub async fn update_application(&self, app: &ApplicationRecord) -> Result<()> {
-        sqlx::query(
-            "UPDATE applications SET name = $2, client_secret_sealed = $3, signing_key_sealed = $4, \
-             verification_sealed = $5, auth_sealed = $6, settings = $7, status = $8, updated_at = $9 WHERE id = $1",
+    /// Writes `app`'s name, settings and endpoint credentials if the row is still at the
+    /// version `app` was read at, bumping it; `false` when another write came first (re-read
+    /// and re-apply: see `api::applications::modify`). Status and secrets have their own
+    /// narrow updates, so this never touches them.
+    pub async fn update_application(&self, app: &ApplicationRecord) -> Result<bool> {
+        let written = sqlx::query(
+            "UPDATE applications SET name = $2, auth_sealed = $3, settings = $4, updated_at = $5, \
+             version = version + 1 WHERE id = $1 AND version = $6",
         )
         .bind(&app.id)
         .bind(&app.name)
-        .bind(&app.client_secret_sealed)
-        .bind(&app.signing_key_sealed)
-        .bind(&app.verification_sealed)
         .bind(&app.auth_sealed)
         .bind(app.settings.to_string())
-        .bind(&app.status)
         .bind(now_ms())
+        .bind(app.version)
         .execute(&self.pool)
-        .await?;
+        .await?
+        .rows_affected();
+        Ok(written == 1)
+    }
+
+    /// Reads the application, applies `change` and writes it with [`Store::update_application`],
+    /// re-reading and re-applying when another write landed in between, so concurrent changes
+    /// never lose each other. `None` when there is no such application.
+    pub async fn modify_application<E: From<StoreError>>(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut ApplicationRecord) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Option<ApplicationRecord>, E> {
+        loop {
+            let Some(mut app) = self.application(id).await? else { return Ok(None) };
+            change(&mut app)?;
+            if self.update_application(&app).await? {
+                app.version += 1;
+                return Ok(Some(app));
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Replaces one sealed secret of an application (`client_secret`, `signing_key` or
+    /// `verification`), touching nothing else.
+    pub async fn set_application_secret(&self, id: &str, secret: AppSecret, sealed: &str) -> Result<()> {
+        let column = match secret {
+            AppSecret::ClientSecret => "client_secret_sealed",
+            AppSecret::SigningKey => "signing_key_sealed",
+            AppSecret::VerificationToken => "verification_sealed",
+        };
+        sqlx::query(&format!("UPDATE applications SET {column} = $2, updated_at = $3 WHERE id = $1"))
+            .bind(id)
+            .bind(sealed)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
         Ok(())
+    }
+
+    /// The per-context "for me" UI toggles of one user: `(context, disabled)`.
+    pub async fn user_ui_toggles(&self, app_id: &str, user_id: &str) -> Result<Vec<(String, bool)>> {
+        let rows = sqlx::query(
+            "SELECT context, disabled FROM application_user_ui WHERE app_id = $1 AND user_id = $2 ORDER BY context",
+        )
+        .bind(app_id)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| Ok((row.try_get("context")?, row.try_get::<i64, _>("disabled")? != 0))).collect()
+    }
+
+    /// Sets one user's toggle in a context; `false` when it would be their `max`+1st context.
+    pub async fn set_user_ui_toggle(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        context: &str,
+        disabled: bool,
+        max: i64,
+    ) -> Result<bool> {
+        let written = sqlx::query(
+            "INSERT INTO application_user_ui (app_id, user_id, context, disabled, updated_at) \
+             SELECT $1, $2, $3, $4, $5 WHERE (SELECT COUNT(*) FROM application_user_ui \
+                WHERE app_id = $1 AND user_id = $2 AND context <> $3) < $6 \
+             ON CONFLICT (app_id, user_id, context) DO UPDATE SET disabled = $4, updated_at = $5",
+        )
+        .bind(app_id)
+        .bind(user_id)
+        .bind(context)
+        .bind(i64::from(disabled))
+        .bind(now_ms())
+        .bind(max)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(written == 1)
     }
 
     /// Sets the status of an application; with `from`, only when it currently has that status.
@@ -293,7 +445,7 @@ impl Store {
     /// Stores an application token.
     pub async fn insert_app_token(&self, token: &AppTokenRecord) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO application_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO application_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(&token.id)
         .bind(&token.app_id)
@@ -304,6 +456,8 @@ impl Store {
         .bind(token.expires_at)
         .bind(token.created_at)
         .bind(token.last_used_at)
+        .bind(&token.user_id)
+        .bind(&token.grant_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -319,7 +473,7 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(token) = row.as_ref().map(token_row) else { return Ok(None) };
+        let Some(token) = row.as_ref().map(token_row).transpose()? else { return Ok(None) };
         sqlx::query("UPDATE application_tokens SET last_used_at = $2 WHERE id = $1")
             .bind(&token.id)
             .bind(now)
@@ -351,8 +505,8 @@ impl Store {
             .bind(kind)
             .fetch_one(&self.pool)
             .await?
-            .get::<i64, _>(0);
-        Ok((rows.iter().map(token_row).collect(), total))
+            .try_get::<i64, _>(0)?;
+        Ok((rows.iter().map(token_row).collect::<Result<_>>()?, total))
     }
 
     /// One token of an application.
@@ -362,7 +516,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.as_ref().map(token_row))
+        row.as_ref().map(token_row).transpose()
     }
 
     /// Updates a token's name, scope and expiry.
@@ -401,10 +555,26 @@ impl Store {
         Ok(())
     }
 
-    /// Revokes every token of an application.
+    /// Revokes every token of an application: access, permanent and user tokens, refresh
+    /// tokens and unused authorization codes.
     pub async fn delete_app_tokens(&self, app_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM application_tokens WHERE app_id = $1").bind(app_id).execute(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
+        for table in ["application_tokens", "oauth_refresh_tokens", "oauth_codes"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1")).bind(app_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Deletes one token by its hash if it belongs to `app_id` (RFC 7009 revocation).
+    pub async fn delete_app_token_by_hash(&self, app_id: &str, token_hash: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM application_tokens WHERE app_id = $1 AND token_hash = $2")
+            .bind(app_id)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted == 1)
     }
 
     /// A parameter's value (`profile` is `""` for app-level parameters).
@@ -417,7 +587,7 @@ impl Store {
         .bind(key)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|row| row.get(0)))
+        row.map(|row| row.try_get("value")).transpose().map_err(Into::into)
     }
 
     /// Every parameter of an application (or profile), by key.
@@ -429,7 +599,7 @@ impl Store {
         .bind(profile)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        rows.iter().map(|row| Ok((row.try_get("param_key")?, row.try_get("value")?))).collect()
     }
 
     /// Sets a parameter, refusing a new key past `max` parameters.
@@ -495,7 +665,7 @@ impl Store {
             sqlx::query("SELECT kid, private_key_sealed FROM application_server_keys ORDER BY created_at, kid LIMIT 1")
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(row.map(|row| (row.get(0), row.get(1))))
+        row.map(|row| Ok((row.try_get("kid")?, row.try_get("private_key_sealed")?))).transpose()
     }
 
     /// Every stored server key (kid and sealed PKCS#8), the signing one first.
@@ -503,7 +673,7 @@ impl Store {
         let rows = sqlx::query("SELECT kid, private_key_sealed FROM application_server_keys ORDER BY created_at, kid")
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        rows.iter().map(|row| Ok((row.try_get("kid")?, row.try_get("private_key_sealed")?))).collect()
     }
 
     /// Stores a server key unless one exists already (the first one wins).
@@ -524,8 +694,8 @@ impl Store {
     pub async fn insert_private_app(&self, app: &PrivateAppRecord) -> Result<()> {
         let uris = app.redirect_uris.as_ref().map(serde_json::to_string).transpose()?;
         sqlx::query(
-            "INSERT INTO private_applications (id, name, description, redirect_uris, page_slug, client_secret_sealed, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO private_applications (id, name, description, redirect_uris, page_slug, client_secret_sealed, \
+             created_at, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&app.id)
         .bind(&app.name)
@@ -534,30 +704,34 @@ impl Store {
         .bind(&app.page_slug)
         .bind(&app.client_secret_sealed)
         .bind(app.created_at)
+        .bind(&app.owner_id)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Every private development application, newest first.
-    pub async fn private_apps(&self) -> Result<Vec<PrivateAppRecord>> {
+    /// The private development applications of one owner (`None`: the operator), newest first.
+    pub async fn private_apps(&self, owner_id: Option<&str>) -> Result<Vec<PrivateAppRecord>> {
         let rows = sqlx::query(
-            "SELECT id, name, description, redirect_uris, page_slug, client_secret_sealed, created_at \
-             FROM private_applications ORDER BY seq DESC",
+            "SELECT id, name, description, redirect_uris, page_slug, client_secret_sealed, created_at, owner_id \
+             FROM private_applications WHERE (owner_id = $1 OR (owner_id IS NULL AND $2 = 1)) ORDER BY seq DESC",
         )
+        .bind(owner_id.unwrap_or_default())
+        .bind(i64::from(owner_id.is_none()))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|row| {
-                let uris: Option<String> = row.get(3);
+                let uris: Option<String> = row.try_get("redirect_uris")?;
                 Ok(PrivateAppRecord {
-                    id: row.get(0),
-                    name: row.get(1),
-                    description: row.get(2),
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    description: row.try_get("description")?,
                     redirect_uris: uris.map(|u| serde_json::from_str(&u)).transpose()?,
-                    page_slug: row.get(4),
-                    client_secret_sealed: row.get(5),
-                    created_at: row.get(6),
+                    page_slug: row.try_get("page_slug")?,
+                    client_secret_sealed: row.try_get("client_secret_sealed")?,
+                    created_at: row.try_get("created_at")?,
+                    owner_id: row.try_get("owner_id")?,
                 })
             })
             .collect()

@@ -1,7 +1,12 @@
 //! Applications: lifecycle, credentials, OAuth client credentials, webhooks and signed,
 //! durable delivery to a real receiver, parameters, and the private-apps API.
 
+mod clients;
+mod concurrency;
+mod delivery_settings;
+mod oauth;
 mod receiver;
+mod rights;
 
 use std::time::{Duration, Instant};
 
@@ -144,6 +149,15 @@ impl App {
         self.server.take().unwrap().stop().await.unwrap();
         self._dir
     }
+}
+
+/// Grants an application rights in the `global` context, as the operator.
+async fn grant(app: &App, app_id: &str, codes: &[&str]) {
+    let updates: Vec<Value> = codes.iter().map(|code| json!({"rightCode": code, "status": "GRANTED"})).collect();
+    let path = format!("/api/http/applications/{app_id}/authorizations/authorized-rights");
+    let (status, body) =
+        app.call("PATCH", &path, Some(json!({"contextIdentifier": "global", "updates": updates}))).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// Creates a webhook subscribed to `Issue.Created` and returns its id.
@@ -318,6 +332,9 @@ async fn secrets_are_shown_again_and_regenerated() {
     );
     let base = format!("/api/http/applications/{}", created["id"].as_str().unwrap());
     let token = app.app_token(&created).await;
+    let (status, error) = app.call_as(Some(&token), "GET", "/api/http/applications/me/client-secret", None).await;
+    assert_eq!(status, 403, "an application reads its secrets only once granted: {error}");
+    grant(&app, created["id"].as_str().unwrap(), &["Applications.ViewSecrets"]).await;
     for what in ["client-secret", "signing-key", "verification-token"] {
         let (_, before) = app.call("GET", &format!("{base}/{what}"), None).await;
         let (status, regenerated) = app.call("POST", &format!("{base}/{what}/regenerate"), None).await;
@@ -563,7 +580,7 @@ async fn events_reach_only_enabled_matching_webhooks_of_the_same_organization() 
             None,
         )
         .await;
-    assert_eq!((status, rights["missingRights"].clone()), (200, json!([])));
+    assert_eq!((status, rights["missingRights"].clone()), (200, json!([])), "`*` names no subject");
     assert_eq!(app.publish("acme", json!({"type": "Anything"})).await, 1);
     hook.wait_for(1).await;
 
@@ -626,15 +643,16 @@ async fn webhook_requests_are_validated_and_scoped_to_their_application() {
 }
 
 #[tokio::test]
-async fn deleting_an_application_uninstalls_it_and_restore_brings_it_back() {
+async fn deleting_a_connected_application_uninstalls_it_and_restore_brings_it_back() {
     let app = spawn().await;
     let hook = receiver(&[]).await;
-    let created = app.create_app(json!({"name": "bye", "endpointUri": hook.url})).await;
+    let created = app.create_app(json!({"name": "bye", "endpointUri": hook.url, "connectToSpace": true})).await;
     let app_id = created["id"].as_str().unwrap();
+    assert_eq!(hook.wait_for(1).await[0].json()["className"], "InitPayload");
     let token = app.app_token(&created).await;
     let (status, _) = app.call("DELETE", &format!("/api/http/applications/{app_id}"), None).await;
     assert_eq!(status, 200);
-    let hit = hook.wait_for(1).await.remove(0);
+    let hit = hook.wait_for(2).await.remove(1);
     assert_eq!(hit.json()["className"], "ApplicationUninstalledPayload");
     let (_, key) = app.call("GET", &format!("/api/http/applications/{app_id}/signing-key"), None).await;
     verify_space_signature(&hit, key.as_str().unwrap());
@@ -653,29 +671,51 @@ async fn deleting_an_application_uninstalls_it_and_restore_brings_it_back() {
 }
 
 #[tokio::test]
+async fn only_connected_applications_are_sent_the_uninstall_payload() {
+    let app = spawn().await;
+    let hook = receiver(&[]).await;
+    let created = app.create_app(json!({"name": "single-org", "endpointUri": hook.url})).await;
+    let app_id = created["id"].as_str().unwrap();
+    assert_eq!(app.call("DELETE", &format!("/api/http/applications/{app_id}"), None).await.0, 200);
+    let (_, shown) = app.call("GET", &format!("/api/http/applications/{app_id}"), None).await;
+    assert_eq!(shown["status"], "archived", "archived at once");
+    let (_, deliveries) = app.call("GET", &format!("/api/http/applications/{app_id}/deliveries"), None).await;
+    assert_eq!(deliveries["totalCount"], 0, "nothing was sent: {deliveries}");
+    assert!(hook.hits().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_unresponsive_application_is_archived_after_repeated_failures_or_force_removed() {
     let app = spawn().await;
-    let failing = receiver(&[500, 500, 500, 500]).await;
-    let created = app.create_app(json!({"name": "down", "endpointUri": failing.url})).await;
+    // The InitPayload succeeds; every uninstall attempt fails.
+    let failing = receiver(&[200, 500, 500, 500, 500]).await;
+    let created = app.create_app(json!({"name": "down", "endpointUri": failing.url, "connectToSpace": true})).await;
     let app_id = created["id"].as_str().unwrap();
+    failing.wait_for(1).await;
     app.call("DELETE", &format!("/api/http/applications/{app_id}"), None).await;
     app.wait_status(app_id, "archived").await;
-    assert_eq!(failing.hits().len(), weft::applications::UNINSTALL_ATTEMPTS as usize);
+    assert_eq!(failing.hits().len(), 1 + weft::applications::UNINSTALL_ATTEMPTS as usize);
 
-    // An endpoint that never answers: force-remove archives without waiting.
+    // An endpoint that never answers: force-remove archives without waiting, but only once
+    // the uninstall payload has failed.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead_url = format!("http://{}/", closed.local_addr().unwrap());
     drop(closed);
-    let stuck = app.create_app(json!({"name": "stuck", "endpointUri": dead_url})).await;
+    let stuck = app.create_app(json!({"name": "stuck", "endpointUri": dead_url, "connectToSpace": true})).await;
     let stuck_id = stuck["id"].as_str().unwrap();
+    let force = format!("/api/http/applications/{stuck_id}/force-remove");
+    let (status, error) = app.call("POST", &force, None).await;
+    assert_eq!((status, error["error"].clone()), (409, json!("conflict")), "nothing failed yet: {error}");
     app.call("DELETE", &format!("/api/http/applications/{stuck_id}"), None).await;
     let (_, state) = app.call("GET", &format!("/api/http/applications/{stuck_id}"), None).await;
-    assert_ne!(state["status"], "active", "deleting starts the uninstall");
+    assert_eq!(state["status"], "uninstalling", "deleting starts the uninstall");
     let token = app.app_token(&app.create_app(json!({"name": "bystander"})).await).await;
-    let (status, _) =
-        app.call_as(Some(&token), "POST", &format!("/api/http/applications/{stuck_id}/force-remove"), None).await;
+    let (status, _) = app.call_as(Some(&token), "POST", &force, None).await;
     assert_eq!(status, 403);
-    let (status, _) = app.call("POST", &format!("/api/http/applications/{stuck_id}/force-remove"), None).await;
+    app.wait_deliveries(stuck_id, |d| d.iter().any(|d| d["kind"] == "uninstall" && d["attempts"].as_i64() >= Some(1)))
+        .await;
+    let (status, _) = app.call("POST", &force, None).await;
     assert_eq!(status, 200);
     let (_, state) = app.call("GET", &format!("/api/http/applications/{stuck_id}"), None).await;
     assert_eq!(state["status"], "archived");
@@ -755,10 +795,11 @@ async fn health_errors_unfurls_and_ssh_keys_are_recorded() {
 
     let keys = format!("/api/http/applications/{app_id}/ssh-keys");
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f dev@laptop";
-    let (status, added) = app.call("POST", &keys, Some(json!({"key": key}))).await;
+    let (status, added) = app.call("POST", &keys, Some(json!({"publicKey": key}))).await;
     assert_eq!(status, 200, "{added}");
-    assert_eq!(app.call("POST", &keys, Some(json!({"key": key}))).await.0, 409);
-    assert_eq!(app.call("POST", &keys, Some(json!({"key": "not a key"}))).await.0, 400);
+    assert_eq!(app.call("POST", &keys, Some(json!({"publicKey": key}))).await.0, 409);
+    assert_eq!(app.call("POST", &keys, Some(json!({"publicKey": "not a key"}))).await.0, 400);
+    assert_eq!(app.call("POST", &keys, Some(json!({"key": key}))).await.0, 400, "the reference's field is publicKey");
     let fingerprint = added["fingerprint"].as_str().unwrap();
     let (_, listed) = app.call("GET", &keys, None).await;
     assert_eq!(listed[0]["comment"], "dev@laptop");
@@ -869,14 +910,14 @@ async fn ui_extensions_are_set_by_the_application_and_toggled_by_the_operator() 
     let disable = json!({"contextIdentifier": "global"});
     let (status, _) =
         app.call_as(Some(&token), "PATCH", &format!("{base}/disable-for-everybody"), Some(disable.clone())).await;
-    assert_eq!(status, 403, "only the operator toggles the UI for everybody");
+    assert_eq!(status, 403, "an application does not toggle the UI for everybody");
     assert_eq!(app.call("PATCH", &format!("{base}/disable-for-everybody"), Some(disable.clone())).await.0, 200);
-    assert_eq!(app.call("PATCH", &format!("{base}/disable-for-me"), Some(disable.clone())).await.0, 200);
-    assert_eq!(app.call("PATCH", &format!("{base}/enable-for-me"), Some(disable)).await.0, 200);
+    let (status, _) = app.call("PATCH", &format!("{base}/disable-for-me"), Some(disable.clone())).await;
+    assert_eq!(status, 403, "\"for me\" needs a user");
     let (status, shown) = app.call("GET", &format!("{base}?contextIdentifier=global"), None).await;
     assert_eq!(status, 200);
     assert_eq!(shown["extensions"][0]["className"], "ChatBotUiExtensionIn");
-    assert_eq!((shown["enabledForEverybody"].clone(), shown["enabledForMe"].clone()), (json!(false), json!(true)));
+    assert_eq!((shown["enabledForEverybody"].clone(), shown["enabledForMe"].clone()), (json!(false), Value::Null));
     let (_, all) = app.call("GET", &base, None).await;
     assert_eq!(all.as_array().unwrap().len(), 1);
     app.stop().await;
@@ -941,6 +982,10 @@ async fn authorized_links_reach_the_unfurl_queue_of_their_application() {
         app.call_as(Some(&token), "PATCH", "/api/http/applications/unfurls/domains", Some(domains)).await.0,
         200
     );
+    let queue = "/api/http/applications/unfurls/queue?batchSize=10";
+    let (status, error) = app.call_as(Some(&token), "GET", queue, None).await;
+    assert_eq!(status, 403, "the queue needs Unfurls.Provide: {error}");
+    grant(&app, app_id, &["Unfurls.Provide"]).await;
     let state = app.server.as_ref().unwrap().state();
     let link = "https://tracker.example/ISSUE-1";
     assert_eq!(weft::applications::queue_unfurl(state, "acme", link).await.unwrap(), 0, "not authorized yet");
@@ -968,16 +1013,38 @@ async fn authorized_links_reach_the_unfurl_queue_of_their_application() {
     assert_eq!(app.call_as(Some(&token), "GET", "/api/http/applications/unfurls/queue?batchSize=0", None).await.0, 400);
     assert_eq!(app.call("GET", "/api/http/applications/unfurls/queue?batchSize=10", None).await.0, 403);
 
+    // The host product reports links it saw; matching ones reach the queue.
+    let seen = json!({"organization": "acme", "links": ["https://tracker.example/ISSUE-2", "https://other.example/x"]});
+    let (status, queued) = app.call("POST", "/api/http/applications/unfurls/links", Some(seen.clone())).await;
+    assert_eq!((status, queued), (200, json!({"queued": 1})));
+    assert_eq!(app.call_as(Some(&token), "POST", "/api/http/applications/unfurls/links", Some(seen)).await.0, 403);
+    let (_, items) = app
+        .call_as(
+            Some(&token),
+            "GET",
+            &format!("/api/http/applications/unfurls/queue?batchSize=10&fromEtag={etag}"),
+            None,
+        )
+        .await;
+    assert_eq!(items[0]["target"], "https://tracker.example/ISSUE-2");
+
     let content = json!({"unfurls": [{"target": link, "unfurl": {"title": "Issue 1"}}]});
     assert_eq!(
         app.call_as(Some(&token), "POST", "/api/http/applications/unfurls/queue/content", Some(content)).await.0,
         200
     );
+    let read = format!("/api/http/applications/unfurls/content?organization=acme&link={link}");
+    let (status, shown) = app.call("GET", &read, None).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown[0]["content"]["unfurl"]["title"], "Issue 1", "the host product reads posted content back");
     let auth = json!({"userId": "u1", "message": "log in", "url": "https://tracker.example/login"});
     let path = "/api/http/applications/unfurls/queue/request-external-auth";
     assert_eq!(app.call_as(Some(&token), "POST", path, Some(auth)).await.0, 200);
+    let requests = "/api/http/applications/unfurls/external-auth-requests?organization=acme&userId=u1";
+    assert_eq!(app.call("GET", requests, None).await.1[0]["request"]["message"], "log in");
     let path = "/api/http/applications/unfurls/queue/reset-external-auth-requests";
     assert_eq!(app.call_as(Some(&token), "POST", path, Some(json!({"userId": "u1"}))).await.0, 200);
+    assert_eq!(app.call("GET", requests, None).await.1, json!([]));
     app.stop().await;
 }
 

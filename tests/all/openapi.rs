@@ -4,7 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::support::{repo_root, spawn_app};
 
-/// Every `/v1` path registered with `.route("…")` in src/api.rs and src/api/**.rs.
+/// The surfaces the document covers: `/v1`, the applications API (both) and OAuth.
+const DOCUMENTED_PREFIXES: &[&str] =
+    &["/v1", "/api/http/applications", "/api/v1/applications", "/oauth", "/.well-known"];
+
+/// Every documented path registered with `.route("…")` in src/api.rs and src/api/**.rs.
 fn routed_paths() -> BTreeSet<String> {
     let mut files = vec![repo_root().join("src/api.rs")];
     let mut dirs = vec![repo_root().join("src/api")];
@@ -26,7 +30,7 @@ fn routed_paths() -> BTreeSet<String> {
             let rest = source[i + ".route(".len()..].trim_start();
             if let Some(literal) = rest.strip_prefix('"') {
                 let path = &literal[..literal.find('"').unwrap()];
-                if path.starts_with("/v1") {
+                if DOCUMENTED_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
                     paths.insert(path.replace("{*", "{"));
                 }
             }

@@ -1,50 +1,46 @@
 //! Credentials: the client secret, signing key, verification token, endpoint bearer token,
-//! public keys (JWKS), permanent tokens, ssh keys, and the OAuth 2.0 client-credentials
-//! flow at `POST /oauth/token`.
-
-use std::collections::HashMap;
+//! public keys (JWKS), permanent tokens and ssh keys.
 
 use axum::extract::State;
-use axum::extract::rejection::FormRejection;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-use axum::{Form, Json, Router};
+use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::{Caller, Paging, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
+use super::{
+    Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, modify, page, resolve, time,
+};
 use crate::applications::signing::{ServerKey, generate_key, standard_webhooks_secret};
 use crate::auth::{generate_token, hash_token};
-use crate::crypto::constant_time_eq;
 use crate::state::AppState;
-use crate::store::{AppTokenRecord, now_ms};
-
-/// Lifetime of an access token from `/oauth/token`.
-const ACCESS_TOKEN_SECONDS: i64 = 3600;
+use crate::store::{AppSecret, AppTokenRecord, now_ms};
 
 pub fn router() -> Router<AppState> {
-    let app = "/api/http/applications/{application}";
     Router::new()
-        .route("/oauth/token", post(token))
-        .route(&format!("{app}/client-secret"), get(client_secret))
-        .route(&format!("{app}/client-secret/regenerate"), post(regenerate_client_secret))
-        .route(&format!("{app}/signing-key"), get(signing_key))
-        .route(&format!("{app}/signing-key/regenerate"), post(regenerate_signing_key))
-        .route(&format!("{app}/verification-token"), get(verification_token))
-        .route(&format!("{app}/verification-token/regenerate"), post(regenerate_verification_token))
-        .route(&format!("{app}/bearer-token"), get(bearer_token))
-        .route(&format!("{app}/last-client-credentials-access"), get(last_access))
-        .route(&format!("{app}/public-keys"), get(public_keys))
-        .route(&format!("{app}/permanent-tokens"), post(create_permanent).get(list_permanent))
-        .route(&format!("{app}/permanent-tokens/current"), delete(delete_current_permanent))
-        .route(&format!("{app}/permanent-tokens/{{tokenId}}"), delete(delete_permanent).patch(update_permanent))
-        .route(&format!("{app}/ssh-keys"), get(ssh_keys).post(add_ssh_key))
-        .route(&format!("{app}/ssh-keys/{{fingerprint}}"), delete(delete_ssh_key))
+        .route("/api/http/applications/{application}/client-secret", get(client_secret))
+        .route("/api/http/applications/{application}/client-secret/regenerate", post(regenerate_client_secret))
+        .route("/api/http/applications/{application}/signing-key", get(signing_key))
+        .route("/api/http/applications/{application}/signing-key/regenerate", post(regenerate_signing_key))
+        .route("/api/http/applications/{application}/verification-token", get(verification_token))
+        .route(
+            "/api/http/applications/{application}/verification-token/regenerate",
+            post(regenerate_verification_token),
+        )
+        .route("/api/http/applications/{application}/bearer-token", get(bearer_token))
+        .route("/api/http/applications/{application}/last-client-credentials-access", get(last_access))
+        .route("/api/http/applications/{application}/public-keys", get(public_keys))
+        .route("/api/http/applications/{application}/permanent-tokens", post(create_permanent).get(list_permanent))
+        .route("/api/http/applications/{application}/permanent-tokens/current", delete(delete_current_permanent))
+        .route(
+            "/api/http/applications/{application}/permanent-tokens/{tokenId}",
+            delete(delete_permanent).patch(update_permanent),
+        )
+        .route("/api/http/applications/{application}/ssh-keys", get(ssh_keys).post(add_ssh_key))
+        .route("/api/http/applications/{application}/ssh-keys/{fingerprint}", delete(delete_ssh_key))
 }
 
 async fn client_secret(
@@ -52,7 +48,7 @@ async fn client_secret(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::ViewSecrets).await?;
     Ok(Json(json!(state.secrets.open_string(&app.client_secret_sealed)?)))
 }
 
@@ -61,10 +57,12 @@ async fn regenerate_client_secret(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let mut app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let secret = crate::ids::random("", 48);
-    app.client_secret_sealed = state.secrets.seal(secret.as_bytes());
-    state.store.update_application(&app).await?;
+    state
+        .store
+        .set_application_secret(&app.id, AppSecret::ClientSecret, &state.secrets.seal(secret.as_bytes()))
+        .await?;
     Ok(Json(json!(secret)))
 }
 
@@ -73,7 +71,7 @@ async fn signing_key(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::ViewSecrets).await?;
     Ok(Json(json!(state.secrets.open_string(&app.signing_key_sealed)?)))
 }
 
@@ -82,10 +80,9 @@ async fn regenerate_signing_key(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let mut app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let key = generate_key();
-    app.signing_key_sealed = state.secrets.seal(key.as_bytes());
-    state.store.update_application(&app).await?;
+    state.store.set_application_secret(&app.id, AppSecret::SigningKey, &state.secrets.seal(key.as_bytes())).await?;
     Ok(Json(json!(key)))
 }
 
@@ -94,7 +91,7 @@ async fn verification_token(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::ViewSecrets).await?;
     Ok(Json(json!(state.secrets.open_string(&app.verification_sealed)?)))
 }
 
@@ -103,10 +100,12 @@ async fn regenerate_verification_token(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let mut app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let token = generate_key();
-    app.verification_sealed = state.secrets.seal(token.as_bytes());
-    state.store.update_application(&app).await?;
+    state
+        .store
+        .set_application_secret(&app.id, AppSecret::VerificationToken, &state.secrets.seal(token.as_bytes()))
+        .await?;
     Ok(Json(json!(token)))
 }
 
@@ -116,7 +115,7 @@ async fn bearer_token(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::ViewSecrets).await?;
     let auth: Value = match &app.auth_sealed {
         Some(sealed) => serde_json::from_slice(&state.secrets.open(sealed)?).map_err(SpaceError::internal)?,
         None => Value::Null,
@@ -129,7 +128,7 @@ async fn last_access(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     Ok(Json(json!({ "lastAccessTime": time(app.last_cc_access_at) })))
 }
 
@@ -138,102 +137,13 @@ async fn public_keys(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    resolve(&state, &caller, &reference).await?;
+    resolve(&state, &caller, &reference, Right::View).await?;
     Ok(Json(ServerKey::jwks(&state).await.map_err(SpaceError::internal)?))
 }
 
 /// The Standard Webhooks secret of a signing key, for the webhooks module.
 pub(super) fn standard_secret(key: &str) -> String {
     standard_webhooks_secret(key)
-}
-
-async fn token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<HashMap<String, String>>, FormRejection>,
-) -> SpaceResult<impl IntoResponse> {
-    let invalid_request = |d: &str| SpaceError::oauth(StatusCode::BAD_REQUEST, "invalid_request", d);
-    let Form(form) =
-        form.map_err(|e| invalid_request(&format!("send an application/x-www-form-urlencoded body: {e}")))?;
-    match form.get("grant_type").map(String::as_str) {
-        Some("client_credentials") => {}
-        Some(other) => {
-            return Err(SpaceError::oauth(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                format!("grant_type `{other}` is not supported: use client_credentials"),
-            ));
-        }
-        None => return Err(invalid_request("grant_type is required")),
-    }
-    let basic = headers
-        .get(AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Basic "))
-        .and_then(|b| BASE64.decode(b.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|pair| pair.split_once(':').map(|(id, secret)| (id.to_owned(), secret.to_owned())));
-    let (client_id, secret) = match basic {
-        Some(pair) => pair,
-        None => match (form.get("client_id"), form.get("client_secret")) {
-            (Some(id), Some(secret)) => (id.clone(), secret.clone()),
-            _ => {
-                return Err(SpaceError::oauth(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    "authenticate with HTTP Basic (client id and secret) or client_id and client_secret fields",
-                ));
-            }
-        },
-    };
-    let invalid_client =
-        || SpaceError::oauth(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client or wrong client secret");
-    let app = state.store.application_by_client_id(&client_id).await?.ok_or_else(invalid_client)?;
-    let expected = state.secrets.open_string(&app.client_secret_sealed)?;
-    if !constant_time_eq(expected.as_bytes(), secret.as_bytes()) || app.status != "active" {
-        return Err(invalid_client());
-    }
-    if app.settings["clientCredentialsFlowEnabled"].as_bool() == Some(false) {
-        return Err(SpaceError::oauth(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            "the client credentials flow is disabled for this application",
-        ));
-    }
-    let scope = form.get("scope").map_or("**", String::as_str).trim();
-    let scope = if scope.is_empty() { "**" } else { scope };
-    if scope.len() > 1000 {
-        return Err(SpaceError::oauth(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            "scope must be at most 1000 characters",
-        ));
-    }
-    let access_token = generate_token();
-    let now = now_ms();
-    state
-        .store
-        .insert_app_token(&AppTokenRecord {
-            id: crate::ids::random("tok_", 16),
-            app_id: app.id.clone(),
-            token_hash: hash_token(&access_token),
-            kind: "access".into(),
-            name: "client credentials".into(),
-            scope: scope.into(),
-            expires_at: Some(now + ACCESS_TOKEN_SECONDS * 1000),
-            created_at: now,
-            last_used_at: None,
-        })
-        .await?;
-    state.store.touch_client_credentials_access(&app.id).await?;
-    state.store.delete_expired_app_tokens(&app.id).await?;
-    let body = json!({
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": ACCESS_TOKEN_SECONDS,
-        "scope": scope,
-    });
-    Ok(([(CACHE_CONTROL, "no-store")], Json(body)))
 }
 
 fn token_json(token: &AppTokenRecord) -> Value {
@@ -289,7 +199,7 @@ async fn create_permanent(
     SpacePath(reference): SpacePath<String>,
     SpaceJson(body): SpaceJson<NewPermanentToken>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     if app.status != "active" {
         return Err(SpaceError::conflict("the application is not active"));
     }
@@ -304,6 +214,8 @@ async fn create_permanent(
         expires_at: body.expires.as_deref().map(check_expiry).transpose()?,
         created_at: now_ms(),
         last_used_at: None,
+        user_id: None,
+        grant_id: None,
     };
     state.store.insert_app_token(&record).await?;
     let mut body = token_json(&record);
@@ -317,7 +229,7 @@ async fn list_permanent(
     SpacePath(reference): SpacePath<String>,
     SpaceQuery(paging): SpaceQuery<Paging>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::ViewSecrets).await?;
     let (offset, limit) = paging.window()?;
     let (tokens, total) = state.store.list_app_tokens(&app.id, "permanent", offset, limit).await?;
     Ok(Json(page(tokens.iter().map(token_json).collect(), offset, total)))
@@ -329,7 +241,7 @@ async fn update_permanent(
     SpacePath((reference, token_id)): SpacePath<(String, String)>,
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let mut token = state
         .store
         .app_token(&app.id, &token_id)
@@ -356,7 +268,7 @@ async fn delete_permanent(
     caller: Caller,
     SpacePath((reference, token_id)): SpacePath<(String, String)>,
 ) -> SpaceResult<StatusCode> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let found = state.store.app_token(&app.id, &token_id).await?.filter(|t| t.kind == "permanent");
     if found.is_none() || !state.store.delete_app_token(&app.id, &token_id).await? {
         return Err(SpaceError::not_found(format!("no permanent token `{token_id}`")));
@@ -369,7 +281,7 @@ async fn delete_current_permanent(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<StatusCode> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     match &caller {
         Caller::App { token_id, token_kind, .. } if token_kind == "permanent" => {
             state.store.delete_app_token(&app.id, token_id).await?;
@@ -388,14 +300,15 @@ async fn ssh_keys(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     Ok(Json(json!(ssh_keys_of(&app.settings))))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewSshKey {
-    key: String,
+    #[serde(rename = "publicKey")]
+    public_key: String,
     #[serde(default)]
     comment: Option<String>,
 }
@@ -409,30 +322,31 @@ async fn add_ssh_key(
     SpacePath(reference): SpacePath<String>,
     SpaceJson(body): SpaceJson<NewSshKey>,
 ) -> SpaceResult<Json<Value>> {
-    let mut app = resolve(&state, &caller, &reference).await?;
-    let mut parts = body.key.split_whitespace();
+    let mut parts = body.public_key.split_whitespace();
     let (Some(kind), Some(blob)) = (parts.next(), parts.next()) else {
-        return Err(SpaceError::invalid("key must be an OpenSSH public key: `<type> <base64> [comment]`"));
+        return Err(SpaceError::invalid("publicKey must be an OpenSSH public key: `<type> <base64> [comment]`"));
     };
-    let blob = BASE64
-        .decode(blob)
-        .ok()
-        .filter(|_| kind.starts_with("ssh-") || kind.starts_with("ecdsa-"))
-        .ok_or_else(|| SpaceError::invalid("key must be an OpenSSH public key: `<type> <base64> [comment]`"))?;
+    let blob =
+        BASE64.decode(blob).ok().filter(|_| kind.starts_with("ssh-") || kind.starts_with("ecdsa-")).ok_or_else(
+            || SpaceError::invalid("publicKey must be an OpenSSH public key: `<type> <base64> [comment]`"),
+        )?;
     let fingerprint =
         format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(&blob)));
     let comment = body.comment.or_else(|| parts.next().map(str::to_owned));
-    let mut keys = ssh_keys_of(&app.settings);
-    if keys.iter().any(|k| k["fingerprint"] == fingerprint) {
-        return Err(SpaceError::conflict("this key was already added"));
-    }
-    if keys.len() >= MAX_SSH_KEYS {
-        return Err(SpaceError::invalid(format!("an application has at most {MAX_SSH_KEYS} ssh keys")));
-    }
-    let entry = json!({ "fingerprint": fingerprint, "comment": comment, "publicKey": body.key.trim() });
-    keys.push(entry.clone());
-    app.settings["sshKeys"] = json!(keys);
-    state.store.update_application(&app).await?;
+    let entry = json!({ "fingerprint": fingerprint, "comment": comment, "publicKey": body.public_key.trim() });
+    modify(&state, &caller, &reference, Right::Update, |app| {
+        let mut keys = ssh_keys_of(&app.settings);
+        if keys.iter().any(|k| k["fingerprint"] == fingerprint) {
+            return Err(SpaceError::conflict("this key was already added"));
+        }
+        if keys.len() >= MAX_SSH_KEYS {
+            return Err(SpaceError::invalid(format!("an application has at most {MAX_SSH_KEYS} ssh keys")));
+        }
+        keys.push(entry.clone());
+        app.settings["sshKeys"] = json!(keys);
+        Ok(())
+    })
+    .await?;
     Ok(Json(entry))
 }
 
@@ -441,14 +355,16 @@ async fn delete_ssh_key(
     caller: Caller,
     SpacePath((reference, fingerprint)): SpacePath<(String, String)>,
 ) -> SpaceResult<StatusCode> {
-    let mut app = resolve(&state, &caller, &reference).await?;
-    let mut keys = ssh_keys_of(&app.settings);
-    let before = keys.len();
-    keys.retain(|k| k["fingerprint"] != fingerprint);
-    if keys.len() == before {
-        return Err(SpaceError::not_found(format!("no ssh key `{fingerprint}`")));
-    }
-    app.settings["sshKeys"] = json!(keys);
-    state.store.update_application(&app).await?;
+    modify(&state, &caller, &reference, Right::Update, |app| {
+        let mut keys = ssh_keys_of(&app.settings);
+        let before = keys.len();
+        keys.retain(|k| k["fingerprint"] != fingerprint);
+        if keys.len() == before {
+            return Err(SpaceError::not_found(format!("no ssh key `{fingerprint}`")));
+        }
+        app.settings["sshKeys"] = json!(keys);
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }

@@ -9,9 +9,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Caller, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, resolve};
+use super::{Caller, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, modify, resolve, rights};
 use crate::state::AppState;
-use crate::store::{AppOrder, ApplicationRecord};
+use crate::store::{AppFilter, AppOrder, ApplicationRecord};
 
 /// Most UI extensions per context, rights per request, contexts per application.
 const MAX_ITEMS: usize = 100;
@@ -19,22 +19,30 @@ const MAX_ITEMS: usize = 100;
 const MAX_UNFURLS: usize = 1000;
 
 pub fn router() -> Router<AppState> {
-    let app = "/api/http/applications/{application}";
     Router::new()
         .route("/api/http/applications/ui-extensions", patch(set_ui_extensions))
-        .route(&format!("{app}/ui-extensions"), get(ui_extensions))
-        .route(&format!("{app}/ui-extensions/enable-for-everybody"), patch(enable_for_everybody))
-        .route(&format!("{app}/ui-extensions/disable-for-everybody"), patch(disable_for_everybody))
-        .route(&format!("{app}/ui-extensions/enable-for-me"), patch(enable_for_me))
-        .route(&format!("{app}/ui-extensions/disable-for-me"), patch(disable_for_me))
+        .route("/api/http/applications/{application}/ui-extensions", get(ui_extensions))
+        .route("/api/http/applications/{application}/ui-extensions/enable-for-everybody", patch(enable_for_everybody))
+        .route("/api/http/applications/{application}/ui-extensions/disable-for-everybody", patch(disable_for_everybody))
+        .route("/api/http/applications/{application}/ui-extensions/enable-for-me", patch(enable_for_me))
+        .route("/api/http/applications/{application}/ui-extensions/disable-for-me", patch(disable_for_me))
         .route("/api/http/applications/authorizations/authorized-applications", get(authorized_applications))
-        .route(&format!("{app}/authorizations/authorized-contexts"), get(authorized_contexts))
+        .route("/api/http/applications/{application}/authorizations/authorized-contexts", get(authorized_contexts))
         .route(
-            &format!("{app}/authorizations/authorized-rights"),
+            "/api/http/applications/{application}/authorizations/authorized-rights",
             get(authorized_rights).patch(update_authorized_rights).delete(delete_authorized_rights),
         )
-        .route(&format!("{app}/authorizations/authorized-rights/request-rights"), patch(request_rights))
-        .route(&format!("{app}/authorizations/required-rights"), get(required_rights).patch(update_required_rights))
+        .route(
+            "/api/http/applications/{application}/authorizations/authorized-rights/request-rights",
+            patch(request_rights),
+        )
+        .route(
+            "/api/http/applications/{application}/authorizations/required-rights",
+            get(required_rights).patch(update_required_rights),
+        )
+        .route("/api/http/applications/unfurls/links", post(links_seen))
+        .route("/api/http/applications/unfurls/content", get(unfurl_content_of_link))
+        .route("/api/http/applications/unfurls/external-auth-requests", get(external_auth_requests))
         .route("/api/http/applications/unfurls/queue", get(unfurl_queue))
         .route("/api/http/applications/unfurls/queue/content", post(unfurl_content))
         .route("/api/http/applications/unfurls/queue/request-external-auth", post(request_external_auth))
@@ -61,11 +69,6 @@ fn check_codes(codes: &[String], what: &str) -> SpaceResult<()> {
     Ok(())
 }
 
-async fn save(state: &AppState, app: &ApplicationRecord) -> SpaceResult<()> {
-    state.store.update_application(app).await?;
-    Ok(())
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SetExtensions {
@@ -84,14 +87,16 @@ async fn set_ui_extensions(
     if body.extensions.len() > MAX_ITEMS || body.extensions.iter().any(|e| !e.is_object()) {
         return Err(SpaceError::invalid(format!("extensions must be at most {MAX_ITEMS} objects")));
     }
-    let mut app = resolve(&state, &caller, &app_id).await?;
-    let mut all = object(&app.settings["uiExtensions"]);
-    if !all.contains_key(&context) && all.len() >= MAX_ITEMS {
-        return Err(SpaceError::invalid(format!("at most {MAX_ITEMS} contexts")));
-    }
-    all.insert(context, json!(body.extensions));
-    app.settings["uiExtensions"] = Value::Object(all);
-    save(&state, &app).await?;
+    modify(&state, &caller, &app_id, Right::Update, |app| {
+        let mut all = object(&app.settings["uiExtensions"]);
+        if !all.contains_key(&context) && all.len() >= MAX_ITEMS {
+            return Err(SpaceError::invalid(format!("at most {MAX_ITEMS} contexts")));
+        }
+        all.insert(context.clone(), json!(body.extensions));
+        app.settings["uiExtensions"] = Value::Object(all);
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }
 
@@ -102,13 +107,22 @@ struct ContextQuery {
     context_identifier: Option<String>,
 }
 
-fn extensions_json(app: &ApplicationRecord, context: &str, extensions: &Value) -> Value {
-    let disabled = |field: &str| app.settings[field][context].as_bool().unwrap_or(false);
+/// One context's extensions, with the toggles: for everybody (the application's setting) and
+/// for the calling user (their own row; `enabledForMe` is null without a user).
+fn extensions_json(
+    app: &ApplicationRecord,
+    context: &str,
+    extensions: &Value,
+    mine: Option<&[(String, bool)]>,
+) -> Value {
+    let for_everybody = !app.settings["uiDisabledForEverybody"][context].as_bool().unwrap_or(false);
+    let for_me =
+        mine.map(|toggles| toggles.iter().find(|(c, _)| c == context).map_or(for_everybody, |(_, disabled)| !disabled));
     json!({
         "contextIdentifier": context,
         "extensions": extensions,
-        "enabledForEverybody": !disabled("uiDisabledForEverybody"),
-        "enabledForMe": !disabled("uiDisabledForMe"),
+        "enabledForEverybody": for_everybody,
+        "enabledForMe": for_me,
     })
 }
 
@@ -118,14 +132,20 @@ async fn ui_extensions(
     SpacePath(reference): SpacePath<String>,
     SpaceQuery(query): SpaceQuery<ContextQuery>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
+    let mine = match caller.user_id() {
+        Some(user) => Some(state.store.user_ui_toggles(&app.id, user).await?),
+        None => None,
+    };
     let all = object(&app.settings["uiExtensions"]);
     Ok(Json(match query.context_identifier {
         Some(context) => {
             let context = self::context(Some(&context))?;
-            extensions_json(&app, &context, all.get(&context).unwrap_or(&json!([])))
+            extensions_json(&app, &context, all.get(&context).unwrap_or(&json!([])), mine.as_deref())
         }
-        None => json!(all.iter().map(|(context, ext)| extensions_json(&app, context, ext)).collect::<Vec<_>>()),
+        None => json!(
+            all.iter().map(|(context, ext)| extensions_json(&app, context, ext, mine.as_deref())).collect::<Vec<_>>()
+        ),
     }))
 }
 
@@ -136,21 +156,47 @@ struct ContextBody {
     context_identifier: Option<String>,
 }
 
-async fn toggle_ui(
+/// Enables or disables the UI for everybody in a context (needs `Permissions.Grant`).
+async fn toggle_for_everybody(
     state: &AppState,
     caller: &Caller,
     reference: &str,
     body: ContextBody,
-    field: &str,
     disabled: bool,
 ) -> SpaceResult<StatusCode> {
-    caller.require_admin()?;
     let context = context(body.context_identifier.as_deref())?;
-    let mut app = resolve(state, caller, reference).await?;
-    let mut flags = object(&app.settings[field]);
-    flags.insert(context, json!(disabled));
-    app.settings[field] = Value::Object(flags);
-    save(state, &app).await?;
+    let app = resolve(state, caller, reference, Right::GrantPermissions).await?;
+    let field = "uiDisabledForEverybody";
+    state
+        .store
+        .modify_application::<SpaceError>(&app.id, |app| {
+            let mut flags = object(&app.settings[field]);
+            flags.insert(context.clone(), json!(disabled));
+            app.settings[field] = Value::Object(flags);
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Enables or disables the UI for the calling user only (a user token, or a user token
+/// issued to an application).
+async fn toggle_for_me(
+    state: &AppState,
+    caller: &Caller,
+    reference: &str,
+    body: ContextBody,
+    disabled: bool,
+) -> SpaceResult<StatusCode> {
+    let user = caller
+        .user_id()
+        .ok_or_else(|| SpaceError::forbidden("\"for me\" needs a user: call with a user token"))?
+        .to_owned();
+    let context = context(body.context_identifier.as_deref())?;
+    let app = resolve(state, caller, reference, Right::View).await?;
+    if !state.store.set_user_ui_toggle(&app.id, &user, &context, disabled, MAX_ITEMS as i64).await? {
+        return Err(SpaceError::invalid(format!("at most {MAX_ITEMS} contexts per user")));
+    }
     Ok(StatusCode::OK)
 }
 
@@ -160,7 +206,7 @@ async fn enable_for_everybody(
     SpacePath(reference): SpacePath<String>,
     SpaceJson(body): SpaceJson<ContextBody>,
 ) -> SpaceResult<StatusCode> {
-    toggle_ui(&state, &caller, &reference, body, "uiDisabledForEverybody", false).await
+    toggle_for_everybody(&state, &caller, &reference, body, false).await
 }
 
 async fn disable_for_everybody(
@@ -169,7 +215,7 @@ async fn disable_for_everybody(
     SpacePath(reference): SpacePath<String>,
     SpaceJson(body): SpaceJson<ContextBody>,
 ) -> SpaceResult<StatusCode> {
-    toggle_ui(&state, &caller, &reference, body, "uiDisabledForEverybody", true).await
+    toggle_for_everybody(&state, &caller, &reference, body, true).await
 }
 
 async fn enable_for_me(
@@ -178,7 +224,7 @@ async fn enable_for_me(
     SpacePath(reference): SpacePath<String>,
     SpaceJson(body): SpaceJson<ContextBody>,
 ) -> SpaceResult<StatusCode> {
-    toggle_ui(&state, &caller, &reference, body, "uiDisabledForMe", false).await
+    toggle_for_me(&state, &caller, &reference, body, false).await
 }
 
 async fn disable_for_me(
@@ -187,11 +233,11 @@ async fn disable_for_me(
     SpacePath(reference): SpacePath<String>,
     SpaceJson(body): SpaceJson<ContextBody>,
 ) -> SpaceResult<StatusCode> {
-    toggle_ui(&state, &caller, &reference, body, "uiDisabledForMe", true).await
+    toggle_for_me(&state, &caller, &reference, body, true).await
 }
 
 /// The rights of every context: `{context: {rightCode: status}}`.
-fn authorizations(app: &ApplicationRecord) -> Map<String, Value> {
+pub(super) fn authorizations(app: &ApplicationRecord) -> Map<String, Value> {
     object(&app.settings["authorizations"])
 }
 
@@ -200,18 +246,17 @@ async fn authorized_applications(
     caller: Caller,
     SpaceQuery(query): SpaceQuery<ContextQuery>,
 ) -> SpaceResult<Json<Value>> {
-    caller.require_admin()?;
     let context = context(query.context_identifier.as_deref())?;
     let mut found = Vec::new();
     let mut offset = 0;
     loop {
-        let (apps, total) = state.store.list_applications(None, false, AppOrder::Name, offset, 500).await?;
+        let (apps, total) = state.store.list_applications(&AppFilter::default(), AppOrder::Name, offset, 500).await?;
         for app in &apps {
             let granted = authorizations(app)
                 .get(&context)
                 .and_then(Value::as_object)
                 .is_some_and(|rights| rights.values().any(|s| s == "GRANTED"));
-            if granted {
+            if granted && rights::check(&caller, app, Right::View).is_ok() {
                 found.push(json!({ "id": app.id, "name": app.name, "clientId": app.client_id }));
             }
         }
@@ -228,7 +273,7 @@ async fn authorized_contexts(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     let contexts: Vec<Value> =
         authorizations(&app).keys().map(|context| json!({ "contextIdentifier": context })).collect();
     Ok(Json(json!(contexts)))
@@ -240,7 +285,7 @@ async fn authorized_rights(
     SpacePath(reference): SpacePath<String>,
     SpaceQuery(query): SpaceQuery<ContextQuery>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     let context = context(query.context_identifier.as_deref())?;
     let rights = object(&authorizations(&app).get(&context).cloned().unwrap_or_default());
     let rights: Vec<Value> =
@@ -271,22 +316,26 @@ async fn update_authorized_rights(
     SpacePath(reference): SpacePath<String>,
     SpaceJson(body): SpaceJson<UpdateRights>,
 ) -> SpaceResult<StatusCode> {
-    caller.require_admin()?;
+    if matches!(caller, Caller::App { user: None, .. }) {
+        return Err(SpaceError::forbidden("an application cannot grant itself rights"));
+    }
     let context = context(body.context_identifier.as_deref())?;
     let codes: Vec<String> = body.updates.iter().map(|u| u.right_code.clone()).collect();
     check_codes(&codes, "updates")?;
     if let Some(bad) = body.updates.iter().find(|u| !matches!(u.status.as_str(), "GRANTED" | "DENIED" | "PENDING")) {
         return Err(SpaceError::invalid(format!("status `{}` must be GRANTED, DENIED or PENDING", bad.status)));
     }
-    let mut app = resolve(&state, &caller, &reference).await?;
-    let mut all = authorizations(&app);
-    let mut rights = object(all.get(&context).unwrap_or(&Value::Null));
-    for update in body.updates {
-        rights.insert(update.right_code, json!(update.status));
-    }
-    all.insert(context, Value::Object(rights));
-    app.settings["authorizations"] = Value::Object(all);
-    save(&state, &app).await?;
+    modify(&state, &caller, &reference, Right::GrantPermissions, |app| {
+        let mut all = authorizations(app);
+        let mut rights = object(all.get(&context).unwrap_or(&Value::Null));
+        for update in &body.updates {
+            rights.insert(update.right_code.clone(), json!(update.status));
+        }
+        all.insert(context.clone(), Value::Object(rights));
+        app.settings["authorizations"] = Value::Object(all);
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }
 
@@ -297,13 +346,15 @@ async fn delete_authorized_rights(
     SpaceQuery(query): SpaceQuery<ContextQuery>,
 ) -> SpaceResult<StatusCode> {
     let context = context(query.context_identifier.as_deref())?;
-    let mut app = resolve(&state, &caller, &reference).await?;
-    let mut all = authorizations(&app);
-    if all.remove(&context).is_none() {
-        return Err(SpaceError::not_found(format!("the application is not authorized in `{context}`")));
-    }
-    app.settings["authorizations"] = Value::Object(all);
-    save(&state, &app).await?;
+    modify(&state, &caller, &reference, Right::Update, |app| {
+        let mut all = authorizations(app);
+        if all.remove(&context).is_none() {
+            return Err(SpaceError::not_found(format!("the application is not authorized in `{context}`")));
+        }
+        app.settings["authorizations"] = Value::Object(all);
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }
 
@@ -317,7 +368,7 @@ struct RequestRights {
 }
 
 /// Marks rights the application does not hold yet as PENDING in `context`.
-fn request(all: &mut Map<String, Value>, context: &str, codes: &[String]) {
+pub(super) fn request(all: &mut Map<String, Value>, context: &str, codes: &[String]) {
     let mut rights = object(all.get(context).unwrap_or(&Value::Null));
     for code in codes {
         if rights.get(code).is_none_or(|status| status != "GRANTED") {
@@ -335,14 +386,16 @@ async fn request_rights(
 ) -> SpaceResult<StatusCode> {
     let context = context(body.context_identifier.as_deref())?;
     check_codes(&body.right_codes, "rightCodes")?;
-    let mut app = resolve(&state, &caller, &reference).await?;
-    let mut all = authorizations(&app);
-    if !all.contains_key(&context) && all.len() >= MAX_ITEMS {
-        return Err(SpaceError::invalid(format!("at most {MAX_ITEMS} contexts")));
-    }
-    request(&mut all, &context, &body.right_codes);
-    app.settings["authorizations"] = Value::Object(all);
-    save(&state, &app).await?;
+    modify(&state, &caller, &reference, Right::Update, |app| {
+        let mut all = authorizations(app);
+        if !all.contains_key(&context) && all.len() >= MAX_ITEMS {
+            return Err(SpaceError::invalid(format!("at most {MAX_ITEMS} contexts")));
+        }
+        request(&mut all, &context, &body.right_codes);
+        app.settings["authorizations"] = Value::Object(all);
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }
 
@@ -351,7 +404,7 @@ async fn required_rights(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     Ok(Json(app.settings["requiredRights"].as_array().cloned().map_or(json!([]), Value::Array)))
 }
 
@@ -374,31 +427,134 @@ async fn update_required_rights(
 ) -> SpaceResult<Json<Value>> {
     check_codes(&body.add, "rightCodesToAdd")?;
     check_codes(&body.remove, "rightCodesToRemove")?;
-    let mut app = resolve(&state, &caller, &reference).await?;
-    let mut required: Vec<String> = app.settings["requiredRights"]
-        .as_array()
-        .map(|codes| codes.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
-    required.retain(|code| !body.remove.contains(code));
-    for code in body.add {
-        if !required.contains(&code) {
-            required.push(code);
+    let app = modify(&state, &caller, &reference, Right::Update, |app| {
+        let mut required: Vec<String> = app.settings["requiredRights"]
+            .as_array()
+            .map(|codes| codes.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        required.retain(|code| !body.remove.contains(code));
+        for code in &body.add {
+            if !required.contains(code) {
+                required.push(code.clone());
+            }
+        }
+        if required.len() > MAX_ITEMS {
+            return Err(SpaceError::invalid(format!("an application requires at most {MAX_ITEMS} rights")));
+        }
+        if body.request_in_contexts {
+            let mut all = authorizations(app);
+            let contexts: Vec<String> = all.keys().cloned().collect();
+            for context in contexts {
+                request(&mut all, &context, &required);
+            }
+            app.settings["authorizations"] = Value::Object(all);
+        }
+        app.settings["requiredRights"] = json!(required);
+        Ok(())
+    })
+    .await?;
+    Ok(Json(app.settings["requiredRights"].clone()))
+}
+
+/// Refuses a caller who is not the operator or a user with at least `role` in `org`.
+fn require_org_role(caller: &Caller, org: &str, role: crate::auth::Role) -> SpaceResult<()> {
+    let holds = match caller {
+        Caller::Admin => true,
+        Caller::User { orgs, .. } => orgs.get(org).is_some_and(|r| *r >= role),
+        Caller::App { .. } => false,
+    };
+    if holds { Ok(()) } else { Err(SpaceError::forbidden(format!("this token may not act for organization `{org}`"))) }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinksSeen {
+    organization: String,
+    links: Vec<String>,
+}
+
+/// The host product reports links seen in an organization; each is queued for the
+/// organization's applications whose authorized unfurl domains or patterns match it.
+async fn links_seen(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpaceJson(body): SpaceJson<LinksSeen>,
+) -> SpaceResult<Json<Value>> {
+    require_org_role(&caller, &body.organization, crate::auth::Role::Admin)?;
+    if body.links.is_empty() || body.links.len() > MAX_ITEMS {
+        return Err(SpaceError::invalid(format!("links must hold 1–{MAX_ITEMS} URLs")));
+    }
+    if let Some(bad) = body.links.iter().find(|l| !super::lifecycle::valid_url(l)) {
+        return Err(SpaceError::invalid(format!("links: `{bad}` is not an http(s) URL")));
+    }
+    let mut queued = 0;
+    for link in &body.links {
+        queued += crate::applications::queue_unfurl(&state, &body.organization, link).await?;
+    }
+    Ok(Json(json!({ "queued": queued })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContentQuery {
+    organization: String,
+    link: String,
+}
+
+/// What the organization's applications posted for a link (`unfurls/queue/content`), for the
+/// host product to show.
+async fn unfurl_content_of_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpaceQuery(query): SpaceQuery<ContentQuery>,
+) -> SpaceResult<Json<Value>> {
+    require_org_role(&caller, &query.organization, crate::auth::Role::Member)?;
+    let found = org_entries(&state, &query.organization, "unfurlContent", "content", |unfurl| {
+        unfurl["target"] == query.link.as_str()
+    })
+    .await?;
+    Ok(Json(json!(found)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthRequestsQuery {
+    organization: String,
+    #[serde(rename = "userId")]
+    user_id: Option<String>,
+}
+
+/// The external-auth requests the organization's applications made (for one user), for the
+/// host product to show.
+async fn external_auth_requests(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpaceQuery(query): SpaceQuery<AuthRequestsQuery>,
+) -> SpaceResult<Json<Value>> {
+    require_org_role(&caller, &query.organization, crate::auth::Role::Member)?;
+    let found = org_entries(&state, &query.organization, "externalAuthRequests", "request", |request| {
+        query.user_id.as_deref().is_none_or(|user| request["userId"] == user)
+    })
+    .await?;
+    Ok(Json(json!(found)))
+}
+
+/// The entries of a list the organization's applications keep (`field` of their settings)
+/// that `keep` selects, each as `{"applicationId", <name>: entry}`.
+async fn org_entries(
+    state: &AppState,
+    org: &str,
+    field: &str,
+    name: &str,
+    keep: impl Fn(&Value) -> bool,
+) -> SpaceResult<Vec<Value>> {
+    let mut found = Vec::new();
+    for app in state.store.active_applications_of_org(org).await? {
+        for entry in app.settings[field].as_array().into_iter().flatten().filter(|e| keep(e)) {
+            found.push(json!({ "applicationId": app.id, name: entry }));
         }
     }
-    if required.len() > MAX_ITEMS {
-        return Err(SpaceError::invalid(format!("an application requires at most {MAX_ITEMS} rights")));
-    }
-    if body.request_in_contexts {
-        let mut all = authorizations(&app);
-        let contexts: Vec<String> = all.keys().cloned().collect();
-        for context in contexts {
-            request(&mut all, &context, &required);
-        }
-        app.settings["authorizations"] = Value::Object(all);
-    }
-    app.settings["requiredRights"] = json!(required);
-    save(&state, &app).await?;
-    Ok(Json(json!(required)))
+    Ok(found)
 }
 
 #[derive(Deserialize)]
@@ -420,7 +576,7 @@ async fn unfurl_queue(
     if !(1..=1000).contains(&query.batch_size) {
         return Err(SpaceError::invalid("batchSize must be between 1 and 1000"));
     }
-    let app = resolve(&state, &caller, &app_id).await?;
+    let app = resolve(&state, &caller, &app_id, Right::ProvideUnfurls).await?;
     let from = query.from_etag.unwrap_or(i64::MIN);
     let items: Vec<Value> = app.settings["unfurlQueue"]
         .as_array()
@@ -439,13 +595,15 @@ async fn unfurl_queue(
 /// Appends to a bounded list in the settings, dropping the oldest entries.
 async fn append(state: &AppState, caller: &Caller, field: &str, entries: Vec<Value>) -> SpaceResult<StatusCode> {
     let app_id = caller.require_app()?.to_owned();
-    let mut app = resolve(state, caller, &app_id).await?;
-    let mut list = app.settings[field].as_array().cloned().unwrap_or_default();
-    list.extend(entries);
-    let excess = list.len().saturating_sub(MAX_UNFURLS);
-    list.drain(..excess);
-    app.settings[field] = json!(list);
-    save(state, &app).await?;
+    modify(state, caller, &app_id, Right::ProvideUnfurls, |app| {
+        let mut list = app.settings[field].as_array().cloned().unwrap_or_default();
+        list.extend(entries.iter().cloned());
+        let excess = list.len().saturating_sub(MAX_UNFURLS);
+        list.drain(..excess);
+        app.settings[field] = json!(list);
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }
 
@@ -491,13 +649,15 @@ async fn reset_external_auth(
     SpaceJson(body): SpaceJson<ResetExternalAuth>,
 ) -> SpaceResult<StatusCode> {
     let app_id = caller.require_app()?.to_owned();
-    let mut app = resolve(&state, &caller, &app_id).await?;
-    let mut list = app.settings["externalAuthRequests"].as_array().cloned().unwrap_or_default();
-    match &body.user_id {
-        Some(user) => list.retain(|r| r["userId"] != *user),
-        None => list.clear(),
-    }
-    app.settings["externalAuthRequests"] = json!(list);
-    save(&state, &app).await?;
+    modify(&state, &caller, &app_id, Right::ProvideUnfurls, |app| {
+        let mut list = app.settings["externalAuthRequests"].as_array().cloned().unwrap_or_default();
+        match &body.user_id {
+            Some(user) => list.retain(|r| r["userId"] != *user),
+            None => list.clear(),
+        }
+        app.settings["externalAuthRequests"] = json!(list);
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }

@@ -8,10 +8,13 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Caller, Paging, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
+use super::{
+    Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, modify, page, resolve, rights,
+    time,
+};
 use crate::applications::signing::generate_key;
 use crate::state::AppState;
-use crate::store::{AppOrder, ApplicationRecord, now_ms};
+use crate::store::{AppFilter, AppOrder, AppSecret, ApplicationRecord, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,8 +35,10 @@ enum Field {
     Text(usize),
     /// Nullable http(s) URL.
     Url,
-    /// Any JSON (appLevelAuth).
-    Any,
+    /// `appLevelAuth`: which one way payloads are authenticated (sets the `has…` flags).
+    AppLevelAuth,
+    /// `sslKeystoreAuth`: weft has no SSL keystores, so only null is accepted.
+    Keystore,
     /// A secret: sealed, never shown back.
     Secret,
 }
@@ -55,8 +60,8 @@ const FIELDS: &[(&str, Field)] = &[
     ("hasVerificationToken", Field::Bool),
     ("hasSigningKey", Field::Bool),
     ("hasPublicKeySignature", Field::Bool),
-    ("appLevelAuth", Field::Any),
-    ("sslKeystoreAuth", Field::Text(200)),
+    ("appLevelAuth", Field::AppLevelAuth),
+    ("sslKeystoreAuth", Field::Keystore),
     ("basicAuthUsername", Field::Text(200)),
     ("basicAuthPassword", Field::Secret),
     ("bearerAuthToken", Field::Secret),
@@ -70,7 +75,20 @@ const CREATE_ONLY: &[(&str, Field)] =
 fn check(name: &str, kind: Field, value: &Value) -> SpaceResult<Value> {
     let ok = match (kind, value) {
         (_, Value::Null) => true,
-        (Field::Bool, Value::Bool(_)) | (Field::Any, _) => true,
+        (Field::Bool, Value::Bool(_)) => true,
+        (Field::AppLevelAuth, Value::String(s)) => {
+            app_level_auth_flags(s).ok_or_else(|| {
+                SpaceError::invalid(format!(
+                    "{name} `{s}` must be one of NONE, VERIFICATION_TOKEN, SIGNING_KEY, PUBLIC_KEY_SIGNATURE"
+                ))
+            })?;
+            true
+        }
+        (Field::Keystore, _) => {
+            return Err(SpaceError::invalid(format!(
+                "{name}: weft has no SSL keystores; leave it null (deliveries use the system's trusted roots)"
+            )));
+        }
         (Field::Text(max), Value::String(s)) => {
             if s.chars().count() > max {
                 return Err(SpaceError::invalid(format!("{name} must be at most {max} characters")));
@@ -97,6 +115,19 @@ fn check(name: &str, kind: Field, value: &Value) -> SpaceResult<Value> {
         return Err(SpaceError::invalid(format!("{name} must be {expected} or null")));
     }
     Ok(value.clone())
+}
+
+/// The `hasVerificationToken`, `hasSigningKey` and `hasPublicKeySignature` flags an
+/// `appLevelAuth` value stands for.
+fn app_level_auth_flags(value: &str) -> Option<[(&'static str, bool); 3]> {
+    let chosen = match value {
+        "NONE" => "",
+        "VERIFICATION_TOKEN" => "hasVerificationToken",
+        "SIGNING_KEY" => "hasSigningKey",
+        "PUBLIC_KEY_SIGNATURE" => "hasPublicKeySignature",
+        _ => return None,
+    };
+    Some(["hasVerificationToken", "hasSigningKey", "hasPublicKeySignature"].map(|flag| (flag, flag == chosen)))
 }
 
 /// Whether `s` is an absolute http(s) URL.
@@ -138,6 +169,14 @@ fn apply_fields(
             return Err(SpaceError::invalid(format!("unknown field `{key}`")));
         };
         let value = check(name, *kind, value)?;
+        if let Some(flags) = value.as_str().and_then(app_level_auth_flags).filter(|_| *kind == Field::AppLevelAuth) {
+            // The scheme sets the flags; a flag also given in the body wins.
+            for (flag, on) in flags {
+                if !body.contains_key(flag) {
+                    settings.insert(flag.to_owned(), json!(on));
+                }
+            }
+        }
         if *kind == Field::Secret {
             auth.insert((*name).to_owned(), value);
         } else {
@@ -184,7 +223,8 @@ pub(super) fn app_json(state: &AppState, app: &ApplicationRecord) -> Value {
     body.insert("name".into(), json!(app.name));
     body.insert("clientId".into(), json!(app.client_id));
     body.insert("organization".into(), json!(app.org_id));
-    body.insert("ownerId".into(), json!("admin"));
+    body.insert("owner".into(), json!({ "id": app.owner_id.as_deref().unwrap_or("admin") }));
+    body.insert("connected".into(), json!(app.connected));
     body.insert("status".into(), json!(app.status));
     body.insert("archived".into(), json!(app.status == "archived"));
     body.insert("hasBasicAuthPassword".into(), json!(!auth["basicAuthPassword"].is_null()));
@@ -200,7 +240,6 @@ async fn create(
     caller: Caller,
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<(StatusCode, Json<Value>)> {
-    caller.require_admin()?;
     let name = check_name(body.get("name").ok_or_else(|| SpaceError::invalid("name is required"))?)?;
     let client_id = match body.get("clientId").unwrap_or(&Value::Null) {
         Value::Null => crate::ids::random("", 32).to_lowercase(),
@@ -222,6 +261,7 @@ async fn create(
         }
         _ => return Err(SpaceError::invalid("organization must be a string")),
     };
+    rights::check_create(&caller, org_id.as_deref())?;
     let mut settings: Map<String, Value> = json!({
         "clientCredentialsFlowEnabled": true,
         "codeFlowEnabled": false,
@@ -265,6 +305,9 @@ async fn create(
         last_healthy_at: None,
         created_at: now,
         updated_at: now,
+        owner_id: caller.user_id().map(str::to_owned),
+        connected: connect,
+        version: 0,
     };
     if !state.store.insert_application(&app).await? {
         return Err(SpaceError::conflict(format!("clientId `{}` is already taken", app.client_id)));
@@ -296,7 +339,6 @@ async fn list(
     caller: Caller,
     SpaceQuery(query): SpaceQuery<ListQuery>,
 ) -> SpaceResult<Json<Value>> {
-    caller.require_admin()?;
     let (offset, limit) = Paging { skip: query.skip, top: query.top }.window()?;
     let order = match query.ordering.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("name") => AppOrder::Name,
@@ -306,18 +348,31 @@ async fn list(
             return Err(SpaceError::invalid(format!("ordering `{other}` must be NAME, CREATED or CREATED_DESC")));
         }
     };
-    let _ = query.with_managed;
-    // Every application is owned by the operator, so an owner filter either keeps them all
-    // or none.
-    if let Some(owner) = query.owner.as_deref()
-        && !matches!(owner, "admin" | "me" | "id:admin")
-    {
-        return Ok(Json(page(Vec::new(), offset, 0)));
-    }
-    let (apps, total) = state
-        .store
-        .list_applications(query.name.as_deref(), query.with_archived.unwrap_or(false), order, offset, limit)
-        .await?;
+    let visible_to_user = match &caller {
+        Caller::Admin => None,
+        Caller::User { user_id, .. } => Some(user_id.clone()),
+        Caller::App { .. } => return Err(SpaceError::forbidden("an application may only act on itself")),
+    };
+    let owners = query.owner.as_deref().map(|owners| {
+        owners
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|owner| match owner.strip_prefix("id:").unwrap_or(owner) {
+                "admin" => None,
+                "me" => caller.user_id().map(str::to_owned),
+                user => Some(user.to_owned()),
+            })
+            .collect::<Vec<_>>()
+    });
+    let filter = AppFilter {
+        name: query.name,
+        with_archived: query.with_archived.unwrap_or(false),
+        with_managed: query.with_managed.unwrap_or(true),
+        visible_to_user,
+        owners,
+    };
+    let (apps, total) = state.store.list_applications(&filter, order, offset, limit).await?;
     let data = apps.iter().map(|app| app_json(&state, app)).collect();
     Ok(Json(page(data, offset, total)))
 }
@@ -327,7 +382,7 @@ async fn show(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     Ok(Json(app_json(&state, &app)))
 }
 
@@ -337,25 +392,35 @@ async fn update(
     SpacePath(reference): SpacePath<String>,
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<Json<Value>> {
-    let mut app = resolve(&state, &caller, &reference).await?;
-    if app.status == "archived" {
-        return Err(SpaceError::conflict("the application is archived: restore it first"));
+    let name = body.get("name").filter(|v| !v.is_null()).map(check_name).transpose()?;
+    let secret = check_client_secret(body.get("clientSecret").unwrap_or(&Value::Null))?;
+    let app = modify(&state, &caller, &reference, Right::Update, |app| {
+        if app.status == "archived" {
+            return Err(SpaceError::conflict("the application is archived: restore it first"));
+        }
+        if app.connected && !caller.is_app(&app.id) {
+            return Err(SpaceError::forbidden(
+                "a connected (multi-org) application can only be updated by the application itself",
+            ));
+        }
+        if let Some(name) = &name {
+            app.name = name.clone();
+        }
+        let mut settings = app.settings.as_object().cloned().unwrap_or_default();
+        let mut auth: Map<String, Value> = match &app.auth_sealed {
+            Some(sealed) => serde_json::from_slice(&state.secrets.open(sealed)?).map_err(SpaceError::internal)?,
+            None => Map::new(),
+        };
+        apply_fields(&body, &mut settings, &mut auth, &["name", "clientSecret"], false)?;
+        app.settings = Value::Object(settings);
+        app.auth_sealed = seal_auth(&state, &auth);
+        Ok(())
+    })
+    .await?;
+    if let Some(secret) = secret {
+        let sealed = state.secrets.seal(secret.as_bytes());
+        state.store.set_application_secret(&app.id, AppSecret::ClientSecret, &sealed).await?;
     }
-    if let Some(name) = body.get("name").filter(|v| !v.is_null()) {
-        app.name = check_name(name)?;
-    }
-    if let Some(secret) = check_client_secret(body.get("clientSecret").unwrap_or(&Value::Null))? {
-        app.client_secret_sealed = state.secrets.seal(secret.as_bytes());
-    }
-    let mut settings = app.settings.as_object().cloned().unwrap_or_default();
-    let mut auth: Map<String, Value> = match &app.auth_sealed {
-        Some(sealed) => serde_json::from_slice(&state.secrets.open(sealed)?).map_err(SpaceError::internal)?,
-        None => Map::new(),
-    };
-    apply_fields(&body, &mut settings, &mut auth, &["name", "clientSecret"], false)?;
-    app.settings = Value::Object(settings);
-    app.auth_sealed = seal_auth(&state, &auth);
-    state.store.update_application(&app).await?;
     let app = state.store.application(&app.id).await?.ok_or_else(|| SpaceError::not_found("no such application"))?;
     Ok(Json(app_json(&state, &app)))
 }
@@ -365,7 +430,7 @@ async fn remove(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<StatusCode> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Delete).await?;
     if app.status == "active" {
         crate::applications::uninstall(&state, &app).await?;
     }
@@ -377,8 +442,7 @@ async fn restore(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    caller.require_admin()?;
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     if app.status != "active" {
         state.store.cancel_pending_deliveries(&app.id).await?;
         state.store.set_application_status(&app.id, None, "active").await?;
@@ -392,8 +456,13 @@ async fn force_remove(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<StatusCode> {
-    caller.require_admin()?;
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Delete).await?;
+    if app.status != "archived" && !state.store.uninstall_failed_once(&app.id).await? {
+        return Err(SpaceError::conflict(
+            "force-remove is for an application whose ApplicationUninstalledPayload failed at least once: \
+             delete it first",
+        ));
+    }
     crate::applications::archive(&state, &app.id).await?;
     Ok(StatusCode::OK)
 }
@@ -420,10 +489,10 @@ async fn error_message(
     if body.message.as_ref().is_some_and(|m| m.chars().count() > 1000) {
         return Err(SpaceError::invalid("message must be at most 1000 characters"));
     }
-    let mut app = resolve(&state, &caller, &app_id).await?;
-    if let Some(settings) = app.settings.as_object_mut() {
-        settings.insert("errorMessage".into(), json!(body.message));
-    }
-    state.store.update_application(&app).await?;
+    modify(&state, &caller, &app_id, Right::Update, |app| {
+        app.settings["errorMessage"] = json!(body.message);
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }

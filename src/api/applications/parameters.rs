@@ -1,5 +1,7 @@
-//! App-level parameters (only the application itself, with its own token, reads and writes
-//! them) and the unfurl settings an application declares for itself.
+//! App-level parameters (only the application itself, with an app token, reads and writes
+//! them), profile parameters (per user, with a user token issued to the application: the
+//! profile and the application come from the token), and the unfurl settings an application
+//! declares for itself.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,7 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Caller, SpaceError, SpaceJson, SpacePath, SpaceResult, resolve};
+use super::{Caller, Right, SpaceError, SpaceJson, SpacePath, SpaceResult, modify, resolve};
 use crate::state::AppState;
 use crate::store::ParameterLimit;
 
@@ -24,6 +26,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/http/applications/parameters/{key}",
             get(get_parameter).patch(set_parameter).delete(delete_parameter),
+        )
+        .route("/api/http/applications/parameters/profile", get(profile_parameters))
+        .route(
+            "/api/http/applications/parameters/profile/{key}",
+            axum::routing::patch(set_profile_parameter).delete(delete_profile_parameter),
         )
         .route("/api/http/applications/unfurls/domains", patch(set_unfurl_domains))
         .route("/api/http/applications/unfurls/patterns", patch(set_unfurl_patterns))
@@ -93,6 +100,53 @@ async fn delete_parameter(
     Ok(StatusCode::OK)
 }
 
+/// The profile of a user token: parameters are stored under `user:{id}`, apart from the
+/// application's own (`""`).
+fn profile_of(caller: &Caller) -> SpaceResult<(String, String)> {
+    let (app_id, user_id) = caller.require_user_token()?;
+    Ok((app_id.to_owned(), format!("user:{user_id}")))
+}
+
+async fn profile_parameters(State(state): State<AppState>, caller: Caller) -> SpaceResult<Json<Value>> {
+    let (app_id, profile) = profile_of(&caller)?;
+    let parameters = state.store.app_parameters(&app_id, &profile).await?;
+    Ok(Json(json!(
+        parameters.into_iter().map(|(key, value)| json!({ "key": key, "value": value })).collect::<Vec<_>>()
+    )))
+}
+
+async fn set_profile_parameter(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(key): SpacePath<String>,
+    SpaceJson(body): SpaceJson<SetParameter>,
+) -> SpaceResult<StatusCode> {
+    let (app_id, profile) = profile_of(&caller)?;
+    check_key(&key)?;
+    if body.value.chars().count() > MAX_VALUE_CHARS {
+        return Err(SpaceError::invalid(format!("the parameter value must be at most {MAX_VALUE_CHARS} characters")));
+    }
+    match state.store.set_app_parameter(&app_id, &profile, &key, &body.value, MAX_PARAMETERS).await? {
+        Ok(()) => Ok(StatusCode::OK),
+        Err(ParameterLimit::TooMany) => Err(SpaceError::invalid(format!(
+            "an application has at most {MAX_PARAMETERS} parameters per profile: delete one before adding `{key}`"
+        ))),
+    }
+}
+
+async fn delete_profile_parameter(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath(key): SpacePath<String>,
+) -> SpaceResult<StatusCode> {
+    let (app_id, profile) = profile_of(&caller)?;
+    check_key(&key)?;
+    if !state.store.delete_app_parameter(&app_id, &profile, &key).await? {
+        return Err(SpaceError::not_found(format!("no profile parameter `{key}`")));
+    }
+    Ok(StatusCode::OK)
+}
+
 /// Checks a list of unfurl domains or patterns.
 fn check_list(values: &[String], what: &str) -> SpaceResult<()> {
     if values.len() > 100 || values.iter().any(|v| v.trim().is_empty() || v.len() > 200) {
@@ -119,17 +173,19 @@ struct Patterns {
 async fn declare(state: &AppState, caller: &Caller, field: &str, values: Vec<String>) -> SpaceResult<StatusCode> {
     let app_id = caller.require_app()?.to_owned();
     check_list(&values, field)?;
-    let mut app = resolve(state, caller, &app_id).await?;
-    let previous = app.settings[field].as_array().cloned().unwrap_or_default();
-    let entries: Vec<Value> = values
-        .into_iter()
-        .map(|value| {
-            let authorized = previous.iter().any(|p| p["value"] == value && p["authorized"] == true);
-            json!({ "value": value, "authorized": authorized })
-        })
-        .collect();
-    app.settings[field] = json!(entries);
-    state.store.update_application(&app).await?;
+    modify(state, caller, &app_id, Right::Update, |app| {
+        let previous = app.settings[field].as_array().cloned().unwrap_or_default();
+        let entries: Vec<Value> = values
+            .iter()
+            .map(|value| {
+                let authorized = previous.iter().any(|p| p["value"] == *value && p["authorized"] == true);
+                json!({ "value": value, "authorized": authorized })
+            })
+            .collect();
+        app.settings[field] = json!(entries);
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }
 
@@ -154,7 +210,7 @@ async fn unfurl_domains(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     Ok(Json(app.settings["unfurlDomains"].as_array().cloned().map_or(json!([]), Value::Array)))
 }
 
@@ -163,7 +219,7 @@ async fn unfurl_patterns(
     caller: Caller,
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     Ok(Json(app.settings["unfurlPatterns"].as_array().cloned().map_or(json!([]), Value::Array)))
 }
 
@@ -176,22 +232,23 @@ async fn authorize(
     values: &[String],
     approve: bool,
 ) -> SpaceResult<Json<Value>> {
-    caller.require_admin()?;
-    let mut app = resolve(state, caller, reference).await?;
-    let mut entries = app.settings[field].as_array().cloned().unwrap_or_default();
-    for value in values {
-        if !entries.iter().any(|e| e["value"] == *value) {
-            return Err(SpaceError::invalid(format!("`{value}` was not declared by the application")));
+    let app = modify(state, caller, reference, Right::AuthorizeUnfurls, |app| {
+        let mut entries = app.settings[field].as_array().cloned().unwrap_or_default();
+        for value in values {
+            if !entries.iter().any(|e| e["value"] == *value) {
+                return Err(SpaceError::invalid(format!("`{value}` was not declared by the application")));
+            }
         }
-    }
-    for entry in &mut entries {
-        if values.iter().any(|v| entry["value"] == *v) {
-            entry["authorized"] = json!(approve);
+        for entry in &mut entries {
+            if values.iter().any(|v| entry["value"] == *v) {
+                entry["authorized"] = json!(approve);
+            }
         }
-    }
-    app.settings[field] = json!(entries);
-    state.store.update_application(&app).await?;
-    Ok(Json(json!(entries)))
+        app.settings[field] = json!(entries);
+        Ok(())
+    })
+    .await?;
+    Ok(Json(app.settings[field].clone()))
 }
 
 #[derive(Deserialize)]

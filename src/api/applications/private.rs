@@ -1,9 +1,11 @@
 //! Private development applications under `/api/v1/applications`: plain array lists and
-//! 422 `{"detail":[{"loc":[…],"msg":"…","type":"…"}]}` validation errors.
+//! 422 `{"detail":[{"loc":[…],"msg":"…","type":"…"}]}` validation errors. Each belongs to
+//! the user who created it (a user token, as `Authorization: Bearer` or the `token` cookie),
+//! and lists show only the caller's own; the operator's token has its own.
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -39,18 +41,31 @@ fn issue(loc: &[&str], msg: impl Into<String>, kind: &str) -> Value {
     json!({ "loc": loc, "msg": msg.into(), "type": kind })
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(), PrivateError> {
-    let unauthenticated = || PrivateError(StatusCode::UNAUTHORIZED, json!({ "detail": "Not authenticated" }));
-    let token = headers
+/// The caller's user id (`None` for the operator), from `Authorization: Bearer …` or the
+/// `token` cookie (the reference's two ways); other tokens are refused.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, PrivateError> {
+    let unauthenticated = |detail: &str| PrivateError(StatusCode::UNAUTHORIZED, json!({ "detail": detail }));
+    let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(unauthenticated)?;
+        .filter(|t| !t.is_empty());
+    let cookie = || {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| h.split(';'))
+            .find_map(|pair| pair.trim().strip_prefix("token=").map(str::trim).filter(|t| !t.is_empty()))
+    };
+    let token = bearer.or_else(cookie).ok_or_else(|| {
+        unauthenticated("Not authenticated: send `Authorization: Bearer <token>` or the `token` cookie")
+    })?;
     match state.store.token(&hash_token(token)).await? {
-        Some(record) if record.kind == TokenKind::Admin => Ok(()),
-        _ => Err(unauthenticated()),
+        Some(record) if record.kind == TokenKind::Admin => Ok(None),
+        Some(record) if record.kind == TokenKind::User => Ok(Some(record.subject)),
+        _ => Err(unauthenticated("invalid or expired token")),
     }
 }
 
@@ -182,7 +197,7 @@ fn page_url(state: &AppState, slug: &str) -> String {
 }
 
 async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, PrivateError> {
-    authenticate(&state, &headers).await?;
+    let owner_id = authenticate(&state, &headers).await?;
     let unprocessable =
         |issues: Vec<Value>| PrivateError(StatusCode::UNPROCESSABLE_ENTITY, json!({ "detail": issues }));
     let body: Value = serde_json::from_slice(&body).map_err(|e| {
@@ -209,6 +224,7 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         page_slug: input.page,
         client_secret_sealed: secret.as_ref().map(|s| state.secrets.seal(s.as_bytes())),
         created_at: now_ms(),
+        owner_id,
     };
     state.store.insert_private_app(&record).await?;
     let page = record.page_slug.as_ref().map(|slug| {
@@ -239,8 +255,8 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
 }
 
 async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, PrivateError> {
-    authenticate(&state, &headers).await?;
-    let apps = state.store.private_apps().await?;
+    let owner_id = authenticate(&state, &headers).await?;
+    let apps = state.store.private_apps(owner_id.as_deref()).await?;
     let items: Vec<Value> =
         apps.iter().map(|app| json!({ "id": app.id, "name": app.name, "page_slug": app.page_slug })).collect();
     Ok(Json(json!(items)))

@@ -9,7 +9,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::lifecycle::valid_url;
-use super::{Caller, Paging, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
+use super::{
+    Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, modify, page, resolve, time,
+};
+use crate::applications::payload;
 use crate::applications::signing::generate_key;
 use crate::state::AppState;
 use crate::store::{ApplicationRecord, DeliveryRecord, SubscriptionRecord, WebhookRecord, now_ms};
@@ -22,19 +25,16 @@ const MAX_SUBSCRIPTIONS: usize = 100;
 const MAX_CUSTOM_HEADERS: usize = 20;
 
 pub fn router() -> Router<AppState> {
-    let hooks = "/api/http/applications/{application}/webhooks";
-    let hook = "/api/http/applications/{application}/webhooks/{webhookId}";
-    let subscription = "/api/http/applications/{application}/webhooks/{webhookId}/subscriptions/{subscriptionId}";
     Router::new()
-        .route(hooks, post(create).get(list))
-        .route(hook, post(restore).patch(update).delete(archive))
-        .route(&format!("{hook}/bearer-token"), get(bearer_token))
-        .route(&format!("{hook}/custom-headers"), get(custom_headers).post(set_custom_headers))
-        .route(&format!("{hook}/signing-key"), get(signing_key))
-        .route(&format!("{hook}/signing-key/regenerate"), post(regenerate_signing_key))
-        .route(&format!("{hook}/subscriptions"), post(create_subscription).get(list_subscriptions))
-        .route(subscription, patch(update_subscription).delete(delete_subscription))
-        .route(&format!("{subscription}/request-missing-rights"), post(request_missing_rights))
+        .route("/api/http/applications/{application}/webhooks", post(create).get(list))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}", post(restore).patch(update).delete(archive))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/bearer-token", get(bearer_token))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/custom-headers", get(custom_headers).post(set_custom_headers))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/signing-key", get(signing_key))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/signing-key/regenerate", post(regenerate_signing_key))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/subscriptions", post(create_subscription).get(list_subscriptions))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/subscriptions/{subscriptionId}", patch(update_subscription).delete(delete_subscription))
+        .route("/api/http/applications/{application}/webhooks/{webhookId}/subscriptions/{subscriptionId}/request-missing-rights", post(request_missing_rights))
         .route("/api/http/applications/{application}/deliveries", get(deliveries))
 }
 
@@ -91,6 +91,12 @@ fn apply(body: &Map<String, Value>, settings: &mut Map<String, Value>, secrets: 
                     settings.insert(key.clone(), Value::Null);
                 }
                 Value::String(s) if s.chars().count() <= 10_000 => {
+                    let checked = match key.as_str() {
+                        "payloadFields" => payload::parse_fields(s).map(|_| ()),
+                        "payloadTemplate" => payload::check_template(s),
+                        _ => Ok(()),
+                    };
+                    checked.map_err(SpaceError::invalid)?;
                     settings.insert(key.clone(), value.clone());
                 }
                 _ => return Err(SpaceError::invalid(format!("{key} must be a string of at most 10000 characters"))),
@@ -150,6 +156,13 @@ fn apply(body: &Map<String, Value>, settings: &mut Map<String, Value>, secrets: 
             _ => return Err(SpaceError::invalid(format!("unknown field `{key}`"))),
         }
     }
+    if !settings.get("payloadFields").unwrap_or(&Value::Null).is_null()
+        && !settings.get("payloadTemplate").unwrap_or(&Value::Null).is_null()
+    {
+        return Err(SpaceError::invalid(
+            "payloadFields and payloadTemplate are alternatives: set one of them (and the other to null)",
+        ));
+    }
     Ok(())
 }
 
@@ -169,10 +182,8 @@ fn check_definition(value: &Value) -> SpaceResult<Value> {
     if !valid_codes {
         return Err(SpaceError::invalid("subscription.eventTypeCodes must be at most 100 non-empty strings"));
     }
-    let filters = definition.get("filters").cloned().unwrap_or(json!([]));
-    if !filters.is_array() {
-        return Err(SpaceError::invalid("subscription.filters must be an array"));
-    }
+    let filters =
+        payload::check_filters(definition.get("filters").unwrap_or(&json!([]))).map_err(SpaceError::invalid)?;
     Ok(json!({ "subjectCode": subject, "eventTypeCodes": codes, "filters": filters }))
 }
 
@@ -182,7 +193,7 @@ async fn create(
     SpacePath(reference): SpacePath<String>,
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let name = check_name(body.get("name").unwrap_or(&Value::Null))?;
     let mut settings: Map<String, Value> = json!({
         "description": null, "enabled": true, "endpoint": null, "acceptedHttpResponseCodes": [],
@@ -251,7 +262,7 @@ async fn list(
     SpacePath(reference): SpacePath<String>,
     SpaceQuery(query): SpaceQuery<ListQuery>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     let (offset, limit) = Paging { skip: query.skip, top: query.top }.window()?;
     let (webhooks, total) = state
         .store
@@ -277,7 +288,7 @@ async fn update(
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let mut webhook = find(&state, &app, &webhook_id).await?;
     if body.contains_key("subscriptions") {
         return Err(SpaceError::invalid("change subscriptions through the subscriptions endpoints"));
@@ -302,7 +313,7 @@ async fn set_archived(
     webhook_id: &str,
     archived: bool,
 ) -> SpaceResult<()> {
-    let app = resolve(state, caller, reference).await?;
+    let app = resolve(state, caller, reference, Right::Update).await?;
     let mut webhook = find(state, &app, webhook_id).await?;
     webhook.archived = archived;
     state.store.update_webhook(&webhook).await?;
@@ -332,7 +343,7 @@ async fn bearer_token(
     caller: Caller,
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::ViewSecrets).await?;
     let webhook = find(&state, &app, &webhook_id).await?;
     Ok(Json(open_secrets(&state, &webhook)?["endpointAuth"]["bearerAuthToken"].clone()))
 }
@@ -342,7 +353,7 @@ async fn custom_headers(
     caller: Caller,
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::ViewSecrets).await?;
     let webhook = find(&state, &app, &webhook_id).await?;
     Ok(Json(json!({ "headers": open_secrets(&state, &webhook)?["customHeaders"] })))
 }
@@ -359,7 +370,7 @@ async fn set_custom_headers(
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
     SpaceJson(body): SpaceJson<CustomHeaders>,
 ) -> SpaceResult<StatusCode> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let mut webhook = find(&state, &app, &webhook_id).await?;
     if body.headers.len() > MAX_CUSTOM_HEADERS {
         return Err(SpaceError::invalid(format!("at most {MAX_CUSTOM_HEADERS} custom headers")));
@@ -392,7 +403,7 @@ async fn signing_key(
     caller: Caller,
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::ViewSecrets).await?;
     let webhook = find(&state, &app, &webhook_id).await?;
     let key = state.secrets.open_string(&webhook.signing_key_sealed)?;
     Ok(Json(json!({ "signingKey": key, "standardWebhooksSecret": super::credentials::standard_secret(&key) })))
@@ -403,7 +414,7 @@ async fn regenerate_signing_key(
     caller: Caller,
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let mut webhook = find(&state, &app, &webhook_id).await?;
     let key = generate_key();
     webhook.signing_key_sealed = state.secrets.seal(key.as_bytes());
@@ -427,7 +438,7 @@ async fn create_subscription(
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let webhook = find(&state, &app, &webhook_id).await?;
     if let Some(key) = body.keys().find(|k| !matches!(k.as_str(), "name" | "subscription" | "enabled")) {
         return Err(SpaceError::invalid(format!("unknown field `{key}`")));
@@ -459,7 +470,7 @@ async fn list_subscriptions(
     caller: Caller,
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     let webhook = find(&state, &app, &webhook_id).await?;
     let subscriptions = state.store.subscriptions(&webhook.id).await?;
     Ok(Json(json!(subscriptions.iter().map(subscription_json).collect::<Vec<_>>())))
@@ -472,7 +483,7 @@ async fn find_subscription(
     webhook_id: &str,
     subscription_id: &str,
 ) -> SpaceResult<SubscriptionRecord> {
-    let app = resolve(state, caller, reference).await?;
+    let app = resolve(state, caller, reference, Right::Update).await?;
     let webhook = find(state, &app, webhook_id).await?;
     state
         .store
@@ -515,15 +526,42 @@ async fn delete_subscription(
     Ok(StatusCode::OK)
 }
 
-/// weft grants applications every event of their organization, so no right is ever missing;
-/// the endpoint confirms the subscription exists.
+/// The rights a subscription's events call for: `{Subject}.View` for its subject and for the
+/// subject of each event type code (`Issue.Created` → `Issue.View`).
+fn rights_for(definition: &Value) -> Vec<String> {
+    let subject = definition["subjectCode"].as_str().into_iter();
+    let types =
+        definition["eventTypeCodes"].as_array().into_iter().flatten().filter_map(|c| c.as_str()?.split('.').next());
+    let mut rights: Vec<String> =
+        subject.chain(types).filter(|s| !s.is_empty() && *s != "*").map(|s| format!("{s}.View")).collect();
+    rights.sort();
+    rights.dedup();
+    rights
+}
+
+/// Requests (as PENDING, in the `global` context) the rights the subscription's events call
+/// for that the application was not granted yet, and answers them.
 async fn request_missing_rights(
     State(state): State<AppState>,
     caller: Caller,
     SpacePath((reference, webhook_id, subscription_id)): SpacePath<(String, String, String)>,
 ) -> SpaceResult<Json<Value>> {
-    find_subscription(&state, &caller, &reference, &webhook_id, &subscription_id).await?;
-    Ok(Json(json!({ "missingRights": [] })))
+    let subscription = find_subscription(&state, &caller, &reference, &webhook_id, &subscription_id).await?;
+    let required = rights_for(&subscription.definition);
+    let mut missing = Vec::new();
+    modify(&state, &caller, &reference, Right::Update, |app| {
+        let mut all = super::extensions::authorizations(app);
+        missing = required
+            .iter()
+            .filter(|code| all.get("global").and_then(|rights| rights.get(code.as_str())) != Some(&json!("GRANTED")))
+            .cloned()
+            .collect();
+        super::extensions::request(&mut all, "global", &missing);
+        app.settings["authorizations"] = Value::Object(all);
+        Ok(())
+    })
+    .await?;
+    Ok(Json(json!({ "missingRights": missing })))
 }
 
 #[derive(Deserialize)]
@@ -562,7 +600,7 @@ async fn deliveries(
     SpacePath(reference): SpacePath<String>,
     SpaceQuery(query): SpaceQuery<DeliveryQuery>,
 ) -> SpaceResult<Json<Value>> {
-    let app = resolve(&state, &caller, &reference).await?;
+    let app = resolve(&state, &caller, &reference, Right::View).await?;
     let (offset, limit) = Paging { skip: query.skip, top: query.top }.window()?;
     let (rows, total) = state.store.list_deliveries(&app.id, query.webhook_id.as_deref(), offset, limit).await?;
     Ok(Json(page(rows.iter().map(delivery_json).collect(), offset, total)))

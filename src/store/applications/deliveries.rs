@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::store::{Result, Store, now_ms};
+use crate::store::{Backend, Result, Store, StoreError, now_ms};
 
 /// A payload to send.
 #[derive(Debug, Clone)]
@@ -18,12 +18,31 @@ pub struct NewDelivery {
     pub kind: String,
     /// Where it goes.
     pub url: String,
-    /// The JSON body.
+    /// The body.
     pub body: String,
+    /// Its content type, when not JSON (a rendered `payloadTemplate`).
+    pub content_type: Option<String>,
     /// Attempts before giving up (1 without retries).
     pub max_attempts: i64,
     /// Non-2xx statuses that count as success.
     pub accepted_codes: Vec<i64>,
+}
+
+/// The outcome of one attempt, as [`Store::record_delivery_attempts`] writes it.
+#[derive(Debug, Clone)]
+pub struct DeliveryAttempt {
+    /// The delivery.
+    pub id: String,
+    /// `pending` (retry at `next_attempt_at`), `succeeded`, `failed` or `cancelled`.
+    pub status: &'static str,
+    /// Attempts made, this one included.
+    pub attempts: i64,
+    /// When the next attempt is due (ms).
+    pub next_attempt_at: i64,
+    /// The HTTP status the endpoint answered, if it answered.
+    pub last_status: Option<i64>,
+    /// Why the attempt failed.
+    pub last_error: Option<String>,
 }
 
 /// A delivery and its outcome so far.
@@ -39,8 +58,10 @@ pub struct DeliveryRecord {
     pub kind: String,
     /// Where it goes.
     pub url: String,
-    /// The JSON body.
+    /// The body.
     pub body: String,
+    /// Its content type, when not JSON.
+    pub content_type: Option<String>,
     /// `pending`, `succeeded`, `failed` or `cancelled`.
     pub status: String,
     /// Attempts made.
@@ -61,27 +82,28 @@ pub struct DeliveryRecord {
     pub updated_at: i64,
 }
 
-const DELIVERY_COLUMNS: &str = "id, app_id, webhook_id, kind, url, body, status, attempts, max_attempts, \
+const DELIVERY_COLUMNS: &str = "id, app_id, webhook_id, kind, url, body, content_type, status, attempts, max_attempts, \
      accepted_codes, next_attempt_at, last_status, last_error, created_at, updated_at";
 
 fn delivery_row(row: &AnyRow) -> Result<DeliveryRecord> {
-    let codes: String = row.get(9);
+    let codes: String = row.try_get("accepted_codes")?;
     Ok(DeliveryRecord {
-        id: row.get(0),
-        app_id: row.get(1),
-        webhook_id: row.get(2),
-        kind: row.get(3),
-        url: row.get(4),
-        body: row.get(5),
-        status: row.get(6),
-        attempts: row.get(7),
-        max_attempts: row.get(8),
-        accepted_codes: serde_json::from_str(&codes)?,
-        next_attempt_at: row.get(10),
-        last_status: row.get(11),
-        last_error: row.get(12),
-        created_at: row.get(13),
-        updated_at: row.get(14),
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        webhook_id: row.try_get("webhook_id")?,
+        kind: row.try_get("kind")?,
+        url: row.try_get("url")?,
+        body: row.try_get("body")?,
+        content_type: row.try_get("content_type")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        accepted_codes: serde_json::from_str(&codes).map_err(StoreError::Json)?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        last_status: row.try_get("last_status")?,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
@@ -90,9 +112,10 @@ impl Store {
     pub async fn insert_delivery(&self, delivery: &NewDelivery) -> Result<()> {
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO application_deliveries (id, app_id, webhook_id, kind, url, body, status, attempts, \
-             max_attempts, accepted_codes, next_attempt_at, lease_until, last_status, last_error, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9, NULL, NULL, NULL, $9, $9)",
+            "INSERT INTO application_deliveries (id, app_id, webhook_id, kind, url, body, content_type, status, \
+             attempts, max_attempts, accepted_codes, next_attempt_at, lease_until, last_status, last_error, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $10, 'pending', 0, $7, $8, $9, NULL, NULL, NULL, $9, $9)",
         )
         .bind(&delivery.id)
         .bind(&delivery.app_id)
@@ -103,42 +126,35 @@ impl Store {
         .bind(delivery.max_attempts)
         .bind(serde_json::to_string(&delivery.accepted_codes)?)
         .bind(now)
+        .bind(&delivery.content_type)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Claims up to `limit` due deliveries for `lease_ms`. Each row is taken with a
-    /// conditional update, so concurrent workers (or replicas) never claim the same one.
+    /// Claims up to `limit` due deliveries for `lease_ms` in one statement. PostgreSQL
+    /// skips rows another replica is claiming (`FOR UPDATE SKIP LOCKED`); SQLite serialises
+    /// writers, and the outer lease condition keeps a row from being claimed twice either way.
     pub async fn claim_due_deliveries(&self, limit: i64, lease_ms: i64) -> Result<Vec<DeliveryRecord>> {
         let now = now_ms();
-        let candidates = sqlx::query(
-            "SELECT id FROM application_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
-             AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at, id LIMIT $2",
-        )
+        let skip_locked = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let rows = sqlx::query(&format!(
+            "UPDATE application_deliveries SET lease_until = $2 \
+             WHERE id IN (SELECT id FROM application_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+                AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at, id LIMIT $3 {skip_locked}) \
+             AND status = 'pending' AND (lease_until IS NULL OR lease_until < $1) \
+             RETURNING {DELIVERY_COLUMNS}"
+        ))
         .bind(now)
+        .bind(now + lease_ms)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let mut claimed = Vec::new();
-        for row in candidates {
-            let id: String = row.get(0);
-            let taken = sqlx::query(
-                "UPDATE application_deliveries SET lease_until = $2 WHERE id = $1 AND status = 'pending' \
-                 AND (lease_until IS NULL OR lease_until < $3)",
-            )
-            .bind(&id)
-            .bind(now + lease_ms)
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            if taken == 1
-                && let Some(record) = self.delivery(&id).await?
-            {
-                claimed.push(record);
-            }
-        }
+        let mut claimed = rows.iter().map(delivery_row).collect::<Result<Vec<_>>>()?;
+        claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
         Ok(claimed)
     }
 
@@ -151,30 +167,42 @@ impl Store {
         row.as_ref().map(delivery_row).transpose()
     }
 
-    /// Records an attempt: the new status, the next due time and what happened.
-    pub async fn record_delivery_attempt(
-        &self,
-        id: &str,
-        status: &str,
-        attempts: i64,
-        next_attempt_at: i64,
-        last_status: Option<i64>,
-        last_error: Option<&str>,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE application_deliveries SET status = $2, attempts = $3, next_attempt_at = $4, lease_until = NULL, \
-             last_status = $5, last_error = $6, updated_at = $7 WHERE id = $1 AND status = 'pending'",
-        )
-        .bind(id)
-        .bind(status)
-        .bind(attempts)
-        .bind(next_attempt_at)
-        .bind(last_status)
-        .bind(last_error)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
+    /// Records the attempts of a batch in one transaction: each one's new status, next due
+    /// time and what happened. A delivery cancelled meanwhile stays cancelled.
+    pub async fn record_delivery_attempts(&self, attempts: &[DeliveryAttempt]) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for attempt in attempts {
+            sqlx::query(
+                "UPDATE application_deliveries SET status = $2, attempts = $3, next_attempt_at = $4, \
+                 lease_until = NULL, last_status = $5, last_error = $6, updated_at = $7 \
+                 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(&attempt.id)
+            .bind(attempt.status)
+            .bind(attempt.attempts)
+            .bind(attempt.next_attempt_at)
+            .bind(attempt.last_status)
+            .bind(&attempt.last_error)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Whether an ApplicationUninstalledPayload to this application has failed at least once
+    /// (the condition for force-removing it).
+    pub async fn uninstall_failed_once(&self, app_id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM application_deliveries WHERE app_id = $1 AND kind = 'uninstall' \
+             AND attempts >= 1 AND status IN ('pending', 'failed')",
+        )
+        .bind(app_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
     /// Cancels every pending delivery of an application.
@@ -224,7 +252,7 @@ impl Store {
             .bind(webhook_id)
             .fetch_one(&self.pool)
             .await?
-            .get::<i64, _>(0);
+            .try_get::<i64, _>(0)?;
         Ok((rows.iter().map(delivery_row).collect::<Result<_>>()?, total))
     }
 }

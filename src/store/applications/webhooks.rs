@@ -32,17 +32,17 @@ const WEBHOOK_COLUMNS: &str =
     "id, app_id, name, settings, signing_key_sealed, secrets_sealed, archived, created_at, updated_at";
 
 fn webhook_row(row: &AnyRow) -> Result<WebhookRecord> {
-    let settings: String = row.get(3);
+    let settings: String = row.try_get("settings")?;
     Ok(WebhookRecord {
-        id: row.get(0),
-        app_id: row.get(1),
-        name: row.get(2),
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        name: row.try_get("name")?,
         settings: serde_json::from_str(&settings)?,
-        signing_key_sealed: row.get(4),
-        secrets_sealed: row.get(5),
-        archived: row.get::<i64, _>(6) != 0,
-        created_at: row.get(7),
-        updated_at: row.get(8),
+        signing_key_sealed: row.try_get("signing_key_sealed")?,
+        secrets_sealed: row.try_get("secrets_sealed")?,
+        archived: row.try_get::<i64, _>("archived")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
@@ -64,14 +64,14 @@ pub struct SubscriptionRecord {
 }
 
 fn subscription_row(row: &AnyRow) -> Result<SubscriptionRecord> {
-    let definition: String = row.get(4);
+    let definition: String = row.try_get("definition")?;
     Ok(SubscriptionRecord {
-        id: row.get(0),
-        webhook_id: row.get(1),
-        name: row.get(2),
-        enabled: row.get::<i64, _>(3) != 0,
+        id: row.try_get("id")?,
+        webhook_id: row.try_get("webhook_id")?,
+        name: row.try_get("name")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
         definition: serde_json::from_str(&definition)?,
-        created_at: row.get(5),
+        created_at: row.try_get("created_at")?,
     })
 }
 

@@ -1,0 +1,103 @@
+//! Runs the third-party clients under `tests/clients/` — Python (`authlib`, `standardwebhooks`)
+//! and Node (`playwright-core` driving Debian's `chromium`) — installing their packages once
+//! per test run when they are missing.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::support::repo_root;
+
+/// Makes sure the packages of `tests/clients/requirements.txt` import.
+fn ensure_packages() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        let imports = Command::new("python3").args(["-c", "import authlib, requests, standardwebhooks"]).output();
+        if imports.is_ok_and(|o| o.status.success()) {
+            return;
+        }
+        let requirements = repo_root().join("tests/clients/requirements.txt");
+        let output = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "-r"])
+            .arg(&requirements)
+            .output()
+            .expect("python3 runs (install Python 3 to run the client tests)");
+        assert!(
+            output.status.success(),
+            "installing {} failed:\n{}",
+            requirements.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    });
+}
+
+/// Runs `tests/clients/{script}` with `args`, feeding `input` as JSON on stdin, and parses
+/// its stdout as JSON. Blocking: call it from `spawn_blocking` when a server in the same
+/// runtime must answer the script.
+pub fn run_python(script: &str, args: &[&str], input: &Value) -> Value {
+    ensure_packages();
+    run(Command::new("python3").arg(repo_root().join("tests/clients").join(script)).args(args), script, input)
+}
+
+/// Makes sure `tests/clients/node_modules` holds the Node clients and Chromium is installed.
+fn ensure_browser() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        let dir = repo_root().join("tests/clients");
+        if !dir.join("node_modules/playwright-core").exists() {
+            let output = Command::new("npm")
+                .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .output()
+                .expect("npm runs (install Node.js to run the browser tests)");
+            assert!(
+                output.status.success(),
+                "npm ci in tests/clients failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(
+            std::path::Path::new(&chromium).exists(),
+            "{chromium} is missing: `apt-get install -y chromium` (or set CHROMIUM) to run the browser tests"
+        );
+    });
+}
+
+/// Runs `tests/clients/{script}` with Node, feeding `input` as JSON on stdin, off the async
+/// executor; parses its stdout as JSON.
+pub async fn run_node_async(script: &'static str, input: Value) -> Value {
+    tokio::task::spawn_blocking(move || {
+        ensure_browser();
+        run(Command::new("node").arg(repo_root().join("tests/clients").join(script)), script, &input)
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs a prepared client command with `input` on stdin and parses its stdout as JSON.
+fn run(command: &mut Command, script: &str, input: &Value) -> Value {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{script} does not start: {e}"));
+    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stdout}"))
+}
+
+/// [`run_python`] off the async executor, so the server under test keeps answering.
+pub async fn run_python_async(script: &'static str, args: Vec<String>, input: Value) -> Value {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_python(script, &args, &input)
+    })
+    .await
+    .unwrap()
+}
