@@ -12,7 +12,7 @@ use crate::support::{TestApp, repo_root, spawn_app};
 
 /// The document every answer is checked against.
 pub fn gitbook_openapi() -> PathBuf {
-    let path = repo_root().join("target/clients/npm/node_modules/@gitbook/api/spec/openapi.json");
+    let path = repo_root().join("tests/clients/node_modules/@gitbook/api/spec/openapi.json");
     assert!(path.exists(), "{} is missing: run scripts/install-clients (scripts/test does)", path.display());
     path
 }

@@ -22,7 +22,7 @@ pub struct Run {
 /// written), `GITBOOK_ENDPOINT` set to the server and `token` as `GITBOOK_TOKEN` when given,
 /// answering its prompts with `input`.
 pub async fn gitbook(app: &TestApp, home: &Path, dir: &Path, token: Option<&str>, args: &[&str], input: &str) -> Run {
-    let cli = repo_root().join("target/clients/npm/node_modules/@gitbook/cli/cli.js");
+    let cli = repo_root().join("tests/clients/node_modules/@gitbook/cli/cli.js");
     assert!(cli.exists(), "{} is missing: run scripts/install-clients (scripts/test does)", cli.display());
     let mut command = tokio::process::Command::new("node");
     command

@@ -1,10 +1,9 @@
 //! Runs the third-party clients under `tests/clients/` — Python (`authlib`, `standardwebhooks`)
-//! and Node (`playwright-core` driving Debian's `chromium`) — installing their packages once
-//! per test run when they are missing.
+//! and Node (`playwright-core` driving Debian's `chromium`), which `scripts/install-clients`
+//! installs.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -12,25 +11,11 @@ use crate::support::repo_root;
 
 /// Makes sure the packages of `tests/clients/requirements.txt` import.
 fn ensure_packages() {
-    static READY: OnceLock<()> = OnceLock::new();
-    READY.get_or_init(|| {
-        let imports = Command::new("python3").args(["-c", "import authlib, requests, standardwebhooks"]).output();
-        if imports.is_ok_and(|o| o.status.success()) {
-            return;
-        }
-        let requirements = repo_root().join("tests/clients/requirements.txt");
-        let output = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "-r"])
-            .arg(&requirements)
-            .output()
-            .expect("python3 runs (install Python 3 to run the client tests)");
-        assert!(
-            output.status.success(),
-            "installing {} failed:\n{}",
-            requirements.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    });
+    let imports = Command::new("python3").args(["-c", "import authlib, requests, standardwebhooks"]).output();
+    assert!(
+        imports.is_ok_and(|o| o.status.success()),
+        "the Python clients are missing: run scripts/install-clients (scripts/test does)"
+    );
 }
 
 /// Runs `tests/clients/{script}` with `args`, feeding `input` as JSON on stdin, and parses
@@ -43,27 +28,16 @@ pub fn run_python(script: &str, args: &[&str], input: &Value) -> Value {
 
 /// Makes sure `tests/clients/node_modules` holds the Node clients and Chromium is installed.
 fn ensure_browser() {
-    static READY: OnceLock<()> = OnceLock::new();
-    READY.get_or_init(|| {
-        let dir = repo_root().join("tests/clients");
-        if !dir.join("node_modules/playwright-core").exists() {
-            let output = Command::new("npm")
-                .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"])
-                .current_dir(&dir)
-                .output()
-                .expect("npm runs (install Node.js to run the browser tests)");
-            assert!(
-                output.status.success(),
-                "npm ci in tests/clients failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        assert!(
-            std::path::Path::new(&chromium).exists(),
-            "{chromium} is missing: `apt-get install -y chromium` (or set CHROMIUM) to run the browser tests"
-        );
-    });
+    let dir = repo_root().join("tests/clients");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "tests/clients/node_modules is missing: run scripts/install-clients (scripts/test does)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "{chromium} is missing: run scripts/install-clients (or set CHROMIUM) to run the browser tests"
+    );
 }
 
 /// Runs `tests/clients/{script}` with Node, feeding `input` as JSON on stdin, off the async
