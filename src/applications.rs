@@ -311,7 +311,7 @@ fn app_delivery(app: &ApplicationRecord, kind: &str, url: &str, body: Value, max
 
 async fn enqueue(state: &AppState, delivery: NewDelivery) -> Result<(), StoreError> {
     state.store.insert_delivery(&delivery).await?;
-    delivery::wake();
+    state.delivery_wake.wake();
     Ok(())
 }
 

@@ -66,6 +66,7 @@ impl Server {
             metrics,
             metrics_public: config.metrics_public,
             draining: false.into(),
+            delivery_wake: Default::default(),
         });
         let (shutdown, stop) = oneshot::channel::<()>();
         let app = crate::api::app(state.clone());

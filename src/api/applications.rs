@@ -59,11 +59,19 @@ pub struct SpaceError {
     status: StatusCode,
     code: &'static str,
     description: String,
+    /// Seconds the client should wait before trying again (`Retry-After`).
+    retry_after: Option<u32>,
 }
 
 impl SpaceError {
     fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
-        Self { status, code, description: description.into() }
+        Self { status, code, description: description.into(), retry_after: None }
+    }
+
+    /// 503 with `Retry-After`: the database cannot answer now; nothing was wrong with the
+    /// request.
+    pub fn unavailable(description: impl Into<String>) -> Self {
+        Self { retry_after: Some(1), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "service-unavailable", description) }
     }
 
     /// 400 with a message naming the field.
@@ -110,12 +118,21 @@ impl SpaceError {
 
 impl IntoResponse for SpaceError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.code, "error_description": self.description }))).into_response()
+        let body = Json(json!({ "error": self.code, "error_description": self.description }));
+        let mut response = (self.status, body).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
 impl From<StoreError> for SpaceError {
     fn from(error: StoreError) -> Self {
+        if error.is_unavailable() {
+            tracing::warn!(%error, "database unavailable");
+            return Self::unavailable("the database is unavailable; retry shortly");
+        }
         Self::internal(error)
     }
 }

@@ -13,7 +13,7 @@
 //! signatures are made on the blocking pool, never on the async executor.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -41,11 +41,17 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How often the worker looks for due deliveries when nothing wakes it.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-static WAKE: LazyLock<Notify> = LazyLock::new(Notify::new);
+/// Wakes a server's delivery worker when a delivery is queued. A wake-up sent while the
+/// worker is busy sending is kept (`notify_one` stores it) and ends its next wait at once,
+/// so no delivery waits for the poll interval.
+#[derive(Debug, Default, Clone)]
+pub struct Wake(Arc<Notify>);
 
-/// Tells running workers that a delivery was queued.
-pub fn wake() {
-    WAKE.notify_waiters();
+impl Wake {
+    /// Tells the worker that a delivery was queued.
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
 }
 
 /// The delay before retry number `attempt` (1-based).
@@ -95,7 +101,7 @@ impl DeliveryWorker {
                     continue;
                 }
                 tokio::select! {
-                    _ = WAKE.notified() => {}
+                    _ = state.delivery_wake.0.notified() => {}
                     _ = tokio::time::sleep(POLL_INTERVAL) => {}
                     _ = &mut stopped => return,
                 }

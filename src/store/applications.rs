@@ -378,6 +378,10 @@ impl Store {
         disabled: bool,
         max: i64,
     ) -> Result<bool> {
+        // One statement counts and writes; serialized per user so that, on PostgreSQL too,
+        // concurrent toggles cannot both find room.
+        let mut tx = self.pool.begin().await?;
+        self.serialize_on(&mut tx, &format!("app-ui:{app_id}:{user_id}")).await?;
         let written = sqlx::query(
             "INSERT INTO application_user_ui (app_id, user_id, context, disabled, updated_at) \
              SELECT $1, $2, $3, $4, $5 WHERE (SELECT COUNT(*) FROM application_user_ui \
@@ -390,9 +394,10 @@ impl Store {
         .bind(i64::from(disabled))
         .bind(now_ms())
         .bind(max)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        tx.commit().await?;
         Ok(written == 1)
     }
 
@@ -627,8 +632,10 @@ impl Store {
         if updated == 1 {
             return Ok(Ok(()));
         }
-        // Insert only while fewer than `max` exist: one statement, so two concurrent
-        // inserts cannot both pass a separate count.
+        // Insert only while fewer than `max` exist: one statement, serialized per profile so
+        // that, on PostgreSQL too, two concurrent inserts cannot both find room.
+        let mut tx = self.pool.begin().await?;
+        self.serialize_on(&mut tx, &format!("app-parameters:{app_id}:{profile}")).await?;
         let inserted = sqlx::query(
             "INSERT INTO application_parameters (app_id, profile, param_key, value, updated_at) \
              SELECT $1, $2, $3, $4, $5 WHERE (SELECT COUNT(*) FROM application_parameters \
@@ -640,9 +647,10 @@ impl Store {
         .bind(value)
         .bind(now)
         .bind(max)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        tx.commit().await?;
         Ok(if inserted == 1 { Ok(()) } else { Err(ParameterLimit::TooMany) })
     }
 
