@@ -9,14 +9,10 @@ use crate::queue;
 use crate::state::AppState;
 use crate::store::{InstallationRecord, IntegrationRecord};
 
-/// Longest key of the key-value store, in bytes.
-pub const MAX_KV_KEY_BYTES: usize = 512;
-/// Largest value of the key-value store (its JSON text), in bytes.
-pub const MAX_KV_VALUE_BYTES: usize = 64 << 10;
-/// Most keys one installation (or integration) may keep.
-pub const MAX_KV_KEYS: i64 = 10_000;
-/// Most keys one `kv.list` returns.
-pub const MAX_KV_LIST: i64 = 1000;
+/// Most keys one installation (or integration) may keep (the contract's limit).
+pub const MAX_KV_KEYS: i64 = weft_runtime::abi::limits::MAX_KV_KEYS as i64;
+/// Most keys one `kv.list` returns (the contract's limit).
+pub const MAX_KV_LIST: i64 = weft_runtime::abi::limits::MAX_KV_LIST as i64;
 
 /// Host services for one invocation.
 pub struct GuestHost {
@@ -46,13 +42,6 @@ impl GuestHost {
     }
 }
 
-fn check_key(key: &str) -> Result<(), HostError> {
-    if key.is_empty() || key.len() > MAX_KV_KEY_BYTES {
-        return Err(HostError::new("bad_request", format!("keys must be 1–{MAX_KV_KEY_BYTES} bytes")));
-    }
-    Ok(())
-}
-
 fn storage_failed(error: impl std::fmt::Display) -> HostError {
     tracing::error!(%error, "host storage failed");
     HostError::new("unavailable", "storage is unavailable; try again")
@@ -61,26 +50,19 @@ fn storage_failed(error: impl std::fmt::Display) -> HostError {
 #[weft_runtime::async_trait]
 impl HostServices for GuestHost {
     async fn kv_get(&self, key: &str) -> Result<Option<Value>, HostError> {
-        check_key(key)?;
+        // The runtime has checked the key, the value and the task against the contract
+        // (weft_runtime::abi) before any of these is called.
         let text = self.state.store.kv_get(&self.kv_scope, key).await.map_err(storage_failed)?;
         Ok(text.and_then(|text| serde_json::from_str(&text).ok()))
     }
 
     async fn kv_set(&self, key: &str, value: Value) -> Result<(), HostError> {
-        check_key(key)?;
         let text = value.to_string();
-        if text.len() > MAX_KV_VALUE_BYTES {
-            return Err(HostError::new(
-                "too_large",
-                format!("values must be at most {MAX_KV_VALUE_BYTES} bytes of JSON"),
-            ));
-        }
         let stored = self.state.store.kv_set(&self.kv_scope, key, &text, MAX_KV_KEYS).await.map_err(storage_failed)?;
-        if stored { Ok(()) } else { Err(HostError::new("too_large", format!("at most {MAX_KV_KEYS} keys"))) }
+        if stored { Ok(()) } else { Err(weft_runtime::abi::too_many_keys().into()) }
     }
 
     async fn kv_delete(&self, key: &str) -> Result<(), HostError> {
-        check_key(key)?;
         self.state.store.kv_delete(&self.kv_scope, key).await.map_err(storage_failed)
     }
 

@@ -8,33 +8,15 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use wasmtime::{Caller, Linker, Memory};
+use weft_abi::{FetchResponse, HostRequest, KeyArgs, KvListArgs, KvSetArgs, LogArgs, Refusal, TaskQueueArgs, code};
 
 use crate::invoke::{LimitExceeded, StoreState};
 
-/// `weft.call` return code: the request lies outside guest memory.
-const ERR_BAD_POINTER: i64 = -1;
-/// `weft.call` return code: the request is not valid JSON or names an unknown op.
-const ERR_BAD_REQUEST: i64 = -2;
-
-/// Severity of a log line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    /// Verbose detail.
-    Debug,
-    /// Normal operation (and the guest's stdout).
-    #[default]
-    Info,
-    /// Something looks wrong.
-    Warn,
-    /// Something failed (and the guest's stderr).
-    Error,
-}
+/// Severity of a log line (the contract's own type).
+pub use weft_abi::LogLevel;
 
 /// One line of an invocation's logs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,96 +132,6 @@ pub struct NoHostServices;
 
 impl HostServices for NoHostServices {}
 
-/// The `op` of a `weft.call` request, read before the op's own fields.
-#[derive(Deserialize)]
-struct Op<'a> {
-    #[serde(borrow)]
-    op: std::borrow::Cow<'a, str>,
-}
-
-/// One `weft.call` request: the op and its fields.
-enum HostRequest {
-    Log(LogArgs),
-    KvGet(KeyArgs),
-    KvSet(KvSetArgs),
-    KvDelete(KeyArgs),
-    KvList(KvListArgs),
-    TaskQueue(TaskQueueArgs),
-    HttpFetch(HttpFetchArgs),
-}
-
-#[derive(Deserialize)]
-struct LogArgs {
-    #[serde(default)]
-    level: LogLevel,
-    message: String,
-}
-
-#[derive(Deserialize)]
-struct KeyArgs {
-    key: String,
-}
-
-#[derive(Deserialize)]
-struct KvSetArgs {
-    key: String,
-    value: Value,
-}
-
-#[derive(Deserialize)]
-struct KvListArgs {
-    #[serde(default)]
-    prefix: String,
-}
-
-#[derive(Deserialize)]
-struct TaskQueueArgs {
-    task: Value,
-    #[serde(default)]
-    schedule: u32,
-}
-
-#[derive(Deserialize)]
-struct HttpFetchArgs {
-    request: WireRequest,
-}
-
-impl HostRequest {
-    /// Parses `{"op":"…", <the op's fields>}`: the op first, then only the fields that op
-    /// takes (no intermediate buffering of the whole request, as a tagged enum would do).
-    fn parse(bytes: &[u8]) -> Option<Self> {
-        let op: Op<'_> = serde_json::from_slice(bytes).ok()?;
-        fn args<'a, T: Deserialize<'a>>(bytes: &'a [u8], op: fn(T) -> HostRequest) -> Option<HostRequest> {
-            serde_json::from_slice(bytes).ok().map(op)
-        }
-        match op.op.as_ref() {
-            "log" => args(bytes, HostRequest::Log),
-            "kv.get" => args(bytes, HostRequest::KvGet),
-            "kv.set" => args(bytes, HostRequest::KvSet),
-            "kv.delete" => args(bytes, HostRequest::KvDelete),
-            "kv.list" => args(bytes, HostRequest::KvList),
-            "task.queue" => args(bytes, HostRequest::TaskQueue),
-            "http.fetch" => args(bytes, HostRequest::HttpFetch),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct WireRequest {
-    #[serde(default = "default_method")]
-    method: String,
-    url: String,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    #[serde(default)]
-    body: Option<String>,
-}
-
-fn default_method() -> String {
-    "GET".to_owned()
-}
-
 /// Adds `weft.call` and `weft.result` to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
     linker.func_wrap_async("weft", "call", |mut caller: Caller<'_, StoreState>, (ptr, len): (i32, i32)| {
@@ -259,7 +151,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result
     Ok(())
 }
 
-fn guest_memory(caller: &mut Caller<'_, StoreState>) -> wasmtime::Result<Memory> {
+pub(crate) fn guest_memory(caller: &mut Caller<'_, StoreState>) -> wasmtime::Result<Memory> {
     if let Some(memory) = caller.data().memory {
         return Ok(memory);
     }
@@ -279,28 +171,31 @@ async fn call(caller: &mut Caller<'_, StoreState>, ptr: i32, len: i32) -> wasmti
     let memory = guest_memory(caller)?;
     let (start, len) = (ptr as u32 as usize, len as u32 as usize);
     if len > max_request {
-        return Ok(ERR_BAD_REQUEST);
+        return Ok(code::BAD_REQUEST);
     }
     let Some(bytes) = memory.data(&*caller).get(start..start + len) else {
-        return Ok(ERR_BAD_POINTER);
+        return Ok(code::BAD_POINTER);
     };
     let Some(request) = HostRequest::parse(bytes) else {
-        return Ok(ERR_BAD_REQUEST);
+        return Ok(code::BAD_REQUEST);
     };
-    let answer = perform(caller.data_mut(), request).await?;
-    let encoded = match answer {
-        Ok(Value::Null) => Ok(br#"{"ok":null}"#.to_vec()),
-        Ok(value) => serde_json::to_vec(&json!({ "ok": value })),
-        Err(error) => serde_json::to_vec(&json!({ "error": { "code": error.code, "message": error.message } })),
-    }
-    .expect("JSON values always encode");
+    let encoded = match perform(caller.data_mut(), request).await? {
+        Ok(value) => weft_abi::ok_answer(&value),
+        Err(error) => weft_abi::error_answer(&error.code, &error.message),
+    };
     let len = encoded.len() as i64;
     caller.data_mut().last_result = encoded;
     Ok(len)
 }
 
-/// Runs one op. The outer error ends the invocation (a limit was exceeded); the inner one is
-/// handed back to the guest.
+impl From<Refusal> for HostError {
+    fn from(refusal: Refusal) -> Self {
+        HostError::new(refusal.code, refusal.message)
+    }
+}
+
+/// Runs one op: the contract's checks first (weft-abi), then the host's services. The outer
+/// error ends the invocation (a limit was exceeded); the inner one is handed back to the guest.
 async fn perform(state: &mut StoreState, request: HostRequest) -> wasmtime::Result<Result<Value, HostError>> {
     let host = state.host.clone();
     Ok(match request {
@@ -308,62 +203,44 @@ async fn perform(state: &mut StoreState, request: HostRequest) -> wasmtime::Resu
             state.push_log(level, message);
             Ok(Value::Null)
         }
-        HostRequest::KvGet(KeyArgs { key }) => host.kv_get(&key).await.map(|v| v.unwrap_or(Value::Null)),
-        HostRequest::KvSet(KvSetArgs { key, value }) => host.kv_set(&key, value).await.map(|()| Value::Null),
-        HostRequest::KvDelete(KeyArgs { key }) => host.kv_delete(&key).await.map(|()| Value::Null),
-        HostRequest::KvList(KvListArgs { prefix }) => host.kv_list(&prefix).await.map(|keys| json!(keys)),
-        HostRequest::TaskQueue(TaskQueueArgs { task, schedule }) => {
-            host.queue_task(task, schedule).await.map(|()| Value::Null)
+        HostRequest::KvGet(KeyArgs { key }) => match weft_abi::check_key(&key) {
+            Ok(()) => host.kv_get(&key).await.map(|v| v.unwrap_or(Value::Null)),
+            Err(refusal) => Err(refusal.into()),
+        },
+        HostRequest::KvSet(KvSetArgs { key, value }) => {
+            match weft_abi::check_key(&key).and_then(|()| weft_abi::check_value(&value)) {
+                Ok(_) => host.kv_set(&key, value).await.map(|()| Value::Null),
+                Err(refusal) => Err(refusal.into()),
+            }
         }
-        HostRequest::HttpFetch(HttpFetchArgs { request }) => {
+        HostRequest::KvDelete(KeyArgs { key }) => match weft_abi::check_key(&key) {
+            Ok(()) => host.kv_delete(&key).await.map(|()| Value::Null),
+            Err(refusal) => Err(refusal.into()),
+        },
+        HostRequest::KvList(KvListArgs { prefix }) => host.kv_list(&prefix).await.map(|keys| json!(keys)),
+        HostRequest::TaskQueue(TaskQueueArgs { task, schedule }) => match weft_abi::check_task(&task, schedule) {
+            Ok(()) => host.queue_task(task, schedule).await.map(|()| Value::Null),
+            Err(refusal) => Err(refusal.into()),
+        },
+        HostRequest::HttpFetch(request) => {
             state.outbound_requests += 1;
             if state.outbound_requests > state.limits.outbound_requests {
                 return Err(wasmtime::Error::new(LimitExceeded::OutboundRequests(state.limits.outbound_requests)));
             }
-            match decode_request(request) {
-                Ok(request) => host.fetch(request).await.map(|response| {
-                    json!({ "status": response.status, "headers": response.headers, "body": BASE64.encode(response.body) })
-                }),
-                Err(error) => Err(error),
+            match weft_abi::decode_body(request.body.as_deref()) {
+                Ok(body) => {
+                    let request =
+                        OutboundRequest { method: request.method, url: request.url, headers: request.headers, body };
+                    host.fetch(request).await.map(|response| {
+                        json!(FetchResponse {
+                            status: response.status,
+                            headers: response.headers,
+                            body: weft_abi::encode_body(&response.body),
+                        })
+                    })
+                }
+                Err(refusal) => Err(refusal.into()),
             }
         }
     })
-}
-
-fn decode_request(wire: WireRequest) -> Result<OutboundRequest, HostError> {
-    let body = match wire.body {
-        Some(body) => BASE64
-            .decode(body)
-            .map_err(|e| HostError::new("bad_request", format!("request body is not base64: {e}")))?,
-        None => Vec::new(),
-    };
-    Ok(OutboundRequest { method: wire.method, url: wire.url, headers: wire.headers, body })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_requests_parse_by_op_and_refuse_what_the_op_cannot_take() {
-        let parse = |json: &str| HostRequest::parse(json.as_bytes());
-        assert!(matches!(
-            parse(r#"{"message":"hi","op":"log","level":"warn"}"#),
-            Some(HostRequest::Log(LogArgs { level: LogLevel::Warn, message })) if message == "hi"
-        ));
-        assert!(
-            matches!(parse(r#"{"op":"kv.get","key":"k"}"#), Some(HostRequest::KvGet(KeyArgs { key })) if key == "k")
-        );
-        assert!(matches!(
-            parse(r#"{"op":"task.queue","task":{"n":1}}"#),
-            Some(HostRequest::TaskQueue(TaskQueueArgs { schedule: 0, .. }))
-        ));
-        assert!(matches!(
-            parse(r#"{"op":"http.fetch","request":{"url":"https://example.com"}}"#),
-            Some(HostRequest::HttpFetch(HttpFetchArgs { request })) if request.method == "GET"
-        ));
-        for refused in [r#"{"op":"teleport"}"#, r#"{"op":"kv.get"}"#, r#"{"key":"k"}"#, r#"{"op":"log","#, "[]"] {
-            assert!(parse(refused).is_none(), "{refused}");
-        }
-    }
 }

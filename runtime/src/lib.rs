@@ -36,6 +36,8 @@ pub use host::{HostError, HostServices, LogLevel, LogLine, NoHostServices, Outbo
 pub use limits::Limits;
 pub use outcome::{Failure, FailureKind, GuestResponse, Outcome, RunReport};
 pub use validate::ValidationError;
+/// The host-call contract (ops, wire types, limits, error codes) shared with the guest SDK.
+pub use weft_abi as abi;
 
 /// Errors of the runtime itself, as opposed to failures of a guest (those are a
 /// [`Failure`] inside a [`RunReport`]).

@@ -4,7 +4,7 @@
 //! the outcome `{"error":{"code":<status>,"message":"…"}}` (a status outside 400–599 is
 //! sent as 500, the only range the host accepts). Host operations that fail
 //! (`kv`, `tasks`, `http::fetch`, …) also return an [`Error`], whose [`Error::kind`] is the
-//! host's error code (`"limit"`, `"forbidden"`, …), so `?` propagates them as 5xx.
+//! host's error code (`"not_allowed"`, `"too_large"`, …), so `?` propagates them as 5xx.
 
 use std::fmt;
 
@@ -80,8 +80,9 @@ impl Error {
         &self.message
     }
 
-    /// For errors from a host operation, the host's error code (e.g. `"limit"` when the
-    /// host-call limit for this event is reached); `None` for errors made by the guest.
+    /// For errors from a host operation, the host's error code (e.g. `"not_allowed"` for a
+    /// refused outbound request, `"too_large"` for a kv value over its limit); `None` for
+    /// errors made by the guest.
     pub fn kind(&self) -> Option<&str> {
         self.kind.as_deref()
     }

@@ -9,12 +9,7 @@ use serde_json::Value;
 
 use crate::Error;
 
-/// `call` returned -1: the request's memory range was invalid.
-pub(crate) const INVALID_MEMORY: i64 = -1;
-/// `call` returned -2: the request was not valid JSON or named an unknown op.
-pub(crate) const INVALID_REQUEST: i64 = -2;
-/// `call` returned -3: the host-call limit for this event is reached.
-pub(crate) const LIMIT_REACHED: i64 = -3;
+pub(crate) use weft_abi::code::{BAD_POINTER as INVALID_MEMORY, BAD_REQUEST as INVALID_REQUEST};
 
 #[cfg(target_arch = "wasm32")]
 mod imports {
@@ -86,14 +81,13 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, 
 ///
 /// Host-reported failures map to an [`Error`] with status `error_status` whose kind is
 /// the host's code; transport failures (negative codes) map to 500 with kinds
-/// `invalid_memory`, `invalid_request` or `limit`.
+/// `invalid_memory` or `invalid_request`.
 pub(crate) fn call(op: &str, args: impl Serialize, error_status: u16) -> Result<Value, Error> {
     let request = serde_json::to_vec(&WireRequest { op, args })?;
     let result = transport(&request).map_err(|code| {
         let (kind, message) = match code {
             INVALID_MEMORY => ("invalid_memory", "invalid memory range"),
             INVALID_REQUEST => ("invalid_request", "request not valid json or unknown op"),
-            LIMIT_REACHED => ("limit", "host-call limit for this event reached"),
             _ => ("unknown", "unknown host error"),
         };
         Error::host(500, op, kind, &format!("{message} ({code})"))

@@ -1,7 +1,8 @@
 //! The installation's key-value store (ops `kv.get`, `kv.set`, `kv.delete`, `kv.list`).
 //!
-//! Values are any JSON. Storing `null` is the same as having no value: [`get`] returns
-//! `None` for both.
+//! Values are any JSON, at most 64 KiB of JSON text; keys are 1–512 bytes; an installation
+//! keeps at most 10 000 keys (`weft_abi::limits`). Storing `null` keeps the key (it is
+//! listed) with a value that [`get`] reads as `None`, like an absent key; [`delete`] removes it.
 //!
 //! ```
 //! use weft_sdk::kv;

@@ -27,8 +27,9 @@
 //! call; to drop the chattier levels call `log::set_max_level` (the logger is installed
 //! with every level enabled, and installing it again does not change the maximum).
 //!
-//! Logging never fails the handler: if the host call fails (e.g. the host-call limit is
-//! reached), the line goes to stderr instead, which the host also captures.
+//! Logging never fails the handler: if the host call fails, the line goes to stderr
+//! instead, which the host also captures. Every line counts against the event's host-call
+//! limit, past which the event ends.
 
 use std::fmt;
 

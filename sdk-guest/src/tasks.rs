@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::{Error, Result, host};
 
 /// The longest delay a task can be scheduled with: one day, in seconds.
-pub const MAX_SCHEDULE_SECS: u32 = 86_400;
+pub const MAX_SCHEDULE_SECS: u32 = weft_abi::limits::MAX_SCHEDULE_SECS;
 
 /// Queues `task`, which must serialize to a JSON object, to run in `schedule_secs`
 /// seconds (0 = as soon as possible, at most [`MAX_SCHEDULE_SECS`]).

@@ -29,11 +29,11 @@ use serde_json::{Value, json};
 
 use crate::abi;
 use crate::handler::{Handler, Outcome};
-use crate::host::{INVALID_REQUEST, LIMIT_REACHED};
 use crate::http::{OutboundRequest, OutboundResponse, Request};
 use crate::log::Level;
-use crate::tasks::MAX_SCHEDULE_SECS;
 use crate::{Environment, Error};
+use weft_abi::conformance::MemoryKv;
+use weft_abi::{FetchResponse, HostRequest, KeyArgs, KvListArgs, KvSetArgs, LogArgs, LogLevel, TaskQueueArgs, code};
 
 /// One line logged through the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +58,7 @@ struct State {
     calls: Vec<Value>,
     call_limit: Option<usize>,
     logs: Vec<LogRecord>,
-    kv: BTreeMap<String, Value>,
+    kv: MemoryKv,
     tasks: Vec<QueuedTask>,
     fetches: Vec<OutboundRequest>,
     responses: HashMap<String, Result<OutboundResponse, (String, String)>>,
@@ -121,8 +121,8 @@ impl MockHost {
         with(|state| state.calls.clone())
     }
 
-    /// Makes every call after the first `max` fail with -3 (host-call limit reached),
-    /// like the real host's per-event limit.
+    /// Makes the call after the first `max` panic, as the real host ends the event past its
+    /// per-event host-call limit.
     pub fn limit_calls(&self, max: usize) {
         with(|state| state.call_limit = Some(max));
     }
@@ -137,19 +137,26 @@ impl MockHost {
         with(|state| state.logs.iter().map(|log| log.message.clone()).collect())
     }
 
-    /// The kv store's contents.
+    /// The kv store's contents (a key set to `null` holds `null`, as on the real host).
     pub fn kv(&self) -> BTreeMap<String, Value> {
-        with(|state| state.kv.clone())
+        with(|state| {
+            state.kv.entries().iter().map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap_or_default())).collect()
+        })
     }
 
     /// The value at `key` in the kv store.
     pub fn kv_get(&self, key: &str) -> Option<Value> {
-        with(|state| state.kv.get(key).cloned())
+        with(|state| state.kv.get(key).and_then(|text| serde_json::from_str(text).ok()))
     }
 
-    /// Stores `value` at `key` in the kv store (a `null` value deletes).
+    /// Stores `value` at `key` in the kv store, as `kv.set` would (`null` is stored as `null`).
+    ///
+    /// # Panics
+    ///
+    /// If the contract refuses the key or value (see `weft_abi::limits`).
     pub fn kv_set(&self, key: &str, value: Value) {
-        with(|state| kv_set(state, key, value));
+        let text = weft_abi::check_key(key).and_then(|()| weft_abi::check_value(&value)).expect("a valid kv entry");
+        with(|state| state.kv.set(key, text)).expect("room for the key");
     }
 
     /// The tasks queued so far.
@@ -186,102 +193,94 @@ impl MockHost {
     }
 }
 
-fn kv_set(state: &mut State, key: &str, value: Value) {
-    if value.is_null() {
-        state.kv.remove(key);
-    } else {
-        state.kv.insert(key.to_owned(), value);
-    }
+fn ok(value: &Value) -> Vec<u8> {
+    weft_abi::ok_answer(value)
 }
 
-fn ok(value: Value) -> Value {
-    json!({ "ok": value })
+fn refused(refusal: weft_abi::Refusal) -> Vec<u8> {
+    weft_abi::error_answer(refusal.code, &refusal.message)
 }
 
-fn error(code: &str, message: impl Into<String>) -> Value {
-    json!({ "error": { "code": code, "message": message.into() } })
-}
-
-fn string_arg<'a>(request: &'a Value, name: &str) -> Result<&'a str, Value> {
-    request.get(name).and_then(Value::as_str).ok_or_else(|| error("invalid", format!("`{name}` must be a string")))
-}
-
-/// The native transport: handles one op request like the real host's `call`.
+/// The native transport: answers one op request as the real host does. Requests are read
+/// and checked by the contract crate (weft-abi) that the runtime uses, and both hosts pass
+/// the same conformance suite (`weft_abi::conformance`).
+///
+/// # Panics
+///
+/// Past the call limit set with [`MockHost::limit_calls`]: the real host ends the event
+/// there (failure kind `host_call_limit`), which a handler cannot catch either.
 pub(crate) fn host_call(request: &[u8]) -> Result<Vec<u8>, i64> {
-    let request: Value = serde_json::from_slice(request).map_err(|_| INVALID_REQUEST)?;
-    let op = request.get("op").and_then(Value::as_str).ok_or(INVALID_REQUEST)?.to_owned();
-    let result = with(|state| {
-        if state.call_limit.is_some_and(|limit| state.calls.len() >= limit) {
-            return Err(LIMIT_REACHED);
+    let over_limit = with(|state| state.call_limit.is_some_and(|limit| state.calls.len() >= limit));
+    if over_limit {
+        panic!("host-call limit reached: on the real host the event ends here with failure kind `host_call_limit`");
+    }
+    with(|state| state.calls.push(serde_json::from_slice(request).unwrap_or(Value::Null)));
+    let request = HostRequest::parse(request).ok_or(code::BAD_REQUEST)?;
+    Ok(with(|state| answer(state, request)))
+}
+
+fn answer(state: &mut State, request: HostRequest) -> Vec<u8> {
+    match request {
+        HostRequest::Log(LogArgs { level, message }) => {
+            let level = match level {
+                LogLevel::Debug => Level::Debug,
+                LogLevel::Info => Level::Info,
+                LogLevel::Warn => Level::Warn,
+                LogLevel::Error => Level::Error,
+            };
+            state.logs.push(LogRecord { level, message });
+            ok(&Value::Null)
         }
-        state.calls.push(request.clone());
-        let result = match op.as_str() {
-            "log" => op_log(state, &request),
-            "kv.get" => string_arg(&request, "key").map(|key| ok(state.kv.get(key).cloned().unwrap_or(Value::Null))),
-            "kv.set" => string_arg(&request, "key").map(|key| {
-                kv_set(state, key, request.get("value").cloned().unwrap_or_default());
-                ok(Value::Null)
-            }),
-            "kv.delete" => string_arg(&request, "key").map(|key| {
-                state.kv.remove(key);
-                ok(Value::Null)
-            }),
-            "kv.list" => string_arg(&request, "prefix").map(|prefix| {
-                let keys: Vec<&String> = state.kv.keys().filter(|key| key.starts_with(prefix)).collect();
-                ok(json!(keys))
-            }),
-            "task.queue" => op_task_queue(state, &request),
-            "http.fetch" => op_http_fetch(state, &request),
-            _ => return Err(INVALID_REQUEST),
-        };
-        Ok(result.unwrap_or_else(|err| err))
-    })?;
-    Ok(serde_json::to_vec(&result).expect("json values serialize"))
-}
-
-fn op_log(state: &mut State, request: &Value) -> Result<Value, Value> {
-    let level = request
-        .get("level")
-        .cloned()
-        .and_then(|level| serde_json::from_value::<Level>(level).ok())
-        .ok_or_else(|| error("invalid", "`level` must be debug, info, warn or error"))?;
-    let message = string_arg(request, "message")?.to_owned();
-    state.logs.push(LogRecord { level, message });
-    Ok(ok(Value::Null))
-}
-
-fn op_task_queue(state: &mut State, request: &Value) -> Result<Value, Value> {
-    let task = request
-        .get("task")
-        .filter(|task| task.is_object())
-        .ok_or_else(|| error("invalid", "`task` must be an object"))?
-        .clone();
-    let schedule = match request.get("schedule") {
-        None | Some(Value::Null) => None,
-        Some(schedule) => Some(
-            schedule
-                .as_u64()
-                .filter(|secs| *secs <= u64::from(MAX_SCHEDULE_SECS))
-                .ok_or_else(|| error("invalid", "`schedule` must be 0..=86400 seconds"))?,
-        ),
-    };
-    state.tasks.push(QueuedTask { task, schedule });
-    Ok(ok(Value::Null))
-}
-
-fn op_http_fetch(state: &mut State, request: &Value) -> Result<Value, Value> {
-    let outbound: OutboundRequest = request
-        .get("request")
-        .cloned()
-        .and_then(|req| serde_json::from_value(req).ok())
-        .ok_or_else(|| error("invalid", "`request` must be {method, url, headers, body?}"))?;
-    let url = outbound.url.clone();
-    let method = outbound.method.clone();
-    state.fetches.push(outbound);
-    match state.responses.get(&url) {
-        Some(Ok(response)) => Ok(ok(serde_json::to_value(response).expect("serializes"))),
-        Some(Err((code, message))) => Err(error(code, message.clone())),
-        None => Err(error("not_mocked", format!("no mock response for {method} {url}"))),
+        HostRequest::KvGet(KeyArgs { key }) => match weft_abi::check_key(&key) {
+            Ok(()) => ok(&state.kv.get(&key).and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default()),
+            Err(refusal) => refused(refusal),
+        },
+        HostRequest::KvSet(KvSetArgs { key, value }) => {
+            match weft_abi::check_key(&key).and_then(|()| weft_abi::check_value(&value)) {
+                Ok(text) => match state.kv.set(&key, text) {
+                    Ok(()) => ok(&Value::Null),
+                    Err(refusal) => refused(refusal),
+                },
+                Err(refusal) => refused(refusal),
+            }
+        }
+        HostRequest::KvDelete(KeyArgs { key }) => match weft_abi::check_key(&key) {
+            Ok(()) => {
+                state.kv.delete(&key);
+                ok(&Value::Null)
+            }
+            Err(refusal) => refused(refusal),
+        },
+        HostRequest::KvList(KvListArgs { prefix }) => ok(&json!(state.kv.list(&prefix))),
+        HostRequest::TaskQueue(TaskQueueArgs { task, schedule }) => match weft_abi::check_task(&task, schedule) {
+            Ok(()) => {
+                state.tasks.push(QueuedTask { task, schedule: Some(u64::from(schedule)) });
+                ok(&Value::Null)
+            }
+            Err(refusal) => refused(refusal),
+        },
+        HostRequest::HttpFetch(request) => {
+            let body = match weft_abi::decode_body(request.body.as_deref()) {
+                Ok(body) => body,
+                Err(refusal) => return refused(refusal),
+            };
+            let (method, url) = (request.method.clone(), request.url.clone());
+            state.fetches.push(OutboundRequest {
+                method: request.method,
+                url: request.url,
+                headers: request.headers.into_iter().collect(),
+                body: request.body.map(|_| body),
+            });
+            match state.responses.get(&url) {
+                Some(Ok(response)) => ok(&json!(FetchResponse {
+                    status: response.status,
+                    headers: response.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    body: weft_abi::encode_body(&response.body),
+                })),
+                Some(Err((code, message))) => weft_abi::error_answer(code, message),
+                None => weft_abi::error_answer("not_mocked", &format!("no mock response for {method} {url}")),
+            }
+        }
     }
 }
 
@@ -379,6 +378,7 @@ pub fn event(kind: &str, fields: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tasks::MAX_SCHEDULE_SECS;
     use crate::{Event, LifecycleEvent, Response, Result, kv, log, tasks};
 
     #[derive(Default)]
@@ -491,15 +491,12 @@ mod tests {
     }
 
     #[test]
-    fn the_call_limit_surfaces_as_a_limit_error() {
+    #[should_panic(expected = "host_call_limit")]
+    fn the_call_past_the_limit_ends_the_event_as_on_the_real_host() {
         let host = MockHost::new();
         host.limit_calls(1);
         kv::set("a", &1).unwrap();
-        let err = kv::get::<u32>("a").unwrap_err();
-        assert_eq!((err.status(), err.kind()), (500, Some("limit")));
-        log::info("falls back to stderr");
-        assert!(host.logs().is_empty());
-        assert_eq!(host.calls().len(), 1);
+        let _ = kv::get::<u32>("a");
     }
 
     #[test]
@@ -515,10 +512,48 @@ mod tests {
     #[test]
     fn unknown_ops_and_bad_json_get_code_minus_two() {
         let _host = MockHost::new();
-        assert_eq!(host_call(b"nope"), Err(INVALID_REQUEST));
-        assert_eq!(host_call(br#"{"op":"teleport"}"#), Err(INVALID_REQUEST));
+        assert_eq!(host_call(b"nope"), Err(code::BAD_REQUEST));
+        assert_eq!(host_call(br#"{"op":"teleport"}"#), Err(code::BAD_REQUEST));
         let err = crate::host::call("teleport", json!({}), 500).unwrap_err();
         assert_eq!(err.kind(), Some("invalid_request"));
+    }
+
+    /// The contract's conformance suite, which the runtime's real host also passes
+    /// (runtime/tests/conformance.rs): the mock cannot drift from production.
+    #[test]
+    fn the_mock_host_passes_the_host_call_conformance_suite() {
+        use weft_abi::conformance::{self, Answer};
+        let mut failures = Vec::new();
+        for case in conformance::cases() {
+            let host = MockHost::new();
+            host.limit_calls(case.host_calls as usize);
+            let mut response = OutboundResponse::new(conformance::FETCH_STATUS).with_body(conformance::FETCH_BODY);
+            for (name, value) in conformance::FETCH_HEADERS {
+                response = response.with_header(name, value);
+            }
+            host.respond(conformance::FETCH_URL, response);
+            let mut answers = Vec::new();
+            for step in &case.steps {
+                let answer = std::panic::catch_unwind(|| host_call(&step.request));
+                match answer {
+                    Ok(Ok(bytes)) => answers.push(Answer::Result(bytes)),
+                    Ok(Err(code)) => answers.push(Answer::Code(code)),
+                    Err(_) => {
+                        answers.push(Answer::Trap);
+                        break;
+                    }
+                }
+            }
+            let logs: Vec<_> = host
+                .logs()
+                .into_iter()
+                .map(|log| (serde_json::from_value(json!(log.level)).unwrap(), log.message))
+                .collect();
+            if let Err(failure) = case.check(&answers, &logs) {
+                failures.push(failure);
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
     }
 
     #[test]
