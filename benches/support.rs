@@ -17,6 +17,37 @@ pub fn hello_wasm() -> Vec<u8> {
     std::fs::read(path).expect("hello.wasm")
 }
 
+/// hello.wasm as the v1 SDK built it (kept as a fixture: v1 modules keep running).
+#[allow(dead_code)]
+pub fn v1_hello_wasm() -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1/hello.wasm")).expect("v1 hello.wasm")
+}
+
+/// Every built example, by name.
+#[allow(dead_code)]
+pub fn example_wasms() -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/target/wasm32-wasip1/release");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("examples are built").flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|ext| ext == "wasm") {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            found.push((name, std::fs::read(&path).unwrap()));
+        }
+    }
+    found
+}
+
+/// The ABI v2 parts the server would hand hello for the same event as
+/// [`hello_invocation`]: the event object (no body) and the encoded environment.
+#[allow(dead_code)]
+pub fn hello_parts() -> (Vec<u8>, String) {
+    let json: serde_json::Value = serde_json::from_slice(&hello_invocation()).unwrap();
+    let mut event = json["event"].clone();
+    event["request"].as_object_mut().unwrap().remove("body");
+    (weft::dispatch::event_object(&event), json["environment"].to_string())
+}
+
 /// The invocation the server would hand hello for `GET …/fetch/bench`, written by the
 /// server's own code: `weft::environments::encode` (sealed API tokens, the integration, the
 /// installation with its configuration) inside `weft::dispatch::invocation`.

@@ -304,7 +304,7 @@ pub async fn forward(
     state: &AppState,
     integration: &IntegrationRecord,
     installation: Option<&InstallationRecord>,
-    invocation: &[u8],
+    invocation: impl FnOnce() -> Vec<u8>,
 ) -> Option<RunReport> {
     let config = match state.dev.config(&state.store, &integration.id).await {
         Ok(config) => config?,
@@ -317,6 +317,8 @@ pub async fn forward(
     if !own && !config.all_orgs {
         return None;
     }
+    let invocation = invocation();
+    let invocation = &invocation[..];
     let started = Instant::now();
     let answer = match config.kind {
         TunnelKind::Socket => state.dev.through_socket(integration, invocation).await,

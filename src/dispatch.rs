@@ -1,10 +1,14 @@
-//! Running one event for one installation: build the invocation JSON, run it in a fresh
-//! instance of the integration's current version, and record it in the events log.
+//! Running one event for one installation: build the input in the form the module's guest
+//! ABI takes (v2: event JSON, the environment encoded once per installation and the body as
+//! raw bytes; v1: one invocation JSON), run it in a fresh instance of the integration's
+//! current version, and record it in the events log.
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
-use weft_runtime::{Failure, Outcome, RunReport};
+use weft_runtime::{EventParts, Failure, Input, Outcome, RunReport};
 
 use crate::guest_host::GuestHost;
 use crate::modules::ModuleError;
@@ -59,10 +63,32 @@ pub async fn run_event(
     run(state, EventRun { integration, installation: Some(installation), event, dead_on_failure: false }, check).await
 }
 
+/// Runs a `fetch` event whose request body is `body` (raw bytes, kept out of the event).
+pub async fn run_fetch(
+    state: &AppState,
+    integration: &IntegrationRecord,
+    installation: &InstallationRecord,
+    event: Value,
+    body: &[u8],
+    check: impl FnOnce(&Outcome) -> Result<(), Failure>,
+) -> Result<Dispatched, DispatchError> {
+    let run_ = EventRun { integration, installation: Some(installation), event, dead_on_failure: false };
+    run_with_body(state, run_, body, check).await
+}
+
 /// Runs one event in a fresh instance and records it in the events log.
 pub async fn run(
     state: &AppState,
     run: EventRun<'_>,
+    check: impl FnOnce(&Outcome) -> Result<(), Failure>,
+) -> Result<Dispatched, DispatchError> {
+    run_with_body(state, run, &[], check).await
+}
+
+async fn run_with_body(
+    state: &AppState,
+    run: EventRun<'_>,
+    body: &[u8],
     check: impl FnOnce(&Outcome) -> Result<(), Failure>,
 ) -> Result<Dispatched, DispatchError> {
     let EventRun { integration, installation, mut event, dead_on_failure } = run;
@@ -70,16 +96,33 @@ pub async fn run(
     let event_id = crate::ids::event_id(created_at);
     event["eventId"] = json!(event_id);
     let event_type = event["type"].as_str().unwrap_or("unknown").to_owned();
-    let input = invocation(&event, &state.environments.get(state, integration, installation));
+    let environment = state.environments.get(state, integration, installation);
+    // The v1 invocation JSON (the dev tunnel's protocol, and what v1 modules read), built
+    // only when needed.
+    let v1 = || {
+        let mut event = event.clone();
+        if let Some(request) = event.get_mut("request").and_then(Value::as_object_mut) {
+            request.insert("body".into(), json!(BASE64.encode(body)));
+        }
+        invocation(&event, &environment)
+    };
 
-    let mut report = match crate::dev::forward(state, integration, installation, &input).await {
+    let mut report = match crate::dev::forward(state, integration, installation, &v1).await {
         // Dev mode is on for this event: the author's machine ran it.
         Some(report) => report,
         None => {
             let module = state.modules.get(&integration.id, integration.current_version).await?;
             let host = Arc::new(GuestHost::new(state, integration, installation));
             let limits = crate::config::integration_limits(&integration.manifest, &state.limits);
-            state.runtime.run(&module, &input, &limits, host).await.map_err(|_| DispatchError::Busy)?
+            let (json, event_json);
+            let input = if module.abi_version() >= 2 {
+                event_json = event_object(&event);
+                Input::Parts(EventParts { event: &event_json, environment: environment.as_bytes(), body })
+            } else {
+                json = v1();
+                Input::Json(&json)
+            };
+            state.runtime.run_input(&module, input, &limits, host).await.map_err(|_| DispatchError::Busy)?
         }
     };
     if let Ok(outcome) = &report.result
@@ -109,24 +152,35 @@ pub fn succeeded(report: &RunReport) -> bool {
 pub fn invocation(event: &Value, environment: &str) -> Vec<u8> {
     let mut input = Vec::with_capacity(512 + environment.len());
     input.extend_from_slice(br#"{"abi":1,"event":"#);
-    match event.as_object() {
-        Some(fields) if fields.contains_key("type") => {
-            input.extend_from_slice(br#"{"type":"#);
-            write_json(&mut input, &fields["type"]);
-            for (name, value) in fields.iter().filter(|(name, _)| *name != "type") {
-                input.push(b',');
-                write_json(&mut input, name);
-                input.push(b':');
-                write_json(&mut input, value);
-            }
-            input.push(b'}');
-        }
-        _ => write_json(&mut input, event),
-    }
+    write_event(&mut input, event);
     input.extend_from_slice(br#","environment":"#);
     input.extend_from_slice(environment.as_bytes());
     input.push(b'}');
     input
+}
+
+/// The event object alone, `type` first (ABI v2's event part).
+pub fn event_object(event: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    write_event(&mut out, event);
+    out
+}
+
+fn write_event(input: &mut Vec<u8>, event: &Value) {
+    match event.as_object() {
+        Some(fields) if fields.contains_key("type") => {
+            input.extend_from_slice(br#"{"type":"#);
+            write_json(input, &fields["type"]);
+            for (name, value) in fields.iter().filter(|(name, _)| *name != "type") {
+                input.push(b',');
+                write_json(input, name);
+                input.push(b':');
+                write_json(input, value);
+            }
+            input.push(b'}');
+        }
+        _ => write_json(input, event),
+    }
 }
 
 fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {

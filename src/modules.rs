@@ -25,6 +25,16 @@ pub struct CompiledModule {
     pub sha256: String,
 }
 
+/// What publish and `weft check` say of a compiled module: `{"abi":2,"snapshot":true}`, or
+/// `{"abi":…,"snapshot":false,"snapshotReason":"…"}` when it runs as published.
+pub fn module_report(module: &PreparedModule) -> serde_json::Value {
+    let mut report = serde_json::json!({ "abi": module.abi_version(), "snapshot": module.snapshot().taken() });
+    if let Some(reason) = module.snapshot().reason() {
+        report["snapshotReason"] = serde_json::json!(reason);
+    }
+    report
+}
+
 /// Why a stored module could not be made ready.
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {

@@ -1,16 +1,18 @@
 //! The shared wasmtime engine: configuration, compilation and the epoch ticker.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
 
 use crate::host::{self, HostServices};
+use crate::input::Input;
 use crate::invoke::{AbiExports, Invocation, StoreState};
 use crate::limits::Limits;
 use crate::outcome::RunReport;
+use crate::snapshot::{self, Snapshot};
 use crate::validate::{self, ValidationError};
 use crate::{Error, Result};
 
@@ -30,6 +32,12 @@ pub struct RuntimeConfig {
     pub max_module_bytes: usize,
     /// How often the epoch advances: the granularity of deadlines and of yielding.
     pub epoch_tick: Duration,
+    /// Pre-initialise modules at [`Runtime::compile`] (`wasmtime-wizer`); `false` compiles
+    /// them as published (the baseline the benchmarks compare against).
+    pub snapshot: bool,
+    /// How long a module's initialisation may run at compile time before the snapshot is
+    /// given up (the module then runs as published).
+    pub init_deadline: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -41,6 +49,8 @@ impl Default for RuntimeConfig {
             pooling: true,
             max_module_bytes: 16 << 20,
             epoch_tick: Duration::from_millis(5),
+            snapshot: true,
+            init_deadline: Duration::from_secs(2),
         }
     }
 }
@@ -50,9 +60,24 @@ impl Default for RuntimeConfig {
 pub struct PreparedModule {
     pre: InstancePre<StoreState>,
     abi: AbiExports,
+    snapshot: Snapshot,
+    /// ABI v2: where the guest's input buffer is (the same in every instance of a module),
+    /// learnt from `weft_buffer` on the first event.
+    input_buffer: Arc<OnceLock<(u32, u32)>>,
 }
 
 impl PreparedModule {
+    /// The guest ABI version the module speaks (1 or 2).
+    pub fn abi_version(&self) -> u32 {
+        self.abi.version()
+    }
+
+    /// Whether [`Runtime::compile`] pre-initialised it (a module loaded from an artifact
+    /// reports what can be seen: an init export left means no snapshot).
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
     /// The compiled machine code, to store next to the module so that loading it later
     /// does not compile again (see [`Runtime::load`]).
     pub fn serialize(&self) -> Result<Vec<u8>> {
@@ -98,8 +123,7 @@ impl Runtime {
         }
         let engine = Engine::new(&wasm).map_err(|e| Error::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut StoreState| &mut state.wasi)
-            .map_err(|e| Error::Engine(format!("{e:#}")))?;
+        crate::wasi::add_to_linker(&mut linker).map_err(|e| Error::Engine(format!("{e:#}")))?;
         host::add_to_linker(&mut linker).map_err(|e| Error::Engine(format!("{e:#}")))?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -117,7 +141,9 @@ impl Runtime {
         self.slots.available_permits()
     }
 
-    /// Validates `wasm` against the guest ABI v1 and compiles it.
+    /// Validates `wasm` against the guest ABI (v1 or v2), pre-initialises it (unless the
+    /// runtime is configured not to, or the module cannot be: then it runs as published and
+    /// [`PreparedModule::snapshot`] says why) and compiles it.
     pub fn compile(&self, wasm: &[u8]) -> Result<PreparedModule, ValidationError> {
         if wasm.len() > self.config.max_module_bytes {
             return Err(ValidationError::TooLarge { size: wasm.len(), max: self.config.max_module_bytes });
@@ -127,7 +153,26 @@ impl Runtime {
         }
         let module = Module::from_binary(&self.engine, wasm).map_err(|e| ValidationError::Compile(format!("{e:#}")))?;
         validate::check_interface(&module)?;
-        self.link(module)
+        if !self.config.snapshot {
+            return self.link(module, Snapshot::NotTaken { reason: "snapshots are turned off on this server".into() });
+        }
+        let started = std::time::Instant::now();
+        let snapshotted = snapshot::pre_initialize(
+            &self.engine,
+            &module,
+            wasm,
+            self.config.init_deadline,
+            self.config.max_limits.memory_bytes,
+        )
+        .and_then(|bytes| {
+            let module = Module::from_binary(&self.engine, &bytes).map_err(|e| format!("{e:#}"))?;
+            validate::check_interface(&module).map_err(|e| e.to_string())?;
+            Ok(module)
+        });
+        match snapshotted {
+            Ok(snapshotted) => self.link(snapshotted, Snapshot::Taken { took: started.elapsed() }),
+            Err(reason) => self.link(module, Snapshot::NotTaken { reason }),
+        }
     }
 
     /// Loads a module from [`PreparedModule::serialize`]'s bytes without compiling.
@@ -139,7 +184,8 @@ impl Runtime {
         // server's own database; wasmtime checks the engine version and configuration.
         let module =
             unsafe { Module::deserialize(&self.engine, artifact) }.map_err(|e| Error::Artifact(format!("{e:#}")))?;
-        self.link(module).map_err(|e| Error::Artifact(e.to_string()))
+        let snapshot = loaded_snapshot(&module);
+        self.link(module, snapshot).map_err(|e| Error::Artifact(e.to_string()))
     }
 
     /// Like [`Runtime::load`], from a file that is mapped rather than read: pages of
@@ -151,12 +197,22 @@ impl Runtime {
         // SAFETY: as for `load`; the server writes these files itself, atomically.
         let module = unsafe { Module::deserialize_file(&self.engine, path) }
             .map_err(|e| Error::Artifact(format!("{}: {e:#}", path.display())))?;
-        self.link(module).map_err(|e| Error::Artifact(e.to_string()))
+        let snapshot = loaded_snapshot(&module);
+        self.link(module, snapshot).map_err(|e| Error::Artifact(e.to_string()))
     }
 
-    fn link(&self, module: Module) -> Result<PreparedModule, ValidationError> {
-        let pre = self.linker.instantiate_pre(&module).map_err(|e| ValidationError::Link(format!("{e:#}")))?;
-        Ok(PreparedModule { abi: AbiExports::of_module(pre.module()), pre })
+    fn link(&self, module: Module, snapshot: Snapshot) -> Result<PreparedModule, ValidationError> {
+        let link_error = |e: wasmtime::Error| ValidationError::Link(format!("{e:#}"));
+        // WASI functions no guest is given answer ENOSYS; a module importing one gets its
+        // own copy of the linker with the stubs.
+        let mut linker = self.linker.clone();
+        let pre = if crate::wasi::stub_missing(&mut linker, &module).map_err(link_error)? {
+            linker.instantiate_pre(&module)
+        } else {
+            self.linker.instantiate_pre(&module)
+        }
+        .map_err(link_error)?;
+        Ok(PreparedModule { abi: AbiExports::of_module(pre.module()), pre, snapshot, input_buffer: Arc::default() })
     }
 
     /// Runs one invocation in a fresh instance. Waits up to the queue timeout for a free
@@ -165,6 +221,18 @@ impl Runtime {
         &self,
         module: &PreparedModule,
         invocation: &[u8],
+        limits: &Limits,
+        host: Arc<dyn HostServices>,
+    ) -> Result<RunReport> {
+        self.run_input(module, Input::Json(invocation), limits, host).await
+    }
+
+    /// Like [`Runtime::run`], for an input in either form: each is converted when the
+    /// module speaks the other ABI (see [`Input`]).
+    pub async fn run_input(
+        &self,
+        module: &PreparedModule,
+        input: Input<'_>,
         limits: &Limits,
         host: Arc<dyn HostServices>,
     ) -> Result<RunReport> {
@@ -178,7 +246,8 @@ impl Runtime {
             engine: &self.engine,
             pre: &module.pre,
             abi: &module.abi,
-            input: invocation,
+            input_buffer: &module.input_buffer,
+            input,
             limits: &limits,
             host,
         }
@@ -190,6 +259,15 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What a loaded artifact shows of its snapshot: an init export left means none was taken.
+fn loaded_snapshot(module: &Module) -> Snapshot {
+    if module.get_export("_initialize").is_some() || module.get_export(snapshot::INIT_EXPORT).is_some() {
+        Snapshot::NotTaken { reason: "the stored module was not pre-initialised".into() }
+    } else {
+        Snapshot::Taken { took: Duration::ZERO }
     }
 }
 

@@ -1,24 +1,25 @@
-//! One invocation: a fresh store, instantiate, hand the invocation JSON to `weft_handle`,
-//! read the outcome back, and classify whatever went wrong.
+//! One invocation: a fresh store, instantiate, hand the input to the guest (ABI v1:
+//! `weft_alloc` + `weft_handle`; ABI v2: one `weft_run` on the buffer the module already
+//! has), read the outcome back, and classify whatever went wrong.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::{
     Extern, FuncType, Instance, Memory, Module, ModuleExport, ResourceLimiter, Store, Trap, TypedFunc, UpdateDeadline,
     ValType,
 };
-use wasmtime_wasi::I32Exit;
-use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::host::{HostServices, LogLevel, LogLine};
+use crate::input::{EventParts, Input};
 use crate::limits::Limits;
 use crate::outcome::{Failure, FailureKind, Outcome, RunReport};
-use crate::output::CapturedOutput;
+use crate::wasi::{Captured, GuestExit};
 
 /// Per-store state: everything one invocation owns.
 pub(crate) struct StoreState {
-    pub(crate) wasi: WasiP1Ctx,
+    pub(crate) stdout: Captured,
+    pub(crate) stderr: Captured,
     pub(crate) limiter: GuestLimiter,
     pub(crate) host: Arc<dyn HostServices>,
     pub(crate) limits: Limits,
@@ -76,18 +77,17 @@ pub(crate) struct Invocation<'a> {
     pub(crate) engine: &'a wasmtime::Engine,
     pub(crate) pre: &'a wasmtime::InstancePre<StoreState>,
     pub(crate) abi: &'a AbiExports,
-    pub(crate) input: &'a [u8],
+    pub(crate) input_buffer: &'a OnceLock<(u32, u32)>,
+    pub(crate) input: Input<'a>,
     pub(crate) limits: &'a Limits,
     pub(crate) host: Arc<dyn HostServices>,
 }
 
 impl Invocation<'_> {
     pub(crate) async fn run(self) -> RunReport {
-        let stdout = CapturedOutput::new(self.limits.log_bytes);
-        let stderr = CapturedOutput::new(self.limits.log_bytes);
-        let wasi = wasmtime_wasi::WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build_p1();
         let state = StoreState {
-            wasi,
+            stdout: Captured::default(),
+            stderr: Captured::default(),
             limiter: GuestLimiter { memory_bytes: self.limits.memory_bytes, refused_growth: false },
             host: self.host,
             limits: self.limits.clone(),
@@ -111,15 +111,14 @@ impl Invocation<'_> {
         });
 
         // Host calls can wait on I/O, which no epoch tick interrupts: bound the whole run too.
-        let result =
-            match tokio::time::timeout(self.limits.deadline, execute(&mut store, self.pre, self.abi, self.input)).await
-            {
-                Ok(result) => result,
-                Err(_) => Err(Failure::new(FailureKind::Timeout, timeout_message(self.limits.deadline))),
-            };
+        let run = execute(&mut store, self.pre, self.abi, self.input_buffer, self.input);
+        let result = match tokio::time::timeout(self.limits.deadline, run).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::new(FailureKind::Timeout, timeout_message(self.limits.deadline))),
+        };
         let duration = started.elapsed();
         let state = store.into_data();
-        RunReport { result, logs: collect_logs(state, &stdout, &stderr), duration }
+        RunReport { result, logs: collect_logs(state), duration }
     }
 }
 
@@ -131,28 +130,113 @@ async fn execute(
     store: &mut Store<StoreState>,
     pre: &wasmtime::InstancePre<StoreState>,
     abi: &AbiExports,
-    input: &[u8],
+    input_buffer: &OnceLock<(u32, u32)>,
+    input: Input<'_>,
 ) -> Result<Outcome, Failure> {
     let instance =
         pre.instantiate_async(&mut *store).await.map_err(|e| classify(store, e, FailureKind::Instantiate))?;
-    let exports = abi.of(&instance, store)?;
-    store.data_mut().memory = Some(exports.memory);
-    if let Some(initialize) = abi.initialize(&instance, store) {
-        initialize.call_async(&mut *store, ()).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
+    let memory = abi.memory(&instance, store)?;
+    store.data_mut().memory = Some(memory);
+    // A snapshot has run these already (and no longer exports them).
+    for init in [abi.initialize, abi.init] {
+        if let Some(init) = AbiExports::typed::<(), ()>(&instance, store, init) {
+            init.call_async(&mut *store, ()).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
+        }
     }
+    match abi.version() {
+        2 => match input {
+            Input::Parts(parts) => execute_v2(store, &instance, memory, abi, input_buffer, parts).await,
+            Input::Json(json) => {
+                let owned = Input::to_v2(json)?;
+                execute_v2(store, &instance, memory, abi, input_buffer, owned.parts()).await
+            }
+        },
+        _ => execute_v1(store, &instance, memory, abi, &input.to_v1()?).await,
+    }
+}
 
+async fn execute_v1(
+    store: &mut Store<StoreState>,
+    instance: &Instance,
+    memory: Memory,
+    abi: &AbiExports,
+    input: &[u8],
+) -> Result<Outcome, Failure> {
+    let missing = |what: &str| Failure::new(FailureKind::Instantiate, format!("missing export {what}"));
+    let alloc = AbiExports::typed::<i32, i32>(instance, store, abi.alloc).ok_or_else(|| missing("weft_alloc"))?;
+    let handle =
+        AbiExports::typed::<(i32, i32), i64>(instance, store, abi.handle).ok_or_else(|| missing("weft_handle"))?;
     let len = i32::try_from(input.len())
         .map_err(|_| Failure::new(FailureKind::AllocFailed, "invocation larger than 2 GiB"))?;
-    let ptr = exports.alloc.call_async(&mut *store, len).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
+    let ptr = alloc.call_async(&mut *store, len).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
     if ptr == 0 {
         return Err(Failure::new(FailureKind::AllocFailed, format!("weft_alloc({len}) returned 0")));
     }
-    exports.memory.write(&mut *store, ptr as u32 as usize, input).map_err(|_| {
+    memory.write(&mut *store, ptr as u32 as usize, input).map_err(|_| {
         Failure::new(FailureKind::BadOutput, format!("weft_alloc returned {ptr}, outside guest memory"))
     })?;
 
-    let packed =
-        exports.handle.call_async(&mut *store, (ptr, len)).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
+    let packed = handle.call_async(&mut *store, (ptr, len)).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
+    Outcome::parse(output_slice(store, memory, packed)?)
+}
+
+/// ABI v2: the input goes into the buffer `weft_buffer` names (the same in every instance
+/// of a module, so asked once per module), or one `weft_reserve` makes when it is bigger;
+/// then one call.
+async fn execute_v2(
+    store: &mut Store<StoreState>,
+    instance: &Instance,
+    memory: Memory,
+    abi: &AbiExports,
+    input_buffer: &OnceLock<(u32, u32)>,
+    parts: EventParts<'_>,
+) -> Result<Outcome, Failure> {
+    let missing = |what: &str| Failure::new(FailureKind::Instantiate, format!("missing export {what}"));
+    let run = AbiExports::typed::<i32, i64>(instance, store, abi.run).ok_or_else(|| missing("weft_run"))?;
+    let (mut ptr, cap) = match input_buffer.get() {
+        Some(buffer) => *buffer,
+        None => {
+            let buffer =
+                AbiExports::typed::<(), i64>(instance, store, abi.buffer).ok_or_else(|| missing("weft_buffer"))?;
+            let packed = buffer.call_async(&mut *store, ()).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
+            *input_buffer.get_or_init(|| ((packed as u64 >> 32) as u32, packed as u64 as u32))
+        }
+    };
+    let len = parts.len();
+    let len32 =
+        i32::try_from(len).map_err(|_| Failure::new(FailureKind::AllocFailed, "invocation larger than 2 GiB"))?;
+    if len > cap as usize {
+        let reserve =
+            AbiExports::typed::<i32, i32>(instance, store, abi.reserve).ok_or_else(|| missing("weft_reserve"))?;
+        let grown = reserve.call_async(&mut *store, len32).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
+        if grown == 0 {
+            return Err(Failure::new(FailureKind::AllocFailed, format!("weft_reserve({len}) returned 0")));
+        }
+        ptr = grown as u32;
+    }
+    let data = memory.data_mut(&mut *store);
+    let start = ptr as usize;
+    let Some(target) = data.get_mut(start..start + len) else {
+        return Err(Failure::new(
+            FailureKind::BadInput,
+            format!("the guest's input buffer [{start}, +{len}) lies outside its memory"),
+        ));
+    };
+    let header = parts.header();
+    let (head, rest) = target.split_at_mut(8);
+    head.copy_from_slice(&header);
+    let (event, rest) = rest.split_at_mut(parts.event.len());
+    event.copy_from_slice(parts.event);
+    let (environment, body) = rest.split_at_mut(parts.environment.len());
+    environment.copy_from_slice(parts.environment);
+    body.copy_from_slice(parts.body);
+
+    let packed = run.call_async(&mut *store, len32).await.map_err(|e| classify(store, e, FailureKind::Trap))?;
+    Outcome::parse_v2(output_slice(store, memory, packed)?)
+}
+
+/// The outcome bytes `(ptr << 32) | len` names, within the output limit and guest memory.
+fn output_slice(store: &Store<StoreState>, memory: Memory, packed: i64) -> Result<&[u8], Failure> {
     let (out_ptr, out_len) = ((packed as u64 >> 32) as usize, (packed as u64 & 0xffff_ffff) as usize);
     let max = store.data().limits.output_bytes;
     if out_len > max {
@@ -161,10 +245,9 @@ async fn execute(
             format!("outcome is {out_len} bytes, more than the {max} allowed"),
         ));
     }
-    let output = exports.memory.data(&*store).get(out_ptr..out_ptr + out_len).ok_or_else(|| {
+    memory.data(store).get(out_ptr..out_ptr + out_len).ok_or_else(|| {
         Failure::new(FailureKind::BadOutput, format!("outcome [{out_ptr}, +{out_len}) lies outside guest memory"))
-    })?;
-    Outcome::parse(output)
+    })
 }
 
 /// The guest ABI's exports of one module, found by name and type-checked once when the
@@ -177,13 +260,11 @@ pub(crate) struct AbiExports {
     alloc: Option<ModuleExport>,
     handle: Option<ModuleExport>,
     initialize: Option<ModuleExport>,
-}
-
-/// An instance's exports the runtime calls for one invocation.
-struct Exports {
-    memory: Memory,
-    alloc: TypedFunc<i32, i32>,
-    handle: TypedFunc<(i32, i32), i64>,
+    /// ABI v2.
+    run: Option<ModuleExport>,
+    buffer: Option<ModuleExport>,
+    reserve: Option<ModuleExport>,
+    init: Option<ModuleExport>,
 }
 
 impl AbiExports {
@@ -199,35 +280,42 @@ impl AbiExports {
             alloc: func("weft_alloc", &[I32], &[I32]),
             handle: func("weft_handle", &[I32, I32], &[I64]),
             initialize: func("_initialize", &[], &[]),
+            run: func("weft_run", &[I32], &[I64]),
+            buffer: func("weft_buffer", &[], &[I64]),
+            reserve: func("weft_reserve", &[I32], &[I32]),
+            init: func(crate::snapshot::INIT_EXPORT, &[], &[]),
         }
     }
 
-    /// `_initialize`, when the module exports it with the reactor's type.
-    fn initialize(&self, instance: &Instance, store: &mut Store<StoreState>) -> Option<TypedFunc<(), ()>> {
-        let func = instance.get_module_export(&mut *store, self.initialize.as_ref()?)?.into_func()?;
-        // SAFETY: `of_module` checked that this export has exactly this signature.
-        Some(unsafe { TypedFunc::new_unchecked(&*store, func) })
+    /// 2 when the module exports `weft_run`, else 1.
+    pub(crate) fn version(&self) -> u32 {
+        if self.run.is_some() { 2 } else { 1 }
     }
 
-    /// Publish-time validation guarantees these exist with these types.
-    fn of(&self, instance: &Instance, store: &mut Store<StoreState>) -> Result<Exports, Failure> {
-        let missing = |what: &str| Failure::new(FailureKind::Instantiate, format!("missing export {what}"));
-        let mut export = |index: &Option<ModuleExport>| {
-            index.as_ref().and_then(|index| instance.get_module_export(&mut *store, index))
-        };
-        let memory = export(&self.memory).and_then(Extern::into_memory).ok_or_else(|| missing("memory"))?;
-        let alloc = export(&self.alloc).and_then(Extern::into_func).ok_or_else(|| missing("weft_alloc"))?;
-        let handle = export(&self.handle).and_then(Extern::into_func).ok_or_else(|| missing("weft_handle"))?;
-        // SAFETY: `of_module` checked that these exports have exactly these signatures.
-        let (alloc, handle) =
-            unsafe { (TypedFunc::new_unchecked(&*store, alloc), TypedFunc::new_unchecked(&*store, handle)) };
-        Ok(Exports { memory, alloc, handle })
+    fn memory(&self, instance: &Instance, store: &mut Store<StoreState>) -> Result<Memory, Failure> {
+        self.memory
+            .as_ref()
+            .and_then(|index| instance.get_module_export(&mut *store, index))
+            .and_then(Extern::into_memory)
+            .ok_or_else(|| Failure::new(FailureKind::Instantiate, "missing export memory"))
+    }
+
+    /// An export `of_module` found with exactly the signature `P -> R`.
+    fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+        instance: &Instance,
+        store: &mut Store<StoreState>,
+        index: Option<ModuleExport>,
+    ) -> Option<TypedFunc<P, R>> {
+        let func = instance.get_module_export(&mut *store, index.as_ref()?)?.into_func()?;
+        // SAFETY: `of_module` checked that this export has exactly this signature, and
+        // every call site names the same types as `of_module` for that export.
+        Some(unsafe { TypedFunc::new_unchecked(&*store, func) })
     }
 }
 
 /// Turns an error out of wasm into the failure kind the events log records.
 fn classify(store: &Store<StoreState>, error: wasmtime::Error, fallback: FailureKind) -> Failure {
-    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+    if let Some(exit) = error.downcast_ref::<GuestExit>() {
         return Failure::new(FailureKind::Exit, format!("the guest called proc_exit({})", exit.0));
     }
     if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
@@ -251,13 +339,14 @@ fn classify(store: &Store<StoreState>, error: wasmtime::Error, fallback: Failure
     Failure::new(fallback, format!("{error:#}"))
 }
 
-fn collect_logs(mut state: StoreState, stdout: &CapturedOutput, stderr: &CapturedOutput) -> Vec<LogLine> {
-    for (pipe, level) in [(stdout, LogLevel::Info), (stderr, LogLevel::Error)] {
-        let (bytes, truncated) = pipe.take();
-        for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+fn collect_logs(mut state: StoreState) -> Vec<LogLine> {
+    for (pipe, level) in
+        [(std::mem::take(&mut state.stdout), LogLevel::Info), (std::mem::take(&mut state.stderr), LogLevel::Error)]
+    {
+        for line in String::from_utf8_lossy(&pipe.bytes).lines().filter(|l| !l.is_empty()) {
             state.logs.push(LogLine::now(level, line.to_owned()));
         }
-        state.logs_truncated |= truncated;
+        state.logs_truncated |= pipe.truncated;
     }
     if state.logs_truncated {
         state.logs.push(LogLine::now(LogLevel::Warn, format!("logs truncated at {} bytes", state.limits.log_bytes)));

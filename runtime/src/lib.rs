@@ -23,18 +23,22 @@
 
 mod engine;
 mod host;
+mod input;
 mod invoke;
 mod limits;
 mod outcome;
-mod output;
+mod snapshot;
 mod validate;
+mod wasi;
 
 /// Implement [`HostServices`] with `#[weft_runtime::async_trait]`.
 pub use async_trait::async_trait;
 pub use engine::{PreparedModule, Runtime, RuntimeConfig};
 pub use host::{HostError, HostServices, LogLevel, LogLine, NoHostServices, OutboundRequest, OutboundResponse};
+pub use input::{EventParts, Input};
 pub use limits::Limits;
 pub use outcome::{Failure, FailureKind, GuestResponse, Outcome, RunReport};
+pub use snapshot::Snapshot;
 pub use validate::ValidationError;
 /// The host-call contract (ops, wire types, limits, error codes) shared with the guest SDK.
 pub use weft_abi as abi;
@@ -43,7 +47,7 @@ pub use weft_abi as abi;
 /// [`Failure`] inside a [`RunReport`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The module does not satisfy the guest ABI v1.
+    /// The module does not satisfy the guest ABI.
     #[error(transparent)]
     Validation(#[from] ValidationError),
     /// Every instance slot stayed busy for the whole queue timeout: try again later.

@@ -88,8 +88,11 @@ pub enum FailureKind {
     OutputTooLarge,
     /// The outcome is not valid outcome JSON or points outside guest memory.
     BadOutput,
-    /// `weft_alloc` returned 0 for the invocation.
+    /// `weft_alloc` (v1) or `weft_reserve` (v2) returned 0 for the invocation.
     AllocFailed,
+    /// ABI v2: the guest's input buffer lies outside its memory, or the input could not be
+    /// converted to the module's ABI.
+    BadInput,
     /// The guest made more host calls (or outbound requests) than allowed.
     HostCallLimit,
     /// The module could not be instantiated.
@@ -110,6 +113,7 @@ impl FailureKind {
             FailureKind::OutputTooLarge => "output_too_large",
             FailureKind::BadOutput => "bad_output",
             FailureKind::AllocFailed => "alloc_failed",
+            FailureKind::BadInput => "bad_input",
             FailureKind::HostCallLimit => "host_call_limit",
             FailureKind::Instantiate => "instantiate",
             FailureKind::TunnelUnreachable => "tunnel_unreachable",
@@ -174,9 +178,79 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// Parses an ABI v2 outcome: `[u32 header_len][header JSON][body bytes]`, the header
+    /// being the v1 outcome JSON without a body.
+    pub fn parse_v2(bytes: &[u8]) -> Result<Outcome, Failure> {
+        let bad = |why: String| Failure::new(FailureKind::BadOutput, why);
+        let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
+            return Err(bad(format!("outcome is {} bytes, shorter than its 4-byte header length", bytes.len())));
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        if len > rest.len() {
+            return Err(bad(format!("outcome header claims {len} bytes but only {} follow", rest.len())));
+        }
+        let (header, body) = rest.split_at(len);
+        let raw: RawOutcome =
+            serde_json::from_slice(header).map_err(|e| bad(format!("outcome header is not outcome JSON: {e}")))?;
+        match (raw.response, raw.error) {
+            (Some(_), Some(_)) => Err(bad("outcome has both `response` and `error`".into())),
+            (Some(response), None) => {
+                if response.body.is_some() {
+                    return Err(bad("a v2 response's body follows the header, not inside it".into()));
+                }
+                if !(100..=599).contains(&response.status) {
+                    return Err(bad(format!("response status {} is not 100–599", response.status)));
+                }
+                Ok(Outcome::Response(GuestResponse {
+                    status: response.status,
+                    headers: response.headers,
+                    body: body.to_vec(),
+                }))
+            }
+            (None, error) if !body.is_empty() => {
+                let _ = error;
+                Err(bad(format!("{} body bytes follow an outcome that is not a response", body.len())))
+            }
+            (None, Some(error)) => {
+                if !(400..=599).contains(&error.code) {
+                    return Err(bad(format!("error code {} is not 400–599", error.code)));
+                }
+                Ok(Outcome::Error { code: error.code, message: error.message })
+            }
+            (None, None) => Ok(Outcome::None),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn v2(header: &str, body: &[u8]) -> Vec<u8> {
+        let mut bytes = (header.len() as u32).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    #[test]
+    fn parses_v2_outcomes_with_the_body_beside_the_header() {
+        let Outcome::Response(r) = Outcome::parse_v2(&v2(r#"{"response":{"status":200}}"#, b"\0raw")).unwrap() else {
+            panic!("expected a response")
+        };
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"\0raw"[..]));
+        assert_eq!(Outcome::parse_v2(&v2("{}", b"")).unwrap(), Outcome::None);
+    }
+
+    #[test]
+    fn a_v2_header_that_lies_about_its_length_is_bad_output() {
+        let mut lying = v2(r#"{"response":{"status":200}}"#, b"body");
+        lying[..4].copy_from_slice(&1000u32.to_le_bytes());
+        for bad in [lying, vec![1, 0], v2("{}", b"stray"), v2(r#"{"response":{"status":200,"body":"aGk="}}"#, b"")] {
+            assert_eq!(Outcome::parse_v2(&bad).unwrap_err().kind, FailureKind::BadOutput);
+        }
+    }
 
     #[test]
     fn parses_each_outcome_shape() {

@@ -1,4 +1,5 @@
-//! Publish-time checks that a module satisfies the guest ABI v1.
+//! Publish-time checks that a module satisfies the guest ABI: v1 (`weft_alloc`,
+//! `weft_handle`) or v2 (`weft_run`, `weft_buffer`, `weft_reserve`, optional `weft_init`).
 
 use wasmtime::{ExternType, Module, ValType};
 
@@ -64,8 +65,23 @@ pub(crate) fn check_interface(module: &Module) -> Result<(), ValidationError> {
         Some(_) => return Err(ValidationError::WrongExport { name: "memory", expected: "a 32-bit linear memory" }),
         None => return Err(ValidationError::MissingExport("memory")),
     }
-    check_func(module, "weft_alloc", &[ValType::I32], &[ValType::I32], "a function (i32) -> i32")?;
-    check_func(module, "weft_handle", &[ValType::I32, ValType::I32], &[ValType::I64], "a function (i32, i32) -> i64")?;
+    if module.get_export("weft_run").is_some() {
+        check_func(module, "weft_run", &[ValType::I32], &[ValType::I64], "a function (i32) -> i64")?;
+        check_func(module, "weft_buffer", &[], &[ValType::I64], "a function () -> i64")?;
+        check_func(module, "weft_reserve", &[ValType::I32], &[ValType::I32], "a function (i32) -> i32")?;
+        if module.get_export(crate::snapshot::INIT_EXPORT).is_some() {
+            check_func(module, crate::snapshot::INIT_EXPORT, &[], &[], "a function () -> ()")?;
+        }
+    } else {
+        check_func(module, "weft_alloc", &[ValType::I32], &[ValType::I32], "a function (i32) -> i32")?;
+        check_func(
+            module,
+            "weft_handle",
+            &[ValType::I32, ValType::I32],
+            &[ValType::I64],
+            "a function (i32, i32) -> i64",
+        )?;
+    }
     if module.get_export("_initialize").is_some() {
         check_func(module, "_initialize", &[], &[], "a function () -> ()")?;
     }

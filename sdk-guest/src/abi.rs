@@ -1,4 +1,17 @@
-//! Guest ABI v1: the glue between the host's raw exports/imports and [`Handler`].
+//! The guest ABI: the glue between the host's raw exports/imports and [`Handler`].
+//!
+//! # v2 (what [`export_handler!`](crate::export_handler) emits)
+//!
+//! The module exports `weft_buffer() -> i64` (`(ptr << 32) | capacity` of a static input
+//! buffer, the same in every instance), `weft_reserve(len) -> i32` (room for a bigger
+//! input) and `weft_run(len) -> i64`. Per event the host writes the input into the buffer
+//! and makes one call: `[u32 event_len][u32 environment_len][event JSON][environment
+//! JSON][body bytes]`, the event being the v1 event without the request body, which follows
+//! as raw bytes. The outcome is `[u32 header_len][header JSON][body bytes]` (see
+//! [`dispatch_v2`]). weft pre-initialises the module at publish, so no `_initialize` runs
+//! per event.
+//!
+//! # v1 (still run by the host; [`dispatch`] and [`testing`](crate::testing) use its JSON)
 //!
 //! The module is a WASI preview 1 reactor exporting `memory`,
 //! `weft_alloc(len: i32) -> i32` and `weft_handle(ptr: i32, len: i32) -> i64` (emitted by
@@ -19,8 +32,52 @@ use crate::{Environment, Error, Event};
 
 mod one_pass;
 
-/// The ABI version this SDK speaks (the invocation's `abi` field).
-pub const ABI_VERSION: u64 = 1;
+/// The ABI version the modules this SDK builds speak.
+pub const ABI_VERSION: u64 = 2;
+
+/// The version of the JSON invocation [`dispatch`] reads (its `abi` field): v1's form.
+pub const JSON_ABI_VERSION: u64 = 1;
+
+/// Capacity of the static input buffer: inputs up to this size need no allocation.
+pub const INPUT_BUFFER_BYTES: usize = 64 << 10;
+
+/// Handles one ABI v2 input (`[u32 event_len][u32 environment_len][event][environment][body]`)
+/// and returns the v2 outcome (`[u32 header_len][header JSON][body]`). A malformed input
+/// yields an error outcome with code 500; it never panics on bad input.
+pub fn dispatch_v2<H: Handler + ?Sized>(handler: &H, input: &[u8]) -> Vec<u8> {
+    let outcome = match parse_v2(input) {
+        Ok((event, env)) => Outcome::of(handler, event, &env),
+        Err(err) => Outcome::Error(err),
+    };
+    outcome.to_v2_bytes()
+}
+
+fn parse_v2(input: &[u8]) -> Result<(Event, Environment), Error> {
+    let invalid = |what: &str| Error::internal(format!("invalid input: {what}"));
+    let (Some(event_len), Some(env_len)) = (input.get(..4), input.get(4..8)) else {
+        return Err(invalid("shorter than its 8-byte header"));
+    };
+    let event_len = u32::from_le_bytes(event_len.try_into().expect("4 bytes")) as usize;
+    let env_len = u32::from_le_bytes(env_len.try_into().expect("4 bytes")) as usize;
+    let rest = &input[8..];
+    if event_len.saturating_add(env_len) > rest.len() {
+        return Err(invalid("lengths past its end"));
+    }
+    let (event, rest) = rest.split_at(event_len);
+    let (env, body) = rest.split_at(env_len);
+    let mut event = Event::from_slice(event)?;
+    if let Event::Fetch(fetch) = &mut event {
+        fetch.request.body = body.to_vec();
+    }
+    let env = if env.is_empty() || env == b"null" {
+        Environment::default()
+    } else if !crate::codec::is_object(env) {
+        return Err(invalid("environment: not an object"));
+    } else {
+        serde_json::from_slice(env).map_err(|err| Error::internal(format!("invalid input: environment: {err}")))?
+    };
+    Ok((event, env))
+}
 
 /// Handles one invocation: parses the invocation JSON, runs `handler`, and returns the
 /// outcome JSON. A malformed invocation (or another `abi` version) yields an error
@@ -64,9 +121,11 @@ fn parse_in_parts(invocation: &[u8]) -> Result<(Event, Environment), Error> {
     let invalid = |what: &dyn std::fmt::Display| Error::internal(format!("invalid invocation: {what}"));
     let wire: WireInvocation<'_> = serde_json::from_slice(invocation).map_err(|err| invalid(&err))?;
     if let Some(abi) = wire.abi
-        && abi.get().parse::<u64>().ok() != Some(ABI_VERSION)
+        && abi.get().parse::<u64>().ok() != Some(JSON_ABI_VERSION)
     {
-        return Err(Error::internal(format!("unsupported abi version {abi} (this guest speaks {ABI_VERSION})")));
+        return Err(Error::internal(format!(
+            "unsupported abi version {abi} (this guest reads {JSON_ABI_VERSION} invocation JSON)"
+        )));
     }
     let env = match wire.environment {
         None => Environment::default(),
@@ -158,8 +217,66 @@ mod wasm {
 }
 
 #[cfg(target_arch = "wasm32")]
+mod wasm_v2 {
+    use std::cell::UnsafeCell;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// The input buffer: static, so its address is fixed at link time and the host learns
+    /// it once per module.
+    struct Buffer(UnsafeCell<[u8; INPUT_BUFFER_BYTES]>);
+    // SAFETY: wasm32 guests are single-threaded; the host writes the buffer only between calls.
+    unsafe impl Sync for Buffer {}
+    static BUFFER: Buffer = Buffer(UnsafeCell::new([0; INPUT_BUFFER_BYTES]));
+    /// An input bigger than the buffer, made by `reserve` for the next `run`.
+    static LARGE: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+    /// The last outcome; kept alive until the next `run`.
+    static OUTPUT: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+    /// `weft_buffer`.
+    #[doc(hidden)]
+    pub fn buffer() -> i64 {
+        pack(BUFFER.0.get() as usize as u32, INPUT_BUFFER_BYTES as u32)
+    }
+
+    /// `weft_reserve`: room for `len` bytes, or 0.
+    #[doc(hidden)]
+    pub fn reserve(len: i32) -> i32 {
+        let Ok(len) = usize::try_from(len) else { return 0 };
+        let mut large = LARGE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        large.clear();
+        if large.try_reserve_exact(len).is_err() {
+            return 0;
+        }
+        large.resize(len, 0);
+        large.as_mut_ptr() as usize as i32
+    }
+
+    /// `weft_run`: dispatches the `len`-byte input.
+    #[doc(hidden)]
+    pub fn run<H: Handler + ?Sized>(handler: &H, len: i32) -> i64 {
+        let len = len.max(0) as usize;
+        let large = std::mem::take(&mut *LARGE.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let outcome = if len <= INPUT_BUFFER_BYTES {
+            // SAFETY: the host wrote `len` bytes into the buffer and calls nothing else meanwhile.
+            let buffer: &[u8; INPUT_BUFFER_BYTES] = unsafe { &*BUFFER.0.get() };
+            dispatch_v2(handler, &buffer[..len])
+        } else {
+            dispatch_v2(handler, large.get(..len).unwrap_or(&[]))
+        };
+        let mut output = OUTPUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *output = outcome;
+        pack(output.as_ptr() as usize as u32, output.len() as u32)
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub use wasm::{alloc, handle};
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub use wasm_v2::{buffer, reserve, run};
 
 #[cfg(test)]
 mod tests {
@@ -187,6 +304,60 @@ mod tests {
     fn run(invocation: Value) -> Value {
         let out = dispatch(&Echo, &serde_json::to_vec(&invocation).unwrap());
         serde_json::from_slice(&out).unwrap()
+    }
+
+    fn v2_input(event: &Value, env: &[u8], body: &[u8]) -> Vec<u8> {
+        let event = serde_json::to_vec(event).unwrap();
+        let mut input = (event.len() as u32).to_le_bytes().to_vec();
+        input.extend_from_slice(&(env.len() as u32).to_le_bytes());
+        input.extend_from_slice(&event);
+        input.extend_from_slice(env);
+        input.extend_from_slice(body);
+        input
+    }
+
+    fn v2_outcome(bytes: &[u8]) -> (Value, Vec<u8>) {
+        let len = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+        (serde_json::from_slice(&bytes[4..4 + len]).unwrap(), bytes[4 + len..].to_vec())
+    }
+
+    struct Body;
+
+    impl Handler for Body {
+        fn fetch(&self, req: Request, env: &Environment) -> Result<Option<Response>> {
+            let mut body = req.body.clone();
+            body.extend_from_slice(env.configuration()["suffix"].as_str().unwrap_or("").as_bytes());
+            Ok(Some(Response::new(201).with_header("x-path", &req.path).with_body(body)))
+        }
+    }
+
+    #[test]
+    fn v2_bodies_cross_as_raw_bytes_beside_the_json() {
+        let event = json!({"type": "fetch", "eventId": "e", "request": {"method": "POST", "path": "/p"}});
+        let env = br#"{"installation":{"id":"i","configuration":{"suffix":"!"}}}"#;
+        let out = dispatch_v2(&Body, &v2_input(&event, env, b"\xff\x00raw"));
+        let (head, body) = v2_outcome(&out);
+        assert_eq!(head, json!({"response": {"status": 201, "headers": {"x-path": "/p"}}}));
+        assert_eq!(body, b"\xff\x00raw!");
+    }
+
+    #[test]
+    fn v2_errors_and_empty_outcomes_have_no_body() {
+        let event = json!({"type": "fetch", "eventId": "e", "request": {"path": "/fail"}});
+        let (head, body) = v2_outcome(&dispatch_v2(&Echo, &v2_input(&event, b"", b"")));
+        assert_eq!((head, body.is_empty()), (json!({"error": {"code": 400, "message": "nope"}}), true));
+        let event = json!({"type": "task", "eventId": "e", "task": {}});
+        assert_eq!(v2_outcome(&dispatch_v2(&Echo, &v2_input(&event, b"{}", b""))), (json!({}), vec![]));
+    }
+
+    #[test]
+    fn malformed_v2_inputs_produce_500_error_outcomes() {
+        let mut lying = v2_input(&json!({"type": "task"}), b"{}", b"");
+        lying[..4].copy_from_slice(&1000u32.to_le_bytes());
+        for input in [vec![], vec![1, 2, 3], lying, v2_input(&json!({"type": "task"}), b"[]", b"")] {
+            let (head, _) = v2_outcome(&dispatch_v2(&Echo, &input));
+            assert_eq!(head["error"]["code"], 500, "{input:?}");
+        }
     }
 
     #[test]

@@ -186,6 +186,36 @@ impl Outcome {
         self.wire().and_then(|wire| serde_json::to_vec(&wire).ok()).unwrap_or_else(|| b"{}".to_vec())
     }
 
+    /// The ABI v2 outcome: `[u32 header_len][header JSON][body bytes]`, the header being
+    /// the outcome JSON without the body (which follows it as raw bytes).
+    pub fn to_v2_bytes(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "lowercase")]
+        enum Head<'a> {
+            Response { status: u16, headers: &'a crate::http::Headers },
+            Error { code: u16, message: &'a str },
+        }
+        let (head, body) = match self {
+            Outcome::Response(response) => {
+                (Some(Head::Response { status: response.status, headers: &response.headers }), &response.body[..])
+            }
+            Outcome::Error(err) => (Some(Head::Error { code: err.status(), message: err.message() }), &[][..]),
+            Outcome::None => (None, &[][..]),
+        };
+        let mut out = vec![0u8; 4];
+        let encoded = head.is_some_and(|head| serde_json::to_writer(&mut out, &head).is_ok());
+        if !encoded {
+            out.truncate(4);
+            out.extend_from_slice(b"{}");
+        }
+        let len = (out.len() - 4) as u32;
+        out[..4].copy_from_slice(&len.to_le_bytes());
+        if encoded {
+            out.extend_from_slice(body);
+        }
+        out
+    }
+
     /// The wire form; `None` for the empty outcome `{}`.
     fn wire(&self) -> Option<WireOutcome<'_>> {
         match self {
@@ -239,13 +269,20 @@ enum WireOutcome<'a> {
     Error { code: u16, message: &'a str },
 }
 
-/// Exports a [`Handler`] as the guest ABI: `weft_alloc` and `weft_handle`.
+/// Exports a [`Handler`] as the guest ABI v2: `weft_init`, `weft_buffer`, `weft_reserve` and
+/// `weft_run`.
 ///
 /// Takes an expression that builds the handler (`MyHandler`, `MyHandler::new()`,
 /// `MyHandler::default()`); it is evaluated once per event. Use it once per crate, in a
 /// `cdylib`. Before each event it installs the [`log`](crate::log) facade's logger
-/// ([`log::init`](crate::log::init)), so `log::info!(…)` lines reach the event's log. The exports are only emitted on `wasm32` targets; natively the macro expands
-/// to nothing but a type check, so the crate still builds and tests with `cargo test`.
+/// ([`log::init`](crate::log::init)), so `log::info!(…)` lines reach the event's log. The
+/// exports are only emitted on `wasm32` targets; natively the macro expands to nothing but
+/// a type check, so the crate still builds and tests with `cargo test`.
+///
+/// weft pre-initialises the module when it is published (its `_initialize` runs once and
+/// memory is snapshotted): state set up during initialisation is the same for every event,
+/// so never take randomness there (seed per event, e.g. from [`std::collections::hash_map::RandomState`]
+/// created inside the handler).
 ///
 /// ```
 /// # use weft_sdk::Handler;
@@ -260,21 +297,32 @@ macro_rules! export_handler {
     ($handler:expr) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
-            /// Guest ABI: returns a pointer to `len` writable bytes, 0 on failure.
+            /// Guest ABI v2: initialisation, run once at publish before the snapshot.
             #[unsafe(no_mangle)]
-            pub extern "C" fn weft_alloc(len: i32) -> i32 {
-                $crate::abi::alloc(len)
+            pub extern "C" fn weft_init() {
+                $crate::log::init();
             }
 
-            /// Guest ABI: handles the invocation JSON at `[ptr, ptr + len)`; returns
-            /// `(out_ptr << 32) | out_len` of the outcome JSON.
+            /// Guest ABI v2: `(ptr << 32) | capacity` of the input buffer.
             #[unsafe(no_mangle)]
-            pub extern "C" fn weft_handle(ptr: i32, len: i32) -> i64 {
+            pub extern "C" fn weft_buffer() -> i64 {
+                $crate::abi::buffer()
+            }
+
+            /// Guest ABI v2: room for an input of `len` bytes, larger than the buffer.
+            #[unsafe(no_mangle)]
+            pub extern "C" fn weft_reserve(len: i32) -> i32 {
+                $crate::abi::reserve(len)
+            }
+
+            /// Guest ABI v2: handles the `len`-byte input the host wrote; returns
+            /// `(out_ptr << 32) | out_len` of the outcome.
+            #[unsafe(no_mangle)]
+            pub extern "C" fn weft_run(len: i32) -> i64 {
                 // `log::info!(…)` and friends reach the host (a no-op after the first call).
                 $crate::log::init();
                 let handler = $handler;
-                // SAFETY: the host passes the range it wrote after `weft_alloc(len)`.
-                unsafe { $crate::abi::handle(&handler, ptr, len) }
+                $crate::abi::run(&handler, len)
             }
         };
 

@@ -5,7 +5,7 @@
 //!
 //! - typed events and context: [`Event`], [`Request`], [`Environment`];
 //! - a [`Handler`] trait with one method per event kind, each with a sensible default;
-//! - [`export_handler!`], which emits the guest ABI exports (`weft_alloc`, `weft_handle`);
+//! - [`export_handler!`], which emits the guest ABI v2 exports (`weft_buffer`, `weft_reserve`, `weft_run`);
 //! - the host operations as plain functions: [`log`], [`kv`], [`tasks`], [`http::fetch`];
 //! - on native targets, a mock host in [`testing`] so handlers are unit-tested with plain
 //!   `cargo test`, through the same JSON dispatch code the wasm export runs.

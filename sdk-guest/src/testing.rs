@@ -330,7 +330,7 @@ pub fn fetch<H: Handler + ?Sized>(handler: &H, request: Request, env: &Environme
 /// The invocation JSON `{"abi":1,"event":…,"environment":…}`.
 pub fn invocation(event: Value, env: &Environment) -> Value {
     json!({
-        "abi": abi::ABI_VERSION,
+        "abi": abi::JSON_ABI_VERSION,
         "event": event,
         "environment": serde_json::to_value(env).expect("environments serialize"),
     })

@@ -13,8 +13,6 @@ use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::json;
 use weft_runtime::{Failure, FailureKind, GuestResponse, Outcome};
 
@@ -76,11 +74,10 @@ async fn fetch(
             "path": path,
             "query": parts.uri.query().unwrap_or(""),
             "headers": headers,
-            "body": BASE64.encode(&body),
         },
     });
 
-    let dispatched = match dispatch::run_event(&state, &integration, &installation, event, relayable).await {
+    let dispatched = match dispatch::run_fetch(&state, &integration, &installation, event, &body, relayable).await {
         Ok(dispatched) => dispatched,
         Err(DispatchError::Busy) => {
             let mut response =

@@ -105,6 +105,7 @@ async fn publish(
         })
         .await?
         .ok_or_else(|| ApiError::conflict(format!("integration `{name}` belongs to another organization")))?;
+    let module = crate::modules::module_report(&compiled.module);
     state.modules.insert(&integration.id, integration.current_version, compiled).await;
     if let Some(secrets) = &body.secrets {
         let sealed = state.secrets.seal(serde_json::to_string(secrets).expect("strings encode").as_bytes());
@@ -112,6 +113,7 @@ async fn publish(
     }
     tracing::info!(integration = %name, version = integration.current_version, "published");
     let mut answer = integration_json(&state, &principal, &integration).await?;
+    answer["module"] = module;
     if integration.current_version == 1 {
         // The integration's own token, shown this once: its code authenticates with it.
         let token = generate_token();

@@ -33,6 +33,8 @@ pub struct Checked {
     pub module: PathBuf,
     pub bytes: usize,
     pub schedules: usize,
+    /// `crate::modules::module_report`: the guest ABI version and whether it was snapshotted.
+    pub report: Value,
 }
 
 impl Checked {
@@ -43,6 +45,7 @@ impl Checked {
             "module": self.module,
             "bytes": self.bytes,
             "schedules": self.schedules,
+            "module": self.report,
         })
     }
 
@@ -51,11 +54,17 @@ impl Checked {
             "weft check: `{}` is ready to publish\n  \
              weft.toml     known keys only, {} schedule(s)\n  \
              publish body  passes the server's rules (name, title, description, limits, schedules, …)\n  \
-             module        {} ({} bytes): compiles, guest ABI v1 exports and imports\n",
+             module        {} ({} bytes): compiles, guest ABI v{} exports and imports\n  \
+             snapshot      {}\n",
             self.name,
             self.schedules,
             self.module.display(),
-            self.bytes
+            self.bytes,
+            self.report["abi"],
+            match self.report["snapshotReason"].as_str() {
+                Some(reason) => format!("not taken, the module runs as published: {reason}"),
+                None => "pre-initialised at publish".to_owned(),
+            }
         )
     }
 }
@@ -75,7 +84,8 @@ pub fn check(dir: &Path) -> anyhow::Result<Checked> {
     let wasm =
         wasm.with_context(|| format!("script: cannot read the module {} (run `weft build` first)", script.display()))?;
     let runtime = Runtime::new(config).context("starting the wasm runtime")?;
-    runtime.compile(&wasm).map_err(|e| anyhow!("script: {}: {e}", script.display()))?;
+    let module = runtime.compile(&wasm).map_err(|e| anyhow!("script: {}: {e}", script.display()))?;
     let schedules = body.schedules.as_ref().and_then(Value::as_array).map_or(0, Vec::len);
-    Ok(Checked { name: manifest.name, module: script, bytes: wasm.len(), schedules })
+    let report = crate::modules::module_report(&module);
+    Ok(Checked { name: manifest.name, module: script, bytes: wasm.len(), schedules, report })
 }

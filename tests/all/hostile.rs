@@ -37,6 +37,12 @@ async fn each_hostile_module_fails_alone_with_its_own_error_kind() {
         ("trap_in_alloc", "trap", 500),
         ("proc_exit", "exit", 500),
         ("host_call_flood", "host_call_limit", 500),
+        // Guest ABI v2.
+        ("v2_init_traps", "trap", 500),
+        ("v2_init_loops", "timeout", 504),
+        ("v2_input_outside_memory", "bad_input", 500),
+        ("v2_small_buffer", "bad_input", 500),
+        ("v2_lying_outcome", "bad_output", 500),
     ];
     for (name, kind, status) in cases {
         let endpoint = install(&app, &name.replace('_', "-"), &hostile(name)).await;
@@ -139,4 +145,28 @@ async fn a_full_pool_answers_503_with_retry_after_instead_of_failing() {
     assert_eq!(body["error"]["code"], 503);
     assert_eq!(occupant.await.unwrap(), 504);
     assert_eq!(app.client.get(&healthy).send().await.unwrap().status(), 200, "the slot is free again");
+}
+
+#[tokio::test]
+async fn v1_and_v2_modules_run_side_by_side_and_publish_says_which_abi_and_whether_snapshotted() {
+    let app = spawn_app_with(|config| config.runtime.init_deadline = Duration::from_millis(300)).await;
+    app.create_org("acme").await;
+    let v2 = app.publish("hello", "acme", hello_wasm()).await;
+    assert_eq!(v2["module"], serde_json::json!({"abi": 2, "snapshot": true}));
+    let v1_wasm = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1/hello.wasm")).unwrap();
+    let v1 = app.publish("hello-v1", "acme", &v1_wasm).await;
+    assert_eq!(v1["module"], serde_json::json!({"abi": 1, "snapshot": true}));
+    for (name, why) in [("v2_init_traps", "weft_init"), ("v2_init_loops", "300 ms")] {
+        let answer = app.publish(&name.replace('_', "-"), "acme", &hostile(name)).await;
+        assert_eq!((answer["module"]["abi"].as_u64(), answer["module"]["snapshot"].as_bool()), (Some(2), Some(false)));
+        let reason = answer["module"]["snapshotReason"].as_str().unwrap();
+        assert!(reason.contains(why), "{name}: {reason}");
+    }
+    for name in ["hello", "hello-v1"] {
+        let endpoint = app.install(name, "acme").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
+        let response = app.client.post(format!("{endpoint}/some/path")).body(vec![0xff, 0, 1]).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!((body["method"].as_str(), body["path"].as_str()), (Some("POST"), Some("/some/path")), "{name}");
+    }
 }

@@ -51,7 +51,7 @@ impl<'de> Visitor<'de> for InvocationVisitor {
             match key {
                 "abi" => {
                     first_time(&mut abi_seen)?;
-                    if map.next_value::<u64>()? != super::ABI_VERSION {
+                    if map.next_value::<u64>()? != super::JSON_ABI_VERSION {
                         return Err(give_up());
                     }
                 }
