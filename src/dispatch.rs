@@ -71,6 +71,8 @@ pub async fn run(
     event["eventId"] = json!(event_id);
     let event_type = event["type"].as_str().unwrap_or("unknown").to_owned();
     let input = invocation(&event, &state.environments.get(state, integration, installation));
+    // The module has its input; what is kept of the event from here on is the log's copy.
+    let payload = stored_payload(event, state.events_payload_body_bytes);
 
     let mut report = match crate::dev::forward(state, integration, installation, &input).await {
         // Dev mode is on for this event: the author's machine ran it.
@@ -89,6 +91,7 @@ pub async fn run(
     }
 
     let mut record = event_record(&event_id, integration, installation, &event_type, &report, created_at);
+    record.payload = Some(payload);
     if dead_on_failure && record.status == "failed" {
         record.status = "dead".to_owned();
     }
@@ -127,6 +130,21 @@ pub fn invocation(event: &Value, environment: &str) -> Vec<u8> {
     input.extend_from_slice(environment.as_bytes());
     input.push(b'}');
     input
+}
+
+/// The event as the events log keeps it: as delivered, except that a `fetch` request's
+/// base64 `body` is cut to at most `body_bytes` bytes (whole base64 quanta, so it still
+/// decodes), with `bodyTruncatedFrom` saying how many bytes the request had.
+fn stored_payload(mut event: Value, body_bytes: usize) -> String {
+    if let Some(request) = event.get_mut("request").and_then(Value::as_object_mut)
+        && let Some(Value::String(body)) = request.get_mut("body")
+        && body.len() > body_bytes.div_ceil(3) * 4
+    {
+        let size = body.len() / 4 * 3 - body.bytes().rev().take_while(|b| *b == b'=').count();
+        body.truncate(body_bytes / 3 * 4);
+        request.insert("bodyTruncatedFrom".to_owned(), json!(size));
+    }
+    event.to_string()
 }
 
 fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
@@ -168,6 +186,7 @@ fn event_record(
         duration_us: report.duration.as_micros() as i64,
         logs: serde_json::to_string(&report.logs).expect("log lines always encode"),
         created_at,
+        payload: None,
     }
 }
 
@@ -184,5 +203,17 @@ mod tests {
         assert_eq!(parsed, json!({"abi": 1, "event": event, "environment": environment}));
         let text = String::from_utf8(input).unwrap();
         assert!(text.starts_with(r#"{"abi":1,"event":{"type":"fetch","#), "{text}");
+    }
+
+    #[test]
+    fn a_stored_fetch_payload_keeps_at_most_the_configured_body_bytes() {
+        use base64::Engine as _;
+        let body = base64::engine::general_purpose::STANDARD.encode(b"0123456789abcdefghij");
+        let event = json!({"type": "fetch", "eventId": "evt_1", "request": {"method": "post", "body": body}});
+        let kept: Value = serde_json::from_str(&stored_payload(event.clone(), 7)).unwrap();
+        let cut = base64::engine::general_purpose::STANDARD.decode(kept["request"]["body"].as_str().unwrap()).unwrap();
+        assert_eq!((cut.as_slice(), &kept["request"]["bodyTruncatedFrom"]), (&b"012345"[..], &json!(20)));
+        let whole: Value = serde_json::from_str(&stored_payload(event.clone(), 20)).unwrap();
+        assert_eq!(whole, event);
     }
 }

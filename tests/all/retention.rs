@@ -25,6 +25,7 @@ fn event(integration_id: &str, created_at: i64, n: usize) -> EventRecord {
         duration_us: 1,
         logs: "[]".into(),
         created_at,
+        payload: None,
     }
 }
 
