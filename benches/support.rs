@@ -52,6 +52,6 @@ pub fn hello_invocation() -> Vec<u8> {
         spaces: 0,
     };
     let secrets = weft::crypto::SecretBox::new([7; 32]);
-    let environment = weft::environments::encode("http://127.0.0.1", &secrets, &integration, Some(&installation));
+    let environment = weft::environments::encode("http://127.0.0.1", &secrets, &integration, Some(&installation), None);
     weft::dispatch::invocation(&event, &environment)
 }

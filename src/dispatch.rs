@@ -9,7 +9,9 @@ use weft_runtime::{Failure, Outcome, RunReport};
 use crate::guest_host::GuestHost;
 use crate::modules::ModuleError;
 use crate::state::AppState;
-use crate::store::{EventRecord, InstallationRecord, IntegrationRecord, StoreError, now_ms};
+use crate::store::{
+    EventRecord, InstallationRecord, IntegrationRecord, PlaceInstallationRecord, PlaceKind, StoreError, now_ms,
+};
 
 /// An event that ran.
 pub struct Dispatched {
@@ -70,7 +72,20 @@ pub async fn run(
     let event_id = crate::ids::event_id(created_at);
     event["eventId"] = json!(event_id);
     let event_type = event["type"].as_str().unwrap_or("unknown").to_owned();
-    let input = invocation(&event, &state.environments.get(state, integration, installation));
+    let environment = state.environments.get(state, integration, installation).await?;
+    let input = match place_installation(state, installation, &event).await? {
+        Some((kind, record)) => {
+            let environment = crate::environments::with_place_installation(
+                &state.public_url,
+                &state.secrets,
+                &environment,
+                kind,
+                &record,
+            );
+            invocation(&event, &environment)
+        }
+        None => invocation(&event, &environment),
+    };
     // The module has its input; what is kept of the event from here on is the log's copy.
     let payload = stored_payload(event, state.events_payload_body_bytes);
 
@@ -97,6 +112,23 @@ pub async fn run(
     }
     state.events.record(record).await;
     Ok(Dispatched { event_id, report })
+}
+
+/// The space or site installation an event is about (its `spaceId` or `siteId`, on the
+/// installation it runs for), when there is one: its environment carries it.
+async fn place_installation(
+    state: &AppState,
+    installation: Option<&InstallationRecord>,
+    event: &Value,
+) -> Result<Option<(PlaceKind, PlaceInstallationRecord)>, StoreError> {
+    let Some(installation) = installation else { return Ok(None) };
+    for (kind, field) in [(PlaceKind::Space, "spaceId"), (PlaceKind::Site, "siteId")] {
+        if let Some(target) = event[field].as_str() {
+            let record = state.store.place_installation(kind, &installation.id, target).await?;
+            return Ok(record.map(|record| (kind, record)));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether a report counts as success for retries: the guest returned and reported no error.

@@ -12,7 +12,9 @@
 use serde_json::{Value, json};
 
 use crate::auth::Role;
-use crate::store::{EventRecord, InstallationRecord, IntegrationRecord, OrgRecord, PlaceInstallationRecord, PlaceKind, UserRecord};
+use crate::store::{
+    EventRecord, InstallationRecord, IntegrationRecord, OrgRecord, PlaceInstallationRecord, PlaceKind, UserRecord,
+};
 
 /// Formats a millisecond timestamp as RFC 3339, the API's date format.
 pub fn timestamp(ms: i64) -> String {
@@ -126,9 +128,13 @@ pub fn integration(urls: Urls<'_>, integration: &IntegrationRecord, owner: Value
     });
     let fields = body.as_object_mut().expect("an object");
     // Every other published field as the publisher sent it (summary, blocks, configurations,
-    // contentSecurityPolicy, …); weft's bookkeeping fields stay out.
+    // contentSecurityPolicy, …); weft's bookkeeping fields stay out, and so do fields the
+    // publisher left out (stored as null; GitBook's schemas have no null for them).
     for (key, value) in manifest.as_object().into_iter().flatten() {
-        if !fields.contains_key(key) && !matches!(key.as_str(), "scriptBytes" | "organization" | "script") {
+        if !value.is_null()
+            && !fields.contains_key(key)
+            && !matches!(key.as_str(), "scriptBytes" | "organization" | "script")
+        {
             fields.insert(key.clone(), value.clone());
         }
     }

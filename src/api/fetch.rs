@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::header::RETRY_AFTER;
+use axum::http::header::{CONTENT_SECURITY_POLICY, RETRY_AFTER};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::json;
+use serde_json::{Value, json};
 use weft_runtime::{Failure, FailureKind, GuestResponse, Outcome};
 
 use super::ApiError;
@@ -71,7 +71,8 @@ async fn fetch(
     let event = json!({
         "type": "fetch",
         "request": {
-            "method": parts.method.as_str(),
+            // As GitBook's `FetchRequest` spells it; the SDK upper-cases it for authors.
+            "method": parts.method.as_str().to_ascii_lowercase(),
             "url": format!("{}{path_and_query}", state.public_url),
             "path": path,
             "query": parts.uri.query().unwrap_or(""),
@@ -93,7 +94,17 @@ async fn fetch(
     };
 
     let mut response = match dispatched.report.result {
-        Ok(Outcome::Response(guest)) => relay(guest),
+        Ok(Outcome::Response(guest)) => {
+            let mut response = relay(guest);
+            // The reference: the integration's policy is sent with what it serves, unless
+            // the module set one of its own.
+            if let Some(policy) = content_security_policy(&integration.manifest)
+                && !response.headers().contains_key(CONTENT_SECURITY_POLICY)
+            {
+                response.headers_mut().insert(CONTENT_SECURITY_POLICY, policy);
+            }
+            response
+        }
         Ok(Outcome::None) => {
             ApiError::new(StatusCode::NOT_ACCEPTABLE, format!("integration `{name}` does not handle fetch events"))
                 .into_response()
@@ -128,6 +139,28 @@ fn relayable(outcome: &Outcome) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The integration's `contentSecurityPolicy` as a header value: the string as published, or
+/// an object of directives (`{"connect-src": ["a", "b"]}`) written out as `connect-src a b`.
+fn content_security_policy(manifest: &Value) -> Option<HeaderValue> {
+    let policy = match &manifest["contentSecurityPolicy"] {
+        Value::String(policy) => policy.trim().to_owned(),
+        Value::Object(directives) => directives
+            .iter()
+            .map(|(name, sources)| match sources {
+                Value::Array(sources) => {
+                    let sources: Vec<&str> = sources.iter().filter_map(Value::as_str).collect();
+                    format!("{name} {}", sources.join(" "))
+                }
+                Value::String(sources) => format!("{name} {sources}"),
+                _ => name.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => return None,
+    };
+    HeaderValue::from_str(&policy).ok().filter(|value| !value.is_empty())
+}
+
 fn relay(guest: GuestResponse) -> Response {
     let mut response = Response::new(Body::from(guest.body));
     *response.status_mut() = StatusCode::from_u16(guest.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -138,4 +171,18 @@ fn relay(guest: GuestResponse) -> Response {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_content_security_policy_header_is_the_string_or_the_directives_written_out() {
+        let string = json!({"contentSecurityPolicy": " connect-src example.com "});
+        assert_eq!(content_security_policy(&string).unwrap(), "connect-src example.com");
+        let object = json!({"contentSecurityPolicy": {"connect-src": ["a.test", "b.test"], "default-src": "'self'"}});
+        assert_eq!(content_security_policy(&object).unwrap(), "connect-src a.test b.test; default-src 'self'");
+        assert!(content_security_policy(&json!({})).is_none());
+    }
 }

@@ -49,6 +49,9 @@ const fn route(method: &'static str, path: &'static str, summary: &'static str, 
 }
 
 const PAGE: &[&str] = &["page", "limit"];
+/// GitBook's integration search parameters, on both integration lists.
+const INTEGRATION_SEARCH: &[&str] =
+    &["page", "limit", "search", "category", "blockDomain", "blocks", "contentSources", "owner", "scope", "target"];
 const FETCH: &str = "/v1/integrations/{integrationName}/installations/{installationId}/fetch";
 const INSTALLATION: &str = "/v1/integrations/{integrationName}/installations/{installationId}";
 
@@ -80,15 +83,22 @@ pub const ROUTES: &[Route] = &[
         body: Some("title, id?"),
         ..route("post", "/v1/orgs/{organizationId}/sites", "Create a site (org admin)", 201)
     },
+    Route { query: INTEGRATION_SEARCH, ..route("get", "/v1/integrations", "List all public integrations", 200) },
     Route {
-        query: &["page", "limit", "search", "category", "blockDomain", "blocks"],
-        ..route("get", "/v1/integrations", "List all public integrations", 200)
+        query: INTEGRATION_SEARCH,
+        ..route(
+            "get",
+            "/v1/orgs/{organizationId}/integrations",
+            "List all public integrations along with the organization's own",
+            200,
+        )
     },
     route("get", "/v1/integrations/{integrationName}", "Get a specific integration by its name", 200),
     Route {
         body: Some(
             "title, description, script, organization, icon?, summary?, previewImages?, visibility?, target?, \
-             contentSecurityPolicy?, scopes?, categories?, blocks?, configurations?, externalLinks?, secrets?, limits?",
+             contentSecurityPolicy?, scopes?, categories?, blocks?, contentSources?, configurations?, externalLinks?, \
+             secrets?, limits?, events?, schedules?, runtime? (v1 | v2, ignored)",
         ),
         ..route("post", "/v1/integrations/{integrationName}", "Publish an integration", 200)
     },

@@ -213,6 +213,18 @@ impl Store {
         rows.iter().map(record).collect()
     }
 
+    /// Every integration organization `org_id` may install: the public ones and its own, by
+    /// name.
+    pub async fn integrations_available_to(&self, org_id: &str) -> Result<Vec<IntegrationRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SELECT} FROM integrations WHERE visibility = 'public' OR org_id = $1 ORDER BY name"
+        ))
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
     /// Unpublishes the integration `id`: everything it owns goes with it, in one
     /// transaction — versions, installations (and their space and site installations, tokens
     /// and kv entries), its own tokens and kv entries, events, queued and finished jobs

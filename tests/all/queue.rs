@@ -42,7 +42,8 @@ async fn queued_tasks_run_in_due_order_and_never_early() {
     let events = app.wait_for_matching_events("probe", 3, is_task).await;
     let order: Vec<Value> = events.iter().map(|e| task_log(e)["n"].clone()).collect();
     assert_eq!(order, [json!("early"), json!("middle"), json!("late")]);
-    let late_started: chrono::DateTime<chrono::Utc> = events[2]["event"]["createdAt"].as_str().unwrap().parse().unwrap();
+    let late_started: chrono::DateTime<chrono::Utc> =
+        events[2]["event"]["createdAt"].as_str().unwrap().parse().unwrap();
     assert!(late_started >= submitted + chrono::Duration::seconds(2), "a task ran before it was due");
     assert!(events.iter().all(|e| e["event"]["status"] == "success" && e["event"]["installationId"].is_null()));
 }
