@@ -192,7 +192,7 @@ async fn killing_weft_dev_fails_the_next_event_as_tunnel_unreachable_without_wai
     let (status, _, event_id) = tokio::time::timeout(Duration::from_secs(4), fetch(&own)).await.expect("fails fast");
     assert_eq!(status, 500);
     let event = recorded_event(&app, &event_id).await;
-    assert_eq!(event["status"], "failed", "{event}");
+    assert_eq!(event["event"]["status"], "failed", "{event}");
     assert_eq!(event["event"]["error"]["kind"], "tunnel_unreachable", "{event}");
     assert_eq!(fetch(&foreign).await.1, "published");
 }
