@@ -1,7 +1,9 @@
-//! The installations' public endpoints: `ANY /v1/integrations/{name}/installations/{id}/fetch/{*path}`.
+//! The public endpoints: an installation's, `ANY /v1/integrations/{name}/installations/{id}/fetch/{*path}`,
+//! and the integration's own, `ANY /v1/integrations/{name}/fetch/{*path}` (its
+//! `urls.publicEndpoint`: OAuth callbacks and webhooks that name no installation).
 //!
-//! A third party's request becomes a `fetch` event for the installation, and the guest's
-//! response is relayed as it is. No token is needed: the integration authenticates its
+//! A third party's request becomes a `fetch` event for the installation (or for the
+//! integration, with no installation), and the guest's response is relayed as it is. No token is needed: the integration authenticates its
 //! callers itself (signatures, shared secrets).
 
 use std::collections::BTreeMap;
@@ -28,6 +30,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/integrations/{integrationName}/installations/{installationId}/fetch", any(fetch))
         .route("/v1/integrations/{integrationName}/installations/{installationId}/fetch/", any(fetch))
         .route("/v1/integrations/{integrationName}/installations/{installationId}/fetch/{*path}", any(fetch))
+        .route("/v1/integrations/{integrationName}/fetch", any(fetch))
+        .route("/v1/integrations/{integrationName}/fetch/", any(fetch))
+        .route("/v1/integrations/{integrationName}/fetch/{*path}", any(fetch))
 }
 
 /// The header that names the event a response came from, for finding its logs.
@@ -47,13 +52,25 @@ async fn fetch(
     request: Request,
 ) -> Result<Response, ApiError> {
     let name = &params["integrationName"];
-    let installation_id = &params["installationId"];
     let path = format!("/{}", params.get("path").map(String::as_str).unwrap_or(""));
     integration_name(name)?;
-    let (integration, installation) =
-        state.targets.get(&state.store, name, installation_id).await?.ok_or_else(|| {
-            ApiError::not_found(format!("no installation `{installation_id}` of an integration `{name}`"))
-        })?;
+    let (integration, installation) = match params.get("installationId") {
+        Some(installation_id) => {
+            let (integration, installation) =
+                state.targets.get(&state.store, name, installation_id).await?.ok_or_else(|| {
+                    ApiError::not_found(format!("no installation `{installation_id}` of an integration `{name}`"))
+                })?;
+            (integration, Some(installation))
+        }
+        None => {
+            let integration = state
+                .store
+                .integration(name)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("no integration `{name}`")))?;
+            (std::sync::Arc::new(integration), None)
+        }
+    };
 
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, state.max_fetch_body_bytes).await.map_err(|_| {
@@ -68,7 +85,7 @@ async fn fetch(
         headers.entry(header.as_str().to_owned()).and_modify(|v| *v = format!("{v}, {value}")).or_insert(value.into());
     }
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let event = json!({
+    let mut event = json!({
         "type": "fetch",
         "request": {
             // As GitBook's `FetchRequest` spells it; the SDK upper-cases it for authors.
@@ -81,7 +98,16 @@ async fn fetch(
         },
     });
 
-    let dispatched = match dispatch::run_event(&state, &integration, &installation, event, relayable).await {
+    if let Some(installation) = &installation {
+        event["installationId"] = json!(installation.id);
+    }
+    let run = dispatch::EventRun {
+        integration: &integration,
+        installation: installation.as_deref(),
+        event,
+        dead_on_failure: false,
+    };
+    let dispatched = match dispatch::run(&state, run, relayable).await {
         Ok(dispatched) => dispatched,
         Err(DispatchError::Busy) => {
             let mut response =

@@ -357,6 +357,21 @@ pub const ROUTES: &[Route] = &[
     fetch("put", "/v1/integrations/{integrationName}/installations/{installationId}/fetch/{*path}"),
     fetch("patch", "/v1/integrations/{integrationName}/installations/{installationId}/fetch/{*path}"),
     fetch("delete", "/v1/integrations/{integrationName}/installations/{installationId}/fetch/{*path}"),
+    integration_fetch("get", "/v1/integrations/{integrationName}/fetch"),
+    integration_fetch("post", "/v1/integrations/{integrationName}/fetch"),
+    integration_fetch("put", "/v1/integrations/{integrationName}/fetch"),
+    integration_fetch("patch", "/v1/integrations/{integrationName}/fetch"),
+    integration_fetch("delete", "/v1/integrations/{integrationName}/fetch"),
+    integration_fetch("get", "/v1/integrations/{integrationName}/fetch/"),
+    integration_fetch("post", "/v1/integrations/{integrationName}/fetch/"),
+    integration_fetch("put", "/v1/integrations/{integrationName}/fetch/"),
+    integration_fetch("patch", "/v1/integrations/{integrationName}/fetch/"),
+    integration_fetch("delete", "/v1/integrations/{integrationName}/fetch/"),
+    integration_fetch("get", "/v1/integrations/{integrationName}/fetch/{*path}"),
+    integration_fetch("post", "/v1/integrations/{integrationName}/fetch/{*path}"),
+    integration_fetch("put", "/v1/integrations/{integrationName}/fetch/{*path}"),
+    integration_fetch("patch", "/v1/integrations/{integrationName}/fetch/{*path}"),
+    integration_fetch("delete", "/v1/integrations/{integrationName}/fetch/{*path}"),
     Route { access: Access::Public, ..route("get", "/healthz", "Liveness: the process answers", 200) },
     Route {
         access: Access::Public,
@@ -369,6 +384,18 @@ const fn fetch(method: &'static str, path: &'static str) -> Route {
     Route {
         access: Access::Public,
         ..route(method, path, "An installation's public endpoint: runs a `fetch` event and relays the answer", 200)
+    }
+}
+
+const fn integration_fetch(method: &'static str, path: &'static str) -> Route {
+    Route {
+        access: Access::Public,
+        ..route(
+            method,
+            path,
+            "The integration's public endpoint (`urls.publicEndpoint`): runs a `fetch` event with no installation",
+            200,
+        )
     }
 }
 

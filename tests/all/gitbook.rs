@@ -224,6 +224,10 @@ async fn every_answer_event_and_environment_matches_gitbooks_openapi_document() 
     assert_eq!(status, 204);
     let endpoint = installation["urls"]["publicEndpoint"].as_str().unwrap();
     app.client.post(format!("{endpoint}/hook?x=1")).body("ping").send().await.unwrap();
+    // And one to the integration's own endpoint (no installation).
+    let (_, published) = app.call("GET", "/v1/integrations/fidelity", None).await;
+    let own = published["urls"]["publicEndpoint"].as_str().unwrap();
+    assert_eq!(app.client.get(format!("{own}/callback")).send().await.unwrap().status(), 406, "echo has no answer");
     let expected = ["fetch", "installation_setup", "site_installation_setup", "space_installation_setup", "task"];
     let recorded = events(&app, name, &expected).await;
     checks
@@ -244,7 +248,14 @@ async fn every_answer_event_and_environment_matches_gitbooks_openapi_document() 
         match kind.as_str() {
             "space_installation_setup" => assert_eq!(environment["spaceInstallation"]["space"], "spc-1"),
             "site_installation_setup" => assert_eq!(environment["siteInstallation"]["site"], "site-1"),
-            "fetch" => assert_eq!(invocation["event"]["request"]["method"], "post"),
+            "fetch" if invocation["event"]["installationId"].is_null() => {
+                assert_eq!(invocation["event"]["request"]["method"], "get");
+                assert!(environment["installation"].is_null(), "{environment}");
+            }
+            "fetch" => {
+                assert_eq!(invocation["event"]["request"]["method"], "post");
+                assert_eq!(invocation["event"]["installationId"], detail["event"]["installationId"]);
+            }
             _ => {}
         }
         kinds.insert(kind);
@@ -298,6 +309,17 @@ async fn fetch_responses_carry_the_content_security_policy_and_lists_take_gitboo
     assert_eq!(response.status(), 200);
     let header = response.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(header.as_deref(), Some("connect-src example.com; img-src 'self'"));
+    // The integration's own public endpoint runs the module with no installation.
+    let (_, integration) = app.call("GET", "/v1/integrations/csp", None).await;
+    let own = integration["urls"]["publicEndpoint"].as_str().unwrap();
+    let response = app.client.get(format!("{own}/oauth/callback")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!((answer["method"].as_str(), answer["path"].as_str()), (Some("GET"), Some("/oauth/callback")));
+    assert_eq!(
+        app.client.get(format!("{}/v1/integrations/nobody/fetch/x", app.url)).send().await.unwrap().status(),
+        404
+    );
 
     let source = json!([{"id": "pages", "title": "Pages", "configuration": {"componentId": "c"}}]);
     for (name, org, extra) in [
