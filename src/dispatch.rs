@@ -164,9 +164,15 @@ pub fn invocation(event: &Value, environment: &str) -> Vec<u8> {
     input
 }
 
+/// The most bytes of one stored payload: a larger one (a big task object or host-product
+/// payload) is kept as `{eventId, type, payloadTruncatedFrom}`, so the log and the events
+/// waiting to be written stay bounded.
+const MAX_STORED_PAYLOAD_BYTES: usize = 64 * 1024;
+
 /// The event as the events log keeps it: as delivered, except that a `fetch` request's
 /// base64 `body` is cut to at most `body_bytes` bytes (whole base64 quanta, so it still
-/// decodes), with `bodyTruncatedFrom` saying how many bytes the request had.
+/// decodes), with `bodyTruncatedFrom` saying how many bytes the request had, and that a
+/// payload still over [`MAX_STORED_PAYLOAD_BYTES`] keeps only its id and type.
 fn stored_payload(mut event: Value, body_bytes: usize) -> String {
     if let Some(request) = event.get_mut("request").and_then(Value::as_object_mut)
         && let Some(Value::String(body)) = request.get_mut("body")
@@ -176,7 +182,11 @@ fn stored_payload(mut event: Value, body_bytes: usize) -> String {
         body.truncate(body_bytes / 3 * 4);
         request.insert("bodyTruncatedFrom".to_owned(), json!(size));
     }
-    event.to_string()
+    let payload = event.to_string();
+    if payload.len() <= MAX_STORED_PAYLOAD_BYTES {
+        return payload;
+    }
+    json!({ "eventId": event["eventId"], "type": event["type"], "payloadTruncatedFrom": payload.len() }).to_string()
 }
 
 fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
@@ -247,5 +257,8 @@ mod tests {
         assert_eq!((cut.as_slice(), &kept["request"]["bodyTruncatedFrom"]), (&b"012345"[..], &json!(20)));
         let whole: Value = serde_json::from_str(&stored_payload(event.clone(), 20)).unwrap();
         assert_eq!(whole, event);
+        let task = json!({"type": "task", "eventId": "evt_2", "task": {"blob": "x".repeat(70_000)}});
+        let kept: Value = serde_json::from_str(&stored_payload(task, 20)).unwrap();
+        assert_eq!(kept, json!({"type": "task", "eventId": "evt_2", "payloadTruncatedFrom": 70_052}));
     }
 }
