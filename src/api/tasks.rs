@@ -14,10 +14,12 @@ use super::integrations::find_visible;
 use crate::auth::Principal;
 use crate::queue::{self, MAX_SCHEDULE_SECS};
 use crate::state::AppState;
-use crate::store::IntegrationRecord;
+use crate::store::{IntegrationRecord, JobSummary};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/integrations/{integrationName}/tasks", post(queue_task).get(list))
+    Router::new()
+        .route("/v1/integrations/{integrationName}/tasks", post(queue_task).get(list))
+        .route("/v1/integrations/{integrationName}/tasks/{taskId}/retry", post(retry))
 }
 
 #[derive(Deserialize)]
@@ -87,19 +89,38 @@ async fn list(
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }
     let jobs = state.store.jobs(&integration.id, status, limit).await?;
-    let items: Vec<Value> = jobs
-        .iter()
-        .map(|job| {
-            json!({
-                "id": job.id,
-                "installation": job.installation_id,
-                "event": job.event,
-                "status": job.status,
-                "dueAt": super::timestamp(job.due_at),
-                "attempts": job.attempts,
-                "lastError": job.last_error,
-            })
-        })
-        .collect();
+    let items: Vec<Value> = jobs.iter().map(task_json).collect();
     Ok(Json(json!({ "count": items.len(), "items": items })))
+}
+
+fn task_json(job: &JobSummary) -> Value {
+    json!({
+        "id": job.id,
+        "installation": job.installation_id,
+        "event": job.event,
+        "status": job.status,
+        "dueAt": super::timestamp(job.due_at),
+        "attempts": job.attempts,
+        "lastError": job.last_error,
+    })
+}
+
+/// Runs a dead-lettered task again: back in the queue, due now, with a fresh set of
+/// attempts (its last error stays until the next run). 409 when the task is not dead.
+async fn retry(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let integration = find_visible(&state, &principal, &name).await?;
+    require_task_access(&principal, &integration)?;
+    match state.store.requeue_dead_job(&integration.id, &id).await? {
+        None => return Err(ApiError::not_found(format!("integration `{name}` has no task `{id}`"))),
+        Some(false) => return Err(ApiError::conflict(format!("task `{id}` is not dead-lettered"))),
+        Some(true) => {}
+    }
+    state.queue.notify();
+    let job = state.store.job(&integration.id, &id).await?;
+    // The worker may have claimed (or even finished) it already.
+    Ok(Json(job.as_ref().map_or_else(|| json!({ "id": id, "status": "done" }), task_json)))
 }
