@@ -103,7 +103,7 @@ impl Store {
             );
             let mut values = [0; 3];
             for (value, per_mille) in values.iter_mut().zip([500, 950, 990]) {
-                let rank = (total * per_mille).div_ceil(1000).max(1) - 1;
+                let rank = ((total * per_mille + 999) / 1000).max(1) - 1;
                 let row = sqlx::query(&nth).bind(from).bind(scope.value()).bind(rank).fetch_one(&self.pool).await?;
                 *value = row.try_get(0)?;
             }

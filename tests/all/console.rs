@@ -71,7 +71,17 @@ async fn every_console_response_carries_a_strict_policy() {
 
 #[tokio::test]
 async fn a_dead_task_runs_again_only_for_those_who_may_queue_it() {
-    let app = app_on(None).await;
+    a_dead_task_runs_again(None).await;
+}
+
+#[tokio::test]
+async fn a_dead_task_runs_again_on_postgres() {
+    let database = fresh_postgres().await;
+    a_dead_task_runs_again(Some(database.url.clone())).await;
+}
+
+async fn a_dead_task_runs_again(database_url: Option<String>) {
+    let app = app_on(database_url).await;
     app.create_org("acme").await;
     app.create_org("globex").await;
     let published = app.publish("probe", "acme", probe_wasm()).await;

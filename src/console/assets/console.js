@@ -224,7 +224,11 @@ async function route() {
     try {
       await identify();
     } catch (error) {
-      if (error.status !== 401) show(failure(error));
+      if (error.status === 401) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        show(signInView());
+        say("The stored token was refused (401). Sign in again.", "error");
+      } else show(failure(error));
       return;
     }
   }

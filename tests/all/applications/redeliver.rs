@@ -5,11 +5,21 @@ use serde_json::json;
 
 use super::oauth::user_with_token;
 use super::receiver::receiver;
-use super::{issue_created, issue_webhook, spawn};
+use super::{issue_created, issue_webhook, spawn_on};
+use crate::support::fresh_postgres;
 
 #[tokio::test]
 async fn a_failed_delivery_is_sent_again_on_request() {
-    let app = spawn().await;
+    a_failed_delivery_is_sent_again(false).await;
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_sent_again_on_request_on_postgres() {
+    a_failed_delivery_is_sent_again(true).await;
+}
+
+async fn a_failed_delivery_is_sent_again(postgres: bool) {
+    let app = spawn_on(if postgres { Some(fresh_postgres().await) } else { None }).await;
     app.create_org("acme").await;
     app.create_org("globex").await;
     let failing_once = receiver(&[500]).await;
@@ -23,7 +33,8 @@ async fn a_failed_delivery_is_sent_again_on_request() {
 
     let outsider = user_with_token(&app, "eve", "globex", "admin").await;
     let (status, body) = app.call_as(Some(&outsider), "POST", &redeliver, None).await;
-    assert_eq!(status, 404, "another organization's admin does not see the application: {body}");
+    assert_eq!(status, 403, "another organization's admin holds no right on the application: {body}");
+    assert_eq!(body["error"], "permission-denied");
     let (status, _) = app.call("POST", &format!("/api/http/applications/{app_id}/deliveries/whd_none/redeliver"), None).await;
     assert_eq!(status, 404);
 
