@@ -31,7 +31,10 @@ pub fn router() -> Router {
         .route("/console/console.js", get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }))
         .route("/console/console.css", get(|| async { asset(STYLE, "text/css; charset=utf-8") }))
         .route("/console/icon.svg", get(|| async { asset(ICON, "image/svg+xml") }))
-        .route("/console/{*rest}", get(|| async { secured((StatusCode::NOT_FOUND, "no such console page").into_response()) }))
+        .route(
+            "/console/{*rest}",
+            get(|| async { secured((StatusCode::NOT_FOUND, "no such console page").into_response()) }),
+        )
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {

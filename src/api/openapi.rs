@@ -299,7 +299,12 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         query: &["window"],
-        ..route("get", "/v1/orgs/{organizationId}/stats", "Event and queue figures of an organization's integrations", 200)
+        ..route(
+            "get",
+            "/v1/orgs/{organizationId}/stats",
+            "Event and queue figures of an organization's integrations",
+            200,
+        )
     },
     Route {
         query: &["window"],

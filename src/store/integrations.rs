@@ -215,7 +215,8 @@ impl Store {
 
     /// Every integration, by name (the console filters them by who may see each).
     pub async fn all_integrations(&self) -> Result<Vec<IntegrationRecord>> {
-        let rows = sqlx::query(&format!("SELECT {SELECT} FROM integrations ORDER BY name")).fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query(&format!("SELECT {SELECT} FROM integrations ORDER BY name")).fetch_all(&self.pool).await?;
         rows.iter().map(record).collect()
     }
 
@@ -231,7 +232,9 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| Ok((row.try_get("version")?, row.try_get("created_at")?, row.try_get("size")?, row.try_get("sha256")?)))
+            .map(|row| {
+                Ok((row.try_get("version")?, row.try_get("created_at")?, row.try_get("size")?, row.try_get("sha256")?))
+            })
             .collect()
     }
 

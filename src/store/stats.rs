@@ -79,7 +79,8 @@ impl Store {
              WHERE created_at >= $1 AND {} GROUP BY bucket, status",
             scope.condition(2)
         );
-        let rows = sqlx::query(&per_bucket).bind(from).bind(scope.value()).bind(bucket_ms).fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query(&per_bucket).bind(from).bind(scope.value()).bind(bucket_ms).fetch_all(&self.pool).await?;
         let mut total = 0;
         for row in &rows {
             let bucket: i64 = row.try_get("bucket")?;
@@ -140,8 +141,11 @@ impl Store {
             scope.condition(2)
         );
         for row in sqlx::query(&samples).bind(from).bind(scope.value()).fetch_all(&self.pool).await? {
-            let depth =
-                QueueDepth { queued: row.try_get("queued")?, running: row.try_get("running")?, dead: row.try_get("dead")? };
+            let depth = QueueDepth {
+                queued: row.try_get("queued")?,
+                running: row.try_get("running")?,
+                dead: row.try_get("dead")?,
+            };
             stats.queue_samples.push((row.try_get("minute")?, depth));
         }
         Ok(stats)

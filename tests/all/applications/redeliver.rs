@@ -35,7 +35,8 @@ async fn a_failed_delivery_is_sent_again(postgres: bool) {
     let (status, body) = app.call_as(Some(&outsider), "POST", &redeliver, None).await;
     assert_eq!(status, 403, "another organization's admin holds no right on the application: {body}");
     assert_eq!(body["error"], "permission-denied");
-    let (status, _) = app.call("POST", &format!("/api/http/applications/{app_id}/deliveries/whd_none/redeliver"), None).await;
+    let (status, _) =
+        app.call("POST", &format!("/api/http/applications/{app_id}/deliveries/whd_none/redeliver"), None).await;
     assert_eq!(status, 404);
 
     let (status, again) = app.call("POST", &redeliver, None).await;
