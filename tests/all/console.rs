@@ -312,6 +312,11 @@ async fn the_console_works_in_a_real_browser() {
     let payload = seen["payload"].as_str().unwrap();
     assert!(payload.contains(r#""live""#) || payload == "This server does not record payloads.", "{seen}");
     assert_eq!(seen["logs"], json!([r#"task {"live":"tail"}"#]), "{seen}");
+    assert_eq!(
+        (seen["rangeRows"].clone(), seen["rangeOlderLink"].clone(), seen["rangeLive"].clone()),
+        (json!(10), json!(0), json!(false)),
+        "ten seconds of a log with one event a second: {seen}"
+    );
     assert!(seen["runAgainStatus"].as_str().unwrap().contains(&dead_task), "{seen}");
     assert!(seen["chartBars"].as_u64().unwrap() > 0, "{seen}");
     assert!(seen["chartSummary"].as_str().unwrap().contains("queue now"), "{seen}");

@@ -113,6 +113,25 @@ try {
   seen.logs = await page.locator("#event-logs li .log-message").allTextContents();
   await shot(page, "event.png");
 
+  // A time range: the ten seconds ending half an hour ago (the test filled the log with one
+  // event a second).
+  await page.goto(`${console_}#/integrations/${name}/events`);
+  await page.waitForSelector("#live-state:text-is('live')");
+  const range = await page.evaluate(() => {
+    const pad = (n) => String(n).padStart(2, "0");
+    const local = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    const to = new Date(Date.now() - 30 * 60 * 1000);
+    return { from: local(new Date(to.getTime() - 10 * 1000)), to: local(to) };
+  });
+  await page.fill("#f-from", range.from);
+  await page.fill("#f-to", range.to);
+  await page.click("form.filters button[type=submit]");
+  await page.waitForFunction(() => location.hash.includes("to=") && document.querySelector("#f-to")?.value !== "");
+  await page.waitForSelector("#event-rows tr");
+  seen.rangeRows = await page.locator("#event-rows tr").count();
+  seen.rangeOlderLink = await page.locator("a[rel=next]").count();
+  seen.rangeLive = await page.isChecked("#live");
+
   // The dead task runs again.
   await page.goto(`${console_}#/integrations/${name}/queue?status=dead`);
   await page.waitForSelector(`button[data-task='${input.deadTask}']`);

@@ -475,22 +475,41 @@ function eventRow(name, raw) {
 
 async function eventsView(name, params, base) {
   const filters = { status: params.get("status") || "", type: params.get("type") || "", installation: params.get("installation") || "" };
-  const list = await api(`/v1/integrations/${enc(name)}/events${query({ ...filters, limit: PAGE_SIZE, page: params.get("page") })}`);
+  // The time range rides on the list's cursor: event ids start with their creation time
+  // (`evt_` + 12 hex digits of ms), so "older than `to`" is the page after `evt_<to>`, and
+  // "not before `from`" is where the listing stops.
+  const range = { from: params.get("from") || "", to: params.get("to") || "" };
+  const fromMs = range.from ? new Date(range.from).getTime() : NaN;
+  const toMs = range.to ? new Date(range.to).getTime() : NaN;
+  const cursor = params.get("page") || (Number.isNaN(toMs) ? "" : `evt_${toMs.toString(16).padStart(12, "0")}`);
+  const list = await api(`/v1/integrations/${enc(name)}/events${query({ ...filters, limit: PAGE_SIZE, page: cursor })}`);
+  if (range.from || range.to) {
+    const kept = list.items.filter((e) => Number.isNaN(fromMs) || new Date(eventFields(e).createdAt).getTime() >= fromMs);
+    if (kept.length < list.items.length) delete list.next;
+    list.items = kept;
+    delete list.count;
+  }
   const status = h("select", { id: "f-status", name: "status" },
     EVENT_STATUSES.map((v) => h("option", { value: v, selected: v === filters.status }, v || "any")));
   const type = h("input", { id: "f-type", name: "type", value: filters.type, placeholder: "fetch, task, …" });
   const installation = h("input", { id: "f-installation", name: "installation", value: filters.installation });
+  const from = h("input", { id: "f-from", name: "from", type: "datetime-local", step: "1", value: range.from });
+  const to = h("input", { id: "f-to", name: "to", type: "datetime-local", step: "1", value: range.to });
   const form = h("form", { class: "filters", "aria-label": "Filter events" },
     h("div", {}, h("label", { for: "f-status" }, "Status"), status),
     h("div", {}, h("label", { for: "f-type" }, "Type"), type),
     h("div", {}, h("label", { for: "f-installation" }, "Installation"), installation),
+    h("div", {}, h("label", { for: "f-from" }, "From"), from),
+    h("div", {}, h("label", { for: "f-to" }, "To"), to),
     h("button", { type: "submit" }, "Filter"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    go(["integrations", name, "events"], { status: status.value, type: type.value.trim(), installation: installation.value.trim() });
+    go(["integrations", name, "events"], {
+      status: status.value, type: type.value.trim(), installation: installation.value.trim(), from: from.value, to: to.value,
+    });
   });
   const rows = h("tbody", { id: "event-rows" }, list.items.map((e) => eventRow(name, e)));
-  const live = h("input", { type: "checkbox", id: "live", checked: !params.get("page") });
+  const live = h("input", { type: "checkbox", id: "live", checked: !params.get("page") && !range.to });
   const liveState = h("span", { id: "live-state", class: "help" }, "");
   const start = () => {
     stopLive();
@@ -514,7 +533,7 @@ async function eventsView(name, params, base) {
 
 /** Reads the server-sent events stream with fetch() and prepends each event that matches. */
 async function tail(name, filters, signal, rows, state) {
-  const matches = (e) => (!filters.type || e.type === filters.type);
+  const matches = (e) => !filters.type || e.type === filters.type;
   try {
     const response = await fetch(`/v1/integrations/${enc(name)}/events/stream${query({ status: filters.status, installation: filters.installation })}`, {
       headers: { Authorization: `Bearer ${token()}`, Accept: "text/event-stream" },
