@@ -276,7 +276,7 @@ pub const ROUTES: &[Route] = &[
         )
     },
     Route {
-        query: &["status", "limit"],
+        query: &["status", "limit", "page"],
         ..route("get", "/v1/integrations/{integrationName}/tasks", "List an integration's queued or dead tasks", 200)
     },
     route(

@@ -70,6 +70,15 @@ struct TaskQuery {
     /// queued, running, done or dead (default queued).
     status: Option<String>,
     limit: Option<i64>,
+    /// Where the page starts: the previous answer's `next.page`.
+    page: Option<String>,
+}
+
+/// A page cursor: the last job's due time and id.
+fn cursor(page: &str) -> Result<(i64, &str), ApiError> {
+    page.split_once('.')
+        .and_then(|(due_at, id)| Some((due_at.parse().ok()?, id)))
+        .ok_or_else(|| ApiError::bad_request("page must be the `next.page` of a previous answer"))
 }
 
 async fn list(
@@ -88,9 +97,14 @@ async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }
-    let jobs = state.store.jobs(&integration.id, status, limit).await?;
+    let after = query.page.as_deref().map(cursor).transpose()?;
+    let jobs = state.store.jobs_after(&integration.id, status, after, limit).await?;
     let items: Vec<Value> = jobs.iter().map(task_json).collect();
-    Ok(Json(json!({ "count": items.len(), "items": items })))
+    let mut body = json!({ "count": items.len(), "items": items });
+    if let Some(last) = jobs.last().filter(|_| jobs.len() as i64 == limit) {
+        body["next"] = json!({ "page": format!("{}.{}", last.due_at, last.id) });
+    }
+    Ok(Json(body))
 }
 
 fn task_json(job: &JobSummary) -> Value {

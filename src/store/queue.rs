@@ -216,12 +216,27 @@ impl Store {
 
     /// The jobs of integration `integration_id` in `status`, oldest due first.
     pub async fn jobs(&self, integration_id: &str, status: &str, limit: i64) -> Result<Vec<JobSummary>> {
+        self.jobs_after(integration_id, status, None, limit).await
+    }
+
+    /// Like [`Store::jobs`], starting after the job due at `after.0` with id `after.1`.
+    pub async fn jobs_after(
+        &self,
+        integration_id: &str,
+        status: &str,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<JobSummary>> {
+        let (due_at, id) = after.unwrap_or((i64::MIN, ""));
         let rows = sqlx::query(
             "SELECT id, installation_id, event, status, due_at, attempts, last_error FROM jobs \
-             WHERE integration_id = $1 AND status = $2 ORDER BY due_at, id LIMIT $3",
+             WHERE integration_id = $1 AND status = $2 AND (due_at > $3 OR (due_at = $3 AND id > $4)) \
+             ORDER BY due_at, id LIMIT $5",
         )
         .bind(integration_id)
         .bind(status)
+        .bind(due_at)
+        .bind(id)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

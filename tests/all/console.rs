@@ -103,7 +103,7 @@ async fn a_dead_task_runs_again(database_url: Option<String>) {
     let (status, body) = app.call_as(Some(&outsider), "GET", "/v1/integrations/probe/tasks?status=dead", None).await;
     assert_eq!(status, 404, "{body}");
     let (status, body) = app.call_as(Some(&member), "POST", &retry, None).await;
-    assert_eq!(status, 403, "a member may read but not run tasks: {body}");
+    assert_eq!(status, 403, "a member may not run tasks: {body}");
     let (status, _) = app.call_as(None, "POST", &retry, None).await;
     assert_eq!(status, 401);
     let (status, _) = app.call("POST", "/v1/integrations/probe/tasks/job_none/retry", None).await;
@@ -118,13 +118,29 @@ async fn a_dead_task_runs_again(database_url: Option<String>) {
     assert_eq!((dead["items"][0]["id"].clone(), dead["items"][0]["attempts"].clone()), (json!(id), json!(3)));
 
     // A task that is not dead is refused by name.
-    let (status, _) =
-        app.call("POST", "/v1/integrations/probe/tasks", Some(json!({"task": {"n": 1}, "schedule": 3600}))).await;
-    assert_eq!(status, 204);
-    let queued = wait_until(&app, "/v1/integrations/probe/tasks?status=queued", |b| b["count"] == 1).await;
+    for n in 1..=3 {
+        let task = json!({"task": {"n": n}, "schedule": 3600 + n});
+        let (status, _) = app.call("POST", "/v1/integrations/probe/tasks", Some(task)).await;
+        assert_eq!(status, 204);
+    }
+    let queued = wait_until(&app, "/v1/integrations/probe/tasks?status=queued", |b| b["count"] == 3).await;
     let queued_id = queued["items"][0]["id"].as_str().unwrap();
     let (status, body) = app.call("POST", &format!("/v1/integrations/probe/tasks/{queued_id}/retry"), None).await;
     assert_eq!(status, 409, "{body}");
+
+    // The list pages, oldest due first.
+    let (status, first) = app.call("GET", "/v1/integrations/probe/tasks?status=queued&limit=2", None).await;
+    assert_eq!(status, 200, "{first}");
+    let page = first["next"]["page"].as_str().unwrap();
+    let (_, second) =
+        app.call("GET", &format!("/v1/integrations/probe/tasks?status=queued&limit=2&page={page}"), None).await;
+    let tasks = |body: &Value| -> Vec<Value> {
+        body["items"].as_array().unwrap().iter().map(|t| t["event"]["task"]["n"].clone()).collect()
+    };
+    assert_eq!((tasks(&first), tasks(&second)), (vec![json!(1), json!(2)], vec![json!(3)]));
+    assert!(second.get("next").is_none(), "{second}");
+    let (status, _) = app.call("GET", "/v1/integrations/probe/tasks?status=queued&page=nonsense", None).await;
+    assert_eq!(status, 400);
     app.stop().await;
 }
 

@@ -607,7 +607,7 @@ async function eventView(name, id) {
 
 async function queueView(name, params) {
   const status = params.get("status") || "dead";
-  const list = await api(`/v1/integrations/${enc(name)}/tasks${query({ status, limit: 100 })}`);
+  const list = await api(`/v1/integrations/${enc(name)}/tasks${query({ status, limit: PAGE_SIZE, page: params.get("page") })}`);
   const nav = h("nav", { class: "tabs small", "aria-label": "Task states" },
     ["queued", "running", "dead"].map((s) => h("a", {
       href: `#/integrations/${enc(name)}/queue?status=${s}`, "aria-current": s === status ? "page" : undefined,
@@ -640,7 +640,8 @@ async function queueView(name, params) {
     h("h2", {}, "Queue"),
     nav,
     list.items.length === 0 ? empty(`No ${status} tasks.`) : table(`${status} tasks`, columns, list.items),
-    h("p", { class: "help" }, `${list.count} shown (at most 100, oldest due first).`));
+    h("p", { class: "help" }, "Oldest due first."),
+    pager({ next: list.next }, params, `integrations/${enc(name)}/queue`));
 }
 
 // ---------- charts ----------
