@@ -5,7 +5,7 @@ pub(crate) mod clients;
 mod concurrency;
 mod delivery_settings;
 mod oauth;
-mod receiver;
+pub(crate) mod receiver;
 mod redeliver;
 mod rights;
 

@@ -271,9 +271,39 @@ async fn fill_events_log(app: &TestApp, integration_id: &str, count: i64) {
     .unwrap();
 }
 
+/// An application of `acme` with a webhook whose first delivery fails (no retries), for
+/// the applications page; returns the receiver.
+async fn application_with_a_failed_delivery(app: &TestApp) -> crate::applications::receiver::Receiver {
+    let receiver = crate::applications::receiver::receiver(&[500]).await;
+    let (status, created) =
+        app.call("POST", "/api/http/applications", Some(json!({"name": "Billing sync", "organization": "acme"}))).await;
+    assert_eq!(status, 200, "{created}");
+    let app_id = created["id"].as_str().unwrap();
+    let webhook = json!({
+        "name": "issues",
+        "subscriptions": [{"subjectCode": "Issue", "eventTypeCodes": ["Issue.Created"]}],
+        "endpoint": {"url": receiver.url},
+        "doRetries": false,
+    });
+    let (status, body) = app.call("POST", &format!("/api/http/applications/{app_id}/webhooks"), Some(webhook)).await;
+    assert_eq!(status, 200, "{body}");
+    let event = json!({"type": "Issue.Created", "subject": "Issue", "issue": {"id": "ISS-1", "title": "Broken"}});
+    weft::applications::publish_event(app.state(), "acme", &event).await.unwrap();
+    wait_until(app, &format!("/api/http/applications/{app_id}/deliveries"), |b| b["data"][0]["status"] == "failed")
+        .await;
+    receiver
+}
+
 #[tokio::test]
 async fn the_console_works_in_a_real_browser() {
-    let app = app_on(None).await;
+    let app = spawn_app_with(|config| {
+        config.queue.backoff_base = Duration::from_millis(20);
+        config.queue.max_attempts = 3;
+        config.queue.poll_interval = Duration::from_millis(20);
+        // The webhook receiver listens on loopback.
+        config.outbound.allow_private_addresses = true;
+    })
+    .await;
     app.create_org("acme").await;
     app.create_org("globex").await;
     app.publish("probe", "acme", probe_wasm()).await;
@@ -285,6 +315,7 @@ async fn the_console_works_in_a_real_browser() {
     let dead_task = dead["items"][0]["id"].as_str().unwrap().to_owned();
     let integration_id = app.state().store.integration("probe").await.unwrap().unwrap().id;
     fill_events_log(&app, &integration_id, 10_000).await;
+    let receiver = application_with_a_failed_delivery(&app).await;
 
     // Server time of the events page's first API call with 10,000 events in the log.
     let started = Instant::now();
@@ -343,6 +374,12 @@ async fn the_console_works_in_a_real_browser() {
     assert!(seen["outsiderAlert"].as_str().unwrap().starts_with("404"), "{seen}");
     let (status, _) = app.call_as(Some(&outsider), "GET", "/v1/integrations/probe", None).await;
     assert_eq!(status, 404, "the API call behind the page answers 404 too");
+
+    assert_eq!(seen["applications"], json!(["Billing sync"]));
+    assert_eq!(seen["webhooks"], json!(["issues"]));
+    assert_eq!(seen["deliveries"], json!(["failed"]));
+    assert!(seen["redeliverStatus"].as_str().unwrap().contains("queued again"), "{seen}");
+    assert_eq!(receiver.wait_for(2).await.len(), 2, "the delivery was sent again");
 
     // The task run again ran (and, asking to fail, went back to the dead letters).
     wait_until(&app, "/v1/integrations/probe/events?type=task&limit=100", |b| {

@@ -1,7 +1,7 @@
 // Drives weft's web console in a real headless Chromium (Debian `chromium` driven by npm
 // `playwright-core`): sign in, installations, live tail, an event's payload and logs, run a
-// dead task again, charts, the dev mode switch, a phone-width screen, and a token of
-// another organization.
+// dead task again, charts, the dev mode switch, an application's failed delivery sent
+// again, a phone-width screen, and a token of another organization.
 //
 // stdin: {"url", "token", "outsiderToken", "integration", "installation", "deadTask",
 //         "tunnelUrl", "screenshots"?: "<dir>"}
@@ -157,6 +157,19 @@ try {
   await page.click("#dev-switch");
   await page.waitForSelector("#dev-switch[aria-checked=false]");
   seen.devOff = await page.textContent("#dev-state");
+
+  // Applications: the webhook and its failed delivery, sent again.
+  await page.goto(`${console_}#/applications`);
+  await page.waitForSelector("h1:text('Applications')");
+  seen.applications = await page.locator("tbody tr td:first-child").allTextContents();
+  await page.click("tbody tr td:first-child a");
+  await page.waitForSelector("h2:text('Deliveries')");
+  seen.webhooks = await page.locator("[aria-label=Webhooks] tbody tr td:first-child").allTextContents();
+  seen.deliveries = await page.locator("[aria-label=Deliveries] tbody tr td:nth-child(3)").allTextContents();
+  await shot(page, "application.png");
+  await page.click("button.redeliver");
+  await page.waitForFunction(() => /queued again/.test(document.getElementById("status").textContent));
+  seen.redeliverStatus = await page.textContent("#status");
 
   // Keyboard: after each navigation the focus is on the new page's heading, and the next
   // Tab stops reach the page's controls.

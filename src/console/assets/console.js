@@ -213,8 +213,13 @@ function go(parts, params = {}) {
   location.hash = `#/${parts.map(enc).join("/")}${query(params)}`;
 }
 
+/** Counts navigations, so a slow page that finishes after a newer one is dropped. */
+let routeGeneration = 0;
+
 async function route() {
   stopLive();
+  const mine = ++routeGeneration;
+  const current = () => mine === routeGeneration;
   const { parts, params } = parseHash();
   if (!token()) {
     show(signInView());
@@ -224,6 +229,7 @@ async function route() {
     try {
       await identify();
     } catch (error) {
+      if (!current()) return;
       if (error.status === 401) {
         sessionStorage.removeItem(TOKEN_KEY);
         show(signInView());
@@ -236,16 +242,20 @@ async function route() {
     go(["integrations"]);
     return;
   }
-  markNav(parts[0]);
+  let view;
   try {
-    if (parts[0] === "applications" && parts[1]) show(await applicationView(parts[1], params));
-    else if (parts[0] === "applications") show(await applicationsView(params));
-    else if (parts[0] === "charts") show(await overallChartsView(params));
-    else if (parts[0] === "integrations" && parts[1]) show(await integrationView(parts[1], parts.slice(2), params));
-    else show(await integrationsView(params));
+    if (parts[0] === "applications" && parts[1]) view = await applicationView(parts[1], params);
+    else if (parts[0] === "applications") view = await applicationsView(params);
+    else if (parts[0] === "charts") view = await overallChartsView(params);
+    else if (parts[0] === "integrations" && parts[1]) view = await integrationView(parts[1], parts.slice(2), params);
+    else view = await integrationsView(params);
   } catch (error) {
-    if (error.status !== 401) show(failure(error));
+    if (error.status === 401 || !current()) return;
+    view = failure(error);
   }
+  if (!current()) return;
+  markNav(parts[0]);
+  show(view);
 }
 
 function markNav(section) {
@@ -256,8 +266,10 @@ function markNav(section) {
   }
 }
 
+/** Shows a page; a page that streams (the live tail) starts once it is on screen. */
 function show(view) {
   main.replaceChildren(view);
+  for (const streaming of main.querySelectorAll("[data-streams]")) streaming.dispatchEvent(new Event("shown"));
   const heading = main.querySelector("h1");
   if (heading) {
     heading.setAttribute("tabindex", "-1");
@@ -517,8 +529,7 @@ async function eventsView(name, params, base) {
     tail(name, filters, liveAbort.signal, rows, liveState);
   };
   live.addEventListener("change", () => (live.checked ? start() : (stopLive(), (liveState.textContent = "paused"))));
-  if (live.checked) queueMicrotask(start);
-  return h("div", {},
+  const view = h("div", { "data-streams": true, onshown: () => live.checked && start() },
     h("h2", {}, "Events"),
     form,
     h("div", { class: "row" }, live, h("label", { for: "live" }, "Live tail"), liveState),
@@ -529,6 +540,7 @@ async function eventsView(name, params, base) {
         rows)),
     list.items.length === 0 ? empty("No events match.") : "",
     pager(list, params, base));
+  return view;
 }
 
 /** Reads the server-sent events stream with fetch() and prepends each event that matches. */
