@@ -149,7 +149,8 @@ async fn a_token_lists_only_the_integrations_it_operates_with_their_versions() {
     let app = app_on(None).await;
     app.create_org("acme").await;
     app.create_org("globex").await;
-    app.publish("hello", "acme", hello_wasm()).await;
+    let first = app.publish("hello", "acme", hello_wasm()).await;
+    let hello_token = first["token"].as_str().unwrap().to_owned();
     app.publish("hello", "acme", hello_wasm()).await;
     app.publish("rival", "globex", hello_wasm()).await;
     let ada = user_token(&app, "ada", "acme", "member").await;
@@ -161,6 +162,8 @@ async fn a_token_lists_only_the_integrations_it_operates_with_their_versions() {
     assert_eq!((status, names(&all)), (200, vec!["hello".to_owned(), "rival".to_owned()]));
     let (status, mine) = app.call_as(Some(&ada), "GET", "/v1/user/integrations", None).await;
     assert_eq!((status, names(&mine), mine["count"].clone()), (200, vec!["hello".to_owned()], json!(1)));
+    let (status, itself) = app.call_as(Some(&hello_token), "GET", "/v1/user/integrations", None).await;
+    assert_eq!((status, names(&itself)), (200, vec!["hello".to_owned()]), "an integration token sees itself");
     let (_, searched) = app.call("GET", "/v1/user/integrations?search=RIV", None).await;
     assert_eq!(names(&searched), ["rival"]);
     let (_, first) = app.call("GET", "/v1/user/integrations?limit=1", None).await;

@@ -41,9 +41,17 @@ function s(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** Announces a message; it stays through the next navigation, then goes. */
+let statusFresh = false;
 function say(message, kind = "info") {
   statusBox.textContent = message;
   statusBox.dataset.kind = kind;
+  statusFresh = true;
+}
+
+function ageStatus() {
+  if (!statusFresh) statusBox.textContent = "";
+  statusFresh = false;
 }
 
 function when(iso) {
@@ -218,6 +226,7 @@ let routeGeneration = 0;
 
 async function route() {
   stopLive();
+  ageStatus();
   const mine = ++routeGeneration;
   const current = () => mine === routeGeneration;
   const { parts, params } = parseHash();
@@ -803,7 +812,7 @@ async function applicationView(id, params) {
   const items = deliveries.data || [];
   const nav = h("nav", { class: "pager", "aria-label": "Delivery pages" });
   if (skip > 0) nav.append(h("a", { href: `#/applications/${enc(id)}?skip=${Math.max(0, skip - PAGE_SIZE)}` }, "← Newer"));
-  nav.append(h("span", {}, `${deliveries.totalCount ?? items.length} deliveries`));
+  nav.append(h("span", {}, `${deliveries.totalCount ?? items.length} in all`));
   if (skip + items.length < (deliveries.totalCount ?? 0)) nav.append(h("a", { href: `#/applications/${enc(id)}?skip=${skip + PAGE_SIZE}` }, "Older →"));
   return h("section", {},
     h("h1", {}, app.name || id),
