@@ -299,7 +299,11 @@ fn summary(row: &AnyRow) -> Result<JobSummary> {
 
 /// Inserts jobs on `connection` (a pooled connection or an open transaction), skipping ids
 /// and idempotency keys already present; returns how many were new.
-pub(super) async fn insert_jobs(connection: &mut AnyConnection, backend: Backend, jobs: &[NewJob]) -> Result<u64> {
+pub(in crate::store) async fn insert_jobs(
+    connection: &mut AnyConnection,
+    backend: Backend,
+    jobs: &[NewJob],
+) -> Result<u64> {
     let mut inserted = 0;
     let now = now_ms();
     for chunk in jobs.chunks(500) {
