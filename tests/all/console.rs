@@ -309,9 +309,9 @@ async fn the_console_works_in_a_real_browser() {
     .await;
     app.create_org("acme").await;
     app.create_org("globex").await;
-    app.publish("probe", "acme", probe_wasm()).await;
+    let published = app.publish("probe", "acme", probe_wasm()).await;
     let installation = app.install("probe", "acme").await;
-    let outsider = user_token(&app, "otto", "globex", "admin").await;
+    let outsider = user_token(&app, "otto", "globex", "member").await;
     let (status, _) = app.call("POST", "/v1/integrations/probe/tasks", Some(json!({"task": {"fail": true}}))).await;
     assert_eq!(status, 204);
     let dead = wait_until(&app, "/v1/integrations/probe/tasks?status=dead", |b| b["count"] == 1).await;
@@ -331,6 +331,7 @@ async fn the_console_works_in_a_real_browser() {
         "url": app.url,
         "token": crate::support::ADMIN,
         "outsiderToken": outsider,
+        "integrationToken": published["token"],
         "integration": "probe",
         "installation": installation["id"],
         "deadTask": dead_task,
@@ -374,6 +375,10 @@ async fn the_console_works_in_a_real_browser() {
     assert_eq!((seen["focused"].clone(), seen["nextTab"].clone()), (json!("H1:Integrations"), json!("search")));
     assert!(seen["phoneOverflow"].as_i64().unwrap() <= 0, "the page is wider than a phone: {seen}");
     assert_eq!(seen["outsiderIntegrations"], json!([]));
+    assert_eq!(
+        (seen["integrationIdentity"].clone(), seen["integrationSees"].clone()),
+        (json!("Signed in as integration token"), json!(["probe"]))
+    );
     assert!(seen["outsiderAlert"].as_str().unwrap().starts_with("404"), "{seen}");
     let (status, _) = app.call_as(Some(&outsider), "GET", "/v1/integrations/probe", None).await;
     assert_eq!(status, 404, "the API call behind the page answers 404 too");

@@ -3,7 +3,7 @@
 // dead task again, charts, the dev mode switch, an application's failed delivery sent
 // again, a phone-width screen, and a token of another organization.
 //
-// stdin: {"url", "token", "outsiderToken", "integration", "installation", "deadTask",
+// stdin: {"url", "token", "outsiderToken", "integrationToken", "integration", "installation", "deadTask",
 //         "tunnelUrl", "screenshots"?: "<dir>"}
 // stdout: what the browser saw, as JSON; the Rust test (tests/all/console.rs) asserts on it.
 
@@ -196,7 +196,13 @@ try {
   seen.phoneOverflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   await shot(phone, "phone-events.png");
 
-  // Another organization's admin sees nothing of this integration.
+  // The integration's own token sees the integration itself.
+  const own = await newPage({ width: 1280, height: 860 });
+  await signIn(own, input.integrationToken);
+  seen.integrationIdentity = await own.textContent("#identity");
+  seen.integrationSees = await own.locator("tbody tr td:first-child").allTextContents();
+
+  // A member of another organization sees nothing of this integration.
   const outsider = await newPage({ width: 1280, height: 860 });
   await signIn(outsider, input.outsiderToken);
   seen.outsiderIntegrations = await outsider.locator("tbody tr td:first-child").allTextContents();
