@@ -6,6 +6,7 @@
 //! across every replica.
 
 pub mod cron;
+pub mod depth;
 pub mod worker;
 
 use std::sync::Arc;

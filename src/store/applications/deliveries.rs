@@ -222,6 +222,32 @@ impl Store {
         Ok(deleted)
     }
 
+    /// Makes the settled delivery `id` of application `app_id` pending again, due now, with
+    /// its attempts reset. `None` when there is no such delivery; `Some(false)` when it is
+    /// pending or cancelled.
+    pub async fn redeliver(&self, app_id: &str, id: &str) -> Result<Option<bool>> {
+        let now = now_ms();
+        let updated = sqlx::query(
+            "UPDATE application_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $3, \
+             lease_until = NULL, updated_at = $3 WHERE id = $1 AND app_id = $2 AND status IN ('succeeded', 'failed')",
+        )
+        .bind(id)
+        .bind(app_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 1 {
+            return Ok(Some(true));
+        }
+        let exists = sqlx::query("SELECT id FROM application_deliveries WHERE id = $1 AND app_id = $2")
+            .bind(id)
+            .bind(app_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(exists.map(|_| false))
+    }
+
     /// A page of an application's deliveries, newest first, and their total.
     pub async fn list_deliveries(
         &self,
