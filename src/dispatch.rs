@@ -13,7 +13,9 @@ use weft_runtime::{EventParts, Failure, Input, Outcome, RunReport};
 use crate::guest_host::GuestHost;
 use crate::modules::ModuleError;
 use crate::state::AppState;
-use crate::store::{EventRecord, InstallationRecord, IntegrationRecord, StoreError, now_ms};
+use crate::store::{
+    EventRecord, InstallationRecord, IntegrationRecord, PlaceInstallationRecord, PlaceKind, StoreError, now_ms,
+};
 
 /// An event that ran.
 pub struct Dispatched {
@@ -67,12 +69,12 @@ pub async fn run_event(
 pub async fn run_fetch(
     state: &AppState,
     integration: &IntegrationRecord,
-    installation: &InstallationRecord,
+    installation: Option<&InstallationRecord>,
     event: Value,
     body: &[u8],
     check: impl FnOnce(&Outcome) -> Result<(), Failure>,
 ) -> Result<Dispatched, DispatchError> {
-    let run_ = EventRun { integration, installation: Some(installation), event, dead_on_failure: false };
+    let run_ = EventRun { integration, installation, event, dead_on_failure: false };
     run_with_body(state, run_, body, check).await
 }
 
@@ -96,16 +98,27 @@ async fn run_with_body(
     let event_id = crate::ids::event_id(created_at);
     event["eventId"] = json!(event_id);
     let event_type = event["type"].as_str().unwrap_or("unknown").to_owned();
-    let environment = state.environments.get(state, integration, installation);
-    // The v1 invocation JSON (the dev tunnel's protocol, and what v1 modules read), built
-    // only when needed.
-    let v1 = || {
+    let environment = state.environments.get(state, integration, installation).await?;
+    let environment: std::borrow::Cow<'_, str> = match place_installation(state, installation, &event).await? {
+        Some((kind, record)) => std::borrow::Cow::Owned(crate::environments::with_place_installation(
+            &state.public_url,
+            &state.secrets,
+            &environment,
+            kind,
+            &record,
+        )),
+        None => std::borrow::Cow::Borrowed(&environment),
+    };
+    // The event as v1 sees it: a fetch request's body as base64 inside it (the dev tunnel's
+    // protocol, what v1 modules read, and what the events log keeps).
+    let with_body = || {
         let mut event = event.clone();
         if let Some(request) = event.get_mut("request").and_then(Value::as_object_mut) {
             request.insert("body".into(), json!(BASE64.encode(body)));
         }
-        invocation(&event, &environment)
+        event
     };
+    let v1 = || invocation(&with_body(), &environment);
 
     let mut report = match crate::dev::forward(state, integration, installation, &v1).await {
         // Dev mode is on for this event: the author's machine ran it.
@@ -131,12 +144,35 @@ async fn run_with_body(
         report.result = Err(failure);
     }
 
+    // What is kept of the event from here on is the log's copy.
+    let payload = stored_payload(
+        if event.get("request").is_some() { with_body() } else { event },
+        state.events_payload_body_bytes,
+    );
     let mut record = event_record(&event_id, integration, installation, &event_type, &report, created_at);
+    record.payload = Some(payload);
     if dead_on_failure && record.status == "failed" {
         record.status = "dead".to_owned();
     }
     state.events.record(record).await;
     Ok(Dispatched { event_id, report })
+}
+
+/// The space or site installation an event is about (its `spaceId` or `siteId`, on the
+/// installation it runs for), when there is one: its environment carries it.
+async fn place_installation(
+    state: &AppState,
+    installation: Option<&InstallationRecord>,
+    event: &Value,
+) -> Result<Option<(PlaceKind, PlaceInstallationRecord)>, StoreError> {
+    let Some(installation) = installation else { return Ok(None) };
+    for (kind, field) in [(PlaceKind::Space, "spaceId"), (PlaceKind::Site, "siteId")] {
+        if let Some(target) = event[field].as_str() {
+            let record = state.store.place_installation(kind, &installation.id, target).await?;
+            return Ok(record.map(|record| (kind, record)));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether a report counts as success for retries: the guest returned and reported no error.
@@ -183,6 +219,31 @@ fn write_event(input: &mut Vec<u8>, event: &Value) {
     }
 }
 
+/// The most bytes of one stored payload: a larger one (a big task object or host-product
+/// payload) is kept as `{eventId, type, payloadTruncatedFrom}`, so the log and the events
+/// waiting to be written stay bounded.
+const MAX_STORED_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// The event as the events log keeps it: as delivered, except that a `fetch` request's
+/// base64 `body` is cut to at most `body_bytes` bytes (whole base64 quanta, so it still
+/// decodes), with `bodyTruncatedFrom` saying how many bytes the request had, and that a
+/// payload still over [`MAX_STORED_PAYLOAD_BYTES`] keeps only its id and type.
+fn stored_payload(mut event: Value, body_bytes: usize) -> String {
+    if let Some(request) = event.get_mut("request").and_then(Value::as_object_mut)
+        && let Some(Value::String(body)) = request.get_mut("body")
+        && body.len() > body_bytes.div_ceil(3) * 4
+    {
+        let size = body.len() / 4 * 3 - body.bytes().rev().take_while(|b| *b == b'=').count();
+        body.truncate(body_bytes / 3 * 4);
+        request.insert("bodyTruncatedFrom".to_owned(), json!(size));
+    }
+    let payload = event.to_string();
+    if payload.len() <= MAX_STORED_PAYLOAD_BYTES {
+        return payload;
+    }
+    json!({ "eventId": event["eventId"], "type": event["type"], "payloadTruncatedFrom": payload.len() }).to_string()
+}
+
 fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
     serde_json::to_writer(out, value).expect("JSON values and strings always encode");
 }
@@ -222,6 +283,7 @@ fn event_record(
         duration_us: report.duration.as_micros() as i64,
         logs: serde_json::to_string(&report.logs).expect("log lines always encode"),
         created_at,
+        payload: None,
     }
 }
 
@@ -238,5 +300,20 @@ mod tests {
         assert_eq!(parsed, json!({"abi": 1, "event": event, "environment": environment}));
         let text = String::from_utf8(input).unwrap();
         assert!(text.starts_with(r#"{"abi":1,"event":{"type":"fetch","#), "{text}");
+    }
+
+    #[test]
+    fn a_stored_fetch_payload_keeps_at_most_the_configured_body_bytes() {
+        use base64::Engine as _;
+        let body = base64::engine::general_purpose::STANDARD.encode(b"0123456789abcdefghij");
+        let event = json!({"type": "fetch", "eventId": "evt_1", "request": {"method": "post", "body": body}});
+        let kept: Value = serde_json::from_str(&stored_payload(event.clone(), 7)).unwrap();
+        let cut = base64::engine::general_purpose::STANDARD.decode(kept["request"]["body"].as_str().unwrap()).unwrap();
+        assert_eq!((cut.as_slice(), &kept["request"]["bodyTruncatedFrom"]), (&b"012345"[..], &json!(20)));
+        let whole: Value = serde_json::from_str(&stored_payload(event.clone(), 20)).unwrap();
+        assert_eq!(whole, event);
+        let task = json!({"type": "task", "eventId": "evt_2", "task": {"blob": "x".repeat(70_000)}});
+        let kept: Value = serde_json::from_str(&stored_payload(task, 20)).unwrap();
+        assert_eq!(kept, json!({"type": "task", "eventId": "evt_2", "payloadTruncatedFrom": 70_052}));
     }
 }

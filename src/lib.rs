@@ -9,6 +9,7 @@ pub mod applications;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod dev;
 pub mod dispatch;

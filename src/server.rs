@@ -61,6 +61,7 @@ impl Server {
             events,
             public_url: public_url.trim_end_matches('/').to_owned(),
             max_fetch_body_bytes: config.max_fetch_body_bytes,
+            events_payload_body_bytes: config.retention.events_payload_body_bytes,
             limits: config.limits.clone(),
             dev: crate::dev::DevHub::from_env(),
             metrics,
@@ -69,7 +70,7 @@ impl Server {
             delivery_wake: Default::default(),
         });
         let (shutdown, stop) = oneshot::channel::<()>();
-        let app = crate::api::app(state.clone());
+        let app = crate::api::app(state.clone()).merge(crate::console::router());
         let serving = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -168,6 +169,7 @@ impl Background {
     fn spawn(state: &AppState, enabled: bool, retention: crate::retention::RetentionConfig) -> Self {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut tasks = vec![tokio::spawn(crate::retention::run(state.clone(), retention, stopped.clone()))];
+        tasks.push(tokio::spawn(crate::queue::depth::run(state.clone(), stopped.clone())));
         if enabled {
             // Each process claims jobs under its own name, so leases tell replicas apart.
             let owner = crate::ids::random("worker_", 12);

@@ -23,6 +23,7 @@ use crate::store::{IntegrationRecord, NewVersion, TokenKind};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/integrations", get(list))
+        .route("/v1/orgs/{organizationId}/integrations", get(org_list))
         .route("/v1/integrations/{integrationName}", get(show).post(publish).delete(unpublish))
 }
 
@@ -123,7 +124,8 @@ async fn publish(
     Ok(Json(answer))
 }
 
-/// The `GET /v1/integrations` query.
+/// The `GET /v1/integrations` and `GET /v1/orgs/{organizationId}/integrations` query:
+/// GitBook's search parameters, each applied.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ListQuery {
@@ -133,6 +135,14 @@ struct ListQuery {
     category: Option<String>,
     block_domain: Option<String>,
     blocks: Option<bool>,
+    /// Only integrations with (`true`) or without (`false`) content sources.
+    content_sources: Option<bool>,
+    /// Only integrations owned by this organization.
+    owner: Option<String>,
+    /// Only integrations that ask for this scope.
+    scope: Option<String>,
+    /// Only integrations installable on this target (theirs is it, or `all`).
+    target: Option<crate::manifest::Target>,
 }
 
 /// Whether `integration` matches the list filters.
@@ -155,13 +165,53 @@ fn matches(integration: &IntegrationRecord, query: &ListQuery) -> bool {
     {
         return false;
     }
-    query.blocks.is_none_or(|wanted| wanted != blocks.is_empty())
+    if query.owner.as_ref().is_some_and(|owner| *owner != integration.org_id) {
+        return false;
+    }
+    if let Some(scope) = &query.scope
+        && !manifest["scopes"].as_array().is_some_and(|s| s.iter().any(|s| s == scope.as_str()))
+    {
+        return false;
+    }
+    if let Some(target) = query.target {
+        let wanted = serde_json::to_value(target).expect("enum encodes");
+        if integration.target != "all" && wanted != integration.target.as_str() {
+            return false;
+        }
+    }
+    let sources = manifest["contentSources"].as_array().is_some_and(|s| !s.is_empty());
+    query.content_sources.is_none_or(|wanted| wanted == sources)
+        && query.blocks.is_none_or(|wanted| wanted != blocks.is_empty())
 }
 
 async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let public = state.store.integrations_with_visibility("public").await?;
+    listing(&state, &principal, &query, public).await
+}
+
+/// `GET /v1/orgs/{organizationId}/integrations`: what the organization can install — every
+/// public integration and the organization's own, whatever their visibility.
+async fn org_list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(org_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_org_member(&org_id)?;
+    let available = state.store.integrations_available_to(&org_id).await?;
+    listing(&state, &principal, &query, available).await
+}
+
+/// One page of `integrations` (sorted by name) that match `query`.
+async fn listing(
+    state: &AppState,
+    principal: &Principal,
+    query: &ListQuery,
+    integrations: Vec<IntegrationRecord>,
 ) -> Result<Json<Value>, ApiError> {
     let paging = PageQuery { page: query.page.clone(), limit: query.limit };
     let limit = paging.limit()?;
@@ -173,18 +223,13 @@ async fn list(
             )));
         }
     }
-    let all: Vec<IntegrationRecord> = state
-        .store
-        .integrations_with_visibility("public")
-        .await?
-        .into_iter()
-        .filter(|integration| matches(integration, &query))
-        .collect();
+    let all: Vec<IntegrationRecord> =
+        integrations.into_iter().filter(|integration| matches(integration, query)).collect();
     let count = all.len() as i64;
     let page: Vec<&IntegrationRecord> =
         all.iter().filter(|i| i.name.as_str() > paging.cursor()).take(limit as usize).collect();
     let last = page.last().map(|i| i.name.clone());
-    let mut views = IntegrationViews::new(&state, &principal);
+    let mut views = IntegrationViews::new(state, principal);
     let mut items = Vec::with_capacity(page.len());
     for integration in page {
         items.push(views.view(integration).await?);

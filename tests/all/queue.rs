@@ -42,9 +42,10 @@ async fn queued_tasks_run_in_due_order_and_never_early() {
     let events = app.wait_for_matching_events("probe", 3, is_task).await;
     let order: Vec<Value> = events.iter().map(|e| task_log(e)["n"].clone()).collect();
     assert_eq!(order, [json!("early"), json!("middle"), json!("late")]);
-    let late_started: chrono::DateTime<chrono::Utc> = events[2]["createdAt"].as_str().unwrap().parse().unwrap();
+    let late_started: chrono::DateTime<chrono::Utc> =
+        events[2]["event"]["createdAt"].as_str().unwrap().parse().unwrap();
     assert!(late_started >= submitted + chrono::Duration::seconds(2), "a task ran before it was due");
-    assert!(events.iter().all(|e| e["status"] == "success" && e["installation"].is_null()));
+    assert!(events.iter().all(|e| e["event"]["status"] == "success" && e["event"]["installationId"].is_null()));
 }
 
 #[tokio::test]
@@ -54,9 +55,10 @@ async fn a_failing_task_is_retried_then_dead_lettered() {
     app.publish("probe", "acme", probe_wasm()).await;
     assert_eq!(queue(&app, "probe", json!({"task": {"fail": true}})).await, 204);
     let events = app.wait_for_matching_events("probe", 3, is_task).await;
-    let statuses: Vec<&str> = events.iter().map(|e| e["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["failed", "failed", "dead"]);
-    assert_eq!(events[2]["error"]["kind"], "handler_error");
+    let statuses: Vec<(&str, bool)> =
+        events.iter().map(|e| (e["event"]["status"].as_str().unwrap(), e["event"]["deadLetter"] == true)).collect();
+    assert_eq!(statuses, [("failed", false), ("failed", false), ("failed", true)]);
+    assert_eq!(events[2]["event"]["error"]["kind"], "handler_error");
 
     let (status, dead) = app.call("GET", "/v1/integrations/probe/tasks?status=dead", None).await;
     assert_eq!(status, 200, "{dead}");
@@ -121,7 +123,7 @@ async fn a_guest_queues_tasks_and_keeps_state_per_installation() {
     let events = app.wait_for_matching_events("probe", 1, is_task).await;
     assert_eq!(task_log(&events[0]), json!({"from": "guest"}));
     assert!(
-        events[0]["installation"].as_str().is_some_and(|id| first.contains(id)),
+        events[0]["event"]["installationId"].as_str().is_some_and(|id| first.contains(id)),
         "the task runs for its installation"
     );
 }
@@ -221,6 +223,16 @@ async fn each_cron_tick_fires_once_across_two_replicas() {
     let distinct: BTreeSet<i64> = ticks.iter().copied().collect();
     assert_eq!(distinct.len(), ticks.len(), "a tick fired twice: {ticks:?}");
     assert!(ticks.windows(2).all(|w| w[1] > w[0] && w[1] % 1000 == 0), "ticks are whole seconds, in order: {ticks:?}");
+    // Each firing is one job keyed by its tick, so even a second enqueue of a tick would be dropped.
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&first.database_url).await.unwrap();
+    for tick in &ticks {
+        let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE idempotency_key = $1")
+            .bind(weft::queue::cron::tick_key(0, *tick, None))
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(jobs, 1, "tick {tick}");
+    }
     drop(second);
 }
 
@@ -248,5 +260,53 @@ async fn installing_on_a_space_sends_space_installation_setup_through_the_queue(
     let (status, body) = app.call("POST", &path, Some(json!({"spaceId": "docs"}))).await;
     assert_eq!(status, 201, "{body}");
     let events = app.wait_for_matching_events("probe", 1, |e| e["type"] == "space_installation_setup").await;
-    assert_eq!((events[0]["status"].as_str(), events[0]["installation"].as_str()), (Some("success"), Some(id)));
+    let event = &events[0]["event"];
+    assert_eq!((event["status"].as_str(), event["installationId"].as_str()), (Some("success"), Some(id)));
+}
+
+#[tokio::test]
+async fn an_event_is_stored_whole_or_not_at_all() {
+    let app = app().await;
+    app.create_org("acme").await;
+    app.publish_with("probe", "acme", probe_wasm(), json!({"visibility": "unlisted", "events": ["issue_opened"]}))
+        .await;
+    app.install("probe", "acme").await;
+    let (status, application) = app
+        .call(
+            "POST",
+            "/api/http/applications",
+            Some(json!({"name": "tracker", "organization": "acme", "endpointUri": "http://127.0.0.1:9/hook"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{application}");
+    let webhooks = format!("/api/http/applications/{}/webhooks", application["id"].as_str().unwrap());
+    let (status, webhook) = app
+        .call("POST", &webhooks, Some(json!({"name": "all", "subscriptions": [{"eventTypeCodes": ["issue_opened"]}]})))
+        .await;
+    assert_eq!(status, 200, "{webhook}");
+
+    // The deliveries' table refuses writes, as a full disk would refuse the second statement.
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.database_url).await.unwrap();
+    let trigger =
+        "CREATE TRIGGER refuse BEFORE INSERT ON application_deliveries BEGIN SELECT RAISE(ABORT, 'refused'); END";
+    sqlx::query(trigger).execute(&mut db).await.unwrap();
+    let count = |sql: &'static str| {
+        let url = app.database_url.clone();
+        async move {
+            let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut db).await.unwrap()
+        }
+    };
+    let jobs = "SELECT count(*) FROM jobs WHERE event LIKE '%issue_opened%'";
+    let deliveries = "SELECT count(*) FROM application_deliveries";
+
+    let (status, answer) = app.call("POST", "/v1/orgs/acme/events", Some(json!({"type": "issue_opened"}))).await;
+    assert_eq!(status, 500, "{answer}");
+    assert_eq!(count(jobs).await, 0, "the integration's job went with the refused delivery");
+
+    sqlx::query("DROP TRIGGER refuse").execute(&mut db).await.unwrap();
+    let (status, answer) = app.call("POST", "/v1/orgs/acme/events", Some(json!({"type": "issue_opened"}))).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(count(deliveries).await, 1, "the retry stores the delivery once");
+    app.wait_for_matching_events("probe", 1, |e| e["type"] == "issue_opened").await;
 }
