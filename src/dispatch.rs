@@ -25,6 +25,10 @@ pub enum DispatchError {
     /// Every instance slot stayed busy: the caller should retry later.
     #[error("the server is at capacity")]
     Busy,
+    /// The integration (or installation) already runs its whole share: the caller should
+    /// retry later; other tenants are not affected.
+    #[error(transparent)]
+    Saturated(#[from] crate::tenancy::slots::Saturated),
     /// The module could not be prepared.
     #[error(transparent)]
     Module(#[from] ModuleError),
@@ -72,6 +76,16 @@ pub async fn run(
     let event_type = event["type"].as_str().unwrap_or("unknown").to_owned();
     let input = invocation(&event, &state.environments.get(state, integration, installation));
 
+    // The tenant's share first, so a saturated one waits in its own line, not the pool's.
+    let _share = state
+        .tenancy
+        .slots
+        .acquire(
+            &integration.id,
+            installation.map(|i| i.id.as_str()),
+            crate::tenancy::manifest_concurrency(&integration.manifest),
+        )
+        .await?;
     let mut report = match crate::dev::forward(state, integration, installation, &input).await {
         // Dev mode is on for this event: the author's machine ran it.
         Some(report) => report,
@@ -89,6 +103,13 @@ pub async fn run(
     }
 
     let mut record = event_record(&event_id, integration, installation, &event_type, &report, created_at);
+    if !state.tenancy.logs.admit(&integration.id, record.logs.len()) {
+        let note = format!(
+            "logs dropped: this integration wrote more than its {} bytes of logs this minute",
+            state.tenancy.logs.bytes_per_minute()
+        );
+        record.logs = serde_json::json!([{ "level": "warn", "message": note, "timestamp": created_at }]).to_string();
+    }
     if dead_on_failure && record.status == "failed" {
         record.status = "dead".to_owned();
     }

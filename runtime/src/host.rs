@@ -313,7 +313,12 @@ async fn perform(state: &mut StoreState, request: HostRequest) -> wasmtime::Resu
         HostRequest::KvDelete(KeyArgs { key }) => host.kv_delete(&key).await.map(|()| Value::Null),
         HostRequest::KvList(KvListArgs { prefix }) => host.kv_list(&prefix).await.map(|keys| json!(keys)),
         HostRequest::TaskQueue(TaskQueueArgs { task, schedule }) => {
-            host.queue_task(task, schedule).await.map(|()| Value::Null)
+            let queued = host.queue_task(task, schedule).await.map(|()| Value::Null);
+            if let Err(error) = &queued {
+                // A refused task (a quota, a bad schedule) is in the event's logs, not only the guest's hands.
+                state.push_log(LogLevel::Warn, format!("task.queue refused: {error}"));
+            }
+            queued
         }
         HostRequest::HttpFetch(HttpFetchArgs { request }) => {
             state.outbound_requests += 1;

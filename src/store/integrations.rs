@@ -213,6 +213,34 @@ impl Store {
         rows.iter().map(record).collect()
     }
 
+    /// Up to `limit` integrations with this visibility whose name sorts after `after`, by
+    /// name: lists page in SQL, never holding every manifest at once.
+    pub async fn integrations_after(
+        &self,
+        visibility: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<IntegrationRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SELECT} FROM integrations WHERE visibility = $1 AND name > $2 ORDER BY name LIMIT $3"
+        ))
+        .bind(visibility)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// How many integrations have this visibility.
+    pub async fn count_integrations_with_visibility(&self, visibility: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM integrations WHERE visibility = $1")
+            .bind(visibility)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// Unpublishes the integration `id`: everything it owns goes with it, in one
     /// transaction — versions, installations (and their space and site installations, tokens
     /// and kv entries), its own tokens and kv entries, events, queued and finished jobs

@@ -30,3 +30,4 @@ mod revocation;
 mod spaces;
 mod store;
 mod support;
+mod tenancy;
