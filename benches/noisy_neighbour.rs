@@ -21,8 +21,11 @@ use weft::config::ServerConfig;
 use weft::server::Server;
 use weft::store::{EventFilter, NewJob, now_ms};
 
-/// A's concurrent callers.
+/// A's concurrent callers, each sending one request every [`A_PACE`] (a tenant well inside
+/// its rate limit; B's callers send as fast as they are answered).
 const A_CALLERS: usize = 4;
+/// The pause between one A caller's requests.
+const A_PACE: Duration = Duration::from_millis(10);
 /// B's concurrent callers (the attack: 130 anonymous GETs), over 4 installations.
 const B_CALLERS: usize = 130;
 /// How long each HTTP phase measures A.
@@ -61,7 +64,7 @@ impl Admin {
     }
 
     async fn org(&self, id: &str) {
-        self.call(reqwest::Method::POST, "/v1/orgs", json!({"id": id, "title": id})).await;
+        self.call(reqwest::Method::POST, "/v1/orgs", json!({"id": id, "title": format!("Tenant {id}")})).await;
     }
 
     async fn publish(&self, name: &str, org: &str, wasm: &[u8], limits: Value) {
@@ -85,7 +88,10 @@ async fn measure_a(client: &reqwest::Client, endpoint: &str) -> Figures {
             let (client, endpoint) = (client.clone(), endpoint.to_owned());
             tokio::spawn(async move {
                 let mut samples = Vec::new();
+                let mut pace = tokio::time::interval(A_PACE);
+                pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 while Instant::now() < until {
+                    pace.tick().await;
                     let started = Instant::now();
                     let ok = match client.get(&endpoint).send().await {
                         Ok(response) => response.status() == 200 && response.bytes().await.is_ok(),
@@ -175,9 +181,11 @@ async fn main() {
         spinner.push(admin.install("spinner", &org).await);
     }
     println!(
-        "Noisy neighbour: pool {pool} instances, an integration's share {}, an installation's {}, {A_CALLERS} callers of A, {B_CALLERS} of B, {} s a phase",
+        "Noisy neighbour: pool {pool} instances, an integration's share {}, an installation's {}, CPU turns {}; A: {A_CALLERS} callers, one request each every {} ms; B: {B_CALLERS} callers over 4 installations; {} s a phase",
         tenancy.integration_share(pool),
         tenancy.installation_share(pool),
+        tenancy.cpu_turns(),
+        A_PACE.as_millis(),
         PHASE.as_secs()
     );
 
@@ -235,8 +243,10 @@ async fn main() {
         let started = loop {
             state.events.flush().await;
             let page = store.events(&a.id, &tasks, "", 1).await.unwrap();
-            if page.total > before {
-                break page.events[0].created_at;
+            if page.total > before
+                && let Some(event) = page.events.first()
+            {
+                break event.created_at;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         };

@@ -77,7 +77,7 @@ pub async fn run(
     let input = invocation(&event, &state.environments.get(state, integration, installation));
 
     // The tenant's share first, so a saturated one waits in its own line, not the pool's.
-    let _share = state
+    let share = state
         .tenancy
         .slots
         .acquire(
@@ -93,7 +93,12 @@ pub async fn run(
             let module = state.modules.get(&integration.id, integration.current_version).await?;
             let host = Arc::new(GuestHost::new(state, integration, installation));
             let limits = crate::config::integration_limits(&integration.manifest, &state.limits);
-            state.runtime.run(&module, &input, &limits, host).await.map_err(|_| DispatchError::Busy)?
+            let turns = Some(share.cpu_turns());
+            state
+                .runtime
+                .run_with_turns(&module, &input, &limits, host, turns)
+                .await
+                .map_err(|_| DispatchError::Busy)?
         }
     };
     if let Ok(outcome) = &report.result

@@ -31,6 +31,9 @@ pub struct TenancyConfig {
     /// Log bytes one integration may add to the events log per minute (per process); past
     /// it, events are recorded with a note instead of their logs. 0 turns it off.
     pub log_bytes_per_minute: usize,
+    /// Guests of one integration that compute at once once they have run past one epoch
+    /// tick (5 ms); the others wait for a turn. `None`: half the CPUs (at least 1).
+    pub cpu_turns: Option<u32>,
     /// Jobs of one integration this process's worker runs at once. `None`: a quarter of the
     /// workers (at least 1).
     pub worker_share: Option<usize>,
@@ -47,6 +50,7 @@ impl Default for TenancyConfig {
             max_queued_per_integration: 50_000,
             max_tasks_per_event: 100,
             log_bytes_per_minute: 16 << 20,
+            cpu_turns: None,
             worker_share: None,
         }
     }
@@ -62,6 +66,12 @@ impl TenancyConfig {
     pub fn installation_share(&self, max_instances: u32) -> u32 {
         let integration = self.integration_share(max_instances);
         self.installation_slots.unwrap_or(integration / 2).clamp(1, integration)
+    }
+
+    /// An integration's CPU turns on this machine.
+    pub fn cpu_turns(&self) -> u32 {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+        self.cpu_turns.unwrap_or(cpus / 2).max(1)
     }
 
     /// The worker's per-integration share of `workers`.
@@ -99,6 +109,7 @@ impl Tenancy {
                 config.integration_share(max_instances),
                 config.installation_share(max_instances),
                 config.slot_wait,
+                config.cpu_turns(),
             ),
             fetch_rate: rate::RateLimiter::new(config.fetch_rate, config.fetch_burst),
             logs: logs::LogBudget::new(config.log_bytes_per_minute),

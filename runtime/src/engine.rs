@@ -168,6 +168,19 @@ impl Runtime {
         limits: &Limits,
         host: Arc<dyn HostServices>,
     ) -> Result<RunReport> {
+        self.run_with_turns(module, invocation, limits, host, None).await
+    }
+
+    /// Like [`Runtime::run`]; once the guest has run a tick it continues only while it holds
+    /// one of `turns`' permits, which the host shares between one tenant's guests.
+    pub async fn run_with_turns(
+        &self,
+        module: &PreparedModule,
+        invocation: &[u8],
+        limits: &Limits,
+        host: Arc<dyn HostServices>,
+        turns: Option<Arc<Semaphore>>,
+    ) -> Result<RunReport> {
         let busy = || Error::Busy { slots: self.config.max_instances };
         let _slot = tokio::time::timeout(self.config.queue_timeout, self.slots.acquire())
             .await
@@ -181,6 +194,7 @@ impl Runtime {
             input: invocation,
             limits: &limits,
             host,
+            turns,
         }
         .run()
         .await)

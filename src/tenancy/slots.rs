@@ -13,6 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The semaphores of the tenants that have events running or waiting.
 pub struct Slots {
+    cpu_turns: u32,
     integration_share: u32,
     installation_share: u32,
     wait: Duration,
@@ -32,6 +33,14 @@ pub struct Saturated {
 /// Held while an event runs; gives its permits back when dropped.
 pub struct SlotGuard {
     _leases: [Lease; 2],
+    turns: Lease,
+}
+
+impl SlotGuard {
+    /// The CPU turns of the event's integration, shared by its busy guests.
+    pub fn cpu_turns(&self) -> Arc<Semaphore> {
+        self.turns.semaphore.clone()
+    }
 }
 
 struct Lease {
@@ -54,9 +63,10 @@ impl Drop for Lease {
 
 impl Slots {
     /// Shares of a pool: `integration_share` and `installation_share` instances, waiting
-    /// at most `wait` for one.
-    pub fn new(integration_share: u32, installation_share: u32, wait: Duration) -> Self {
-        Self { integration_share, installation_share, wait, held: Default::default() }
+    /// at most `wait` for one; `cpu_turns` of an integration's guests compute at once once
+    /// they have run a tick.
+    pub fn new(integration_share: u32, installation_share: u32, wait: Duration, cpu_turns: u32) -> Self {
+        Self { cpu_turns: cpu_turns.max(1), integration_share, installation_share, wait, held: Default::default() }
     }
 
     /// The share of an integration whose manifest asks for `requested` (if anything).
@@ -92,7 +102,8 @@ impl Slots {
             Ok(Some((a, b))) => {
                 leases[0].permit = Some(a);
                 leases[1].permit = Some(b);
-                Ok(SlotGuard { _leases: leases })
+                let turns = self.semaphore(format!("cpu:{integration}"), self.cpu_turns);
+                Ok(SlotGuard { _leases: leases, turns })
             }
             _ => Err(if leases[0].semaphore.available_permits() == 0 {
                 Saturated {
@@ -140,7 +151,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_share_refuses_that_tenant_only_and_forgets_idle_ones() {
-        let slots = Slots::new(2, 1, Duration::from_millis(20));
+        let slots = Slots::new(2, 1, Duration::from_millis(20), 1);
         let a1 = slots.acquire("itg_a", Some("inst_1"), None).await.unwrap();
         assert_eq!(
             slots.acquire("itg_a", Some("inst_1"), None).await.err(),
@@ -159,7 +170,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_manifest_may_ask_for_a_smaller_share_never_a_larger_one() {
-        let slots = Slots::new(4, 4, Duration::from_millis(20));
+        let slots = Slots::new(4, 4, Duration::from_millis(20), 1);
         assert_eq!(slots.integration_share(Some(1)), 1);
         assert_eq!(slots.integration_share(Some(100)), 4);
         let _held = slots.acquire("itg_a", None, Some(1)).await.unwrap();
