@@ -5,6 +5,7 @@
 
 mod admin;
 mod applications;
+mod catalog;
 mod dev;
 mod error;
 mod events;
@@ -19,6 +20,7 @@ mod orgs;
 mod page;
 mod places;
 mod schema;
+mod stats;
 mod tasks;
 mod tokens;
 
@@ -45,6 +47,8 @@ pub fn app(state: AppState) -> Router {
         .merge(places::router())
         .merge(openapi::router())
         .merge(tasks::router())
+        .merge(catalog::router())
+        .merge(stats::router())
         .merge(tokens::router())
         .merge(ingest::router())
         .merge(dev::router())

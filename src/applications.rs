@@ -2,9 +2,9 @@
 //! WebhookRequestPayload, ApplicationUninstalledPayload), how they are signed
 //! ([`signing`]) and the durable delivery worker ([`delivery`]).
 //!
-//! [`publish_event`] is the entry point for events: it queues one signed delivery per
+//! [`deliveries_for_event`] is the entry point for events: it makes one signed delivery per
 //! application webhook whose subscriptions match, shaped by the webhook's settings
-//! ([`payload`]).
+//! ([`payload`]); the caller stores them in the same transaction as the event's jobs.
 
 pub mod delivery;
 pub mod payload;
@@ -22,16 +22,22 @@ pub const MAX_ATTEMPTS_WITH_RETRIES: i64 = 6;
 /// Attempts of an ApplicationUninstalledPayload before the application is archived anyway.
 pub const UNINSTALL_ATTEMPTS: i64 = 3;
 
-/// Queues a WebhookRequestPayload for every webhook of `org_id`'s active applications
-/// whose enabled subscriptions match `event`, and returns how many were queued.
+/// A WebhookRequestPayload for every webhook of `org_id`'s active applications whose
+/// enabled subscriptions match `event`. Nothing is stored: the caller stores them with the
+/// rest of what the event causes, in one transaction, so that an event is either accepted
+/// with all its deliveries or refused with none.
 ///
 /// An event matches a subscription when its `type` is one of the subscription's
 /// `eventTypeCodes` (an empty list or `"*"` matches every type), when both name one its
 /// `subject` equals the subscription's `subjectCode`, and every one of its `filters` holds.
 /// The body is the WebhookRequestPayload with the event as `payload` (trimmed to the
 /// webhook's `payloadFields`), or the webhook's `payloadTemplate` rendered against the event.
-pub async fn publish_event(state: &AppState, org_id: &str, event: &Value) -> Result<usize, StoreError> {
-    let mut queued = 0;
+pub async fn deliveries_for_event(
+    state: &AppState,
+    org_id: &str,
+    event: &Value,
+) -> Result<Vec<NewDelivery>, StoreError> {
+    let mut deliveries = Vec::new();
     for app in state.store.active_applications_of_org(org_id).await? {
         for webhook in state.store.live_webhooks(&app.id).await? {
             if !webhook_enabled(&webhook) {
@@ -50,25 +56,31 @@ pub async fn publish_event(state: &AppState, org_id: &str, event: &Value) -> Res
                 .as_array()
                 .map(|codes| codes.iter().filter_map(Value::as_i64).collect())
                 .unwrap_or_default();
-            enqueue(
-                state,
-                NewDelivery {
-                    id: crate::ids::random("whd_", 24),
-                    app_id: app.id.clone(),
-                    webhook_id: Some(webhook.id.clone()),
-                    kind: "webhook".into(),
-                    url,
-                    body,
-                    content_type,
-                    max_attempts: if retries { MAX_ATTEMPTS_WITH_RETRIES } else { 1 },
-                    accepted_codes: accepted,
-                },
-            )
-            .await?;
-            queued += 1;
+            deliveries.push(NewDelivery {
+                id: crate::ids::random("whd_", 24),
+                app_id: app.id.clone(),
+                webhook_id: Some(webhook.id.clone()),
+                kind: "webhook".into(),
+                url,
+                body,
+                content_type,
+                max_attempts: if retries { MAX_ATTEMPTS_WITH_RETRIES } else { 1 },
+                accepted_codes: accepted,
+            });
         }
     }
-    Ok(queued)
+    Ok(deliveries)
+}
+
+/// Queues the deliveries of an event that causes nothing else (see
+/// [`deliveries_for_event`]); returns how many were queued.
+pub async fn publish_event(state: &AppState, org_id: &str, event: &Value) -> Result<usize, StoreError> {
+    let deliveries = deliveries_for_event(state, org_id, event).await?;
+    state.store.insert_event_work(&[], &deliveries).await?;
+    if !deliveries.is_empty() {
+        state.delivery_wake.wake();
+    }
+    Ok(deliveries.len())
 }
 
 /// The body of a webhook delivery and its content type (`None` for JSON).

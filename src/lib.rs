@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod console;
 pub mod crypto;
 pub mod dev;
 pub mod dispatch;

@@ -6,6 +6,7 @@
 //! across every replica.
 
 pub mod cron;
+pub mod depth;
 pub mod worker;
 
 use std::sync::Arc;
@@ -102,13 +103,17 @@ impl QueueHandle {
 
     /// Stores `jobs` and wakes the worker; returns how many were new.
     pub async fn enqueue(&self, store: &Store, jobs: &[NewJob]) -> Result<u64, StoreError> {
-        let jobs: Vec<NewJob> = jobs
-            .iter()
-            .map(|job| NewJob { max_attempts: job.max_attempts.max(1).min(self.config.max_attempts), ..job.clone() })
-            .collect();
-        let inserted = store.enqueue(&jobs).await?;
+        let inserted = store.enqueue(&self.capped(jobs)).await?;
         self.wakeup.notify_one();
         Ok(inserted)
+    }
+
+    /// `jobs` as this queue stores them: attempts capped at the configured maximum. For
+    /// callers that store jobs with other rows in one transaction (then [`Self::notify`]).
+    pub fn capped(&self, jobs: &[NewJob]) -> Vec<NewJob> {
+        jobs.iter()
+            .map(|job| NewJob { max_attempts: job.max_attempts.max(1).min(self.config.max_attempts), ..job.clone() })
+            .collect()
     }
 
     /// Wakes this process's worker (after jobs were stored by other means).

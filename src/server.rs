@@ -70,7 +70,7 @@ impl Server {
             tenancy: crate::tenancy::Tenancy::new(config.tenancy.clone(), config.runtime.max_instances),
         });
         let (shutdown, stop) = oneshot::channel::<()>();
-        let app = crate::api::app(state.clone());
+        let app = crate::api::app(state.clone()).merge(crate::console::router());
         let connections = config.connections.clone();
         let serving = tokio::spawn(async move {
             axum::serve(crate::connections::GuardedListener::new(listener, connections), app)
@@ -170,6 +170,7 @@ impl Background {
     fn spawn(state: &AppState, enabled: bool, retention: crate::retention::RetentionConfig) -> Self {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut tasks = vec![tokio::spawn(crate::retention::run(state.clone(), retention, stopped.clone()))];
+        tasks.push(tokio::spawn(crate::queue::depth::run(state.clone(), stopped.clone())));
         if enabled {
             // Each process claims jobs under its own name, so leases tell replicas apart.
             let owner = crate::ids::random("worker_", 12);

@@ -82,10 +82,13 @@ async fn ingest(
             });
         }
     }
-    state.queue.enqueue(&state.store, &jobs).await?;
-    if let Err(error) = crate::applications::publish_event(&state, &org_id, &event).await {
-        // The integrations' jobs are queued already; answering 500 would invite a duplicate.
-        tracing::error!(%error, "queueing application deliveries failed");
+    // Jobs and deliveries in one transaction: a failure (503 on an outage) stores nothing, so
+    // the host product's retry neither loses a delivery nor duplicates a job.
+    let deliveries = crate::applications::deliveries_for_event(&state, &org_id, &event).await?;
+    state.store.insert_event_work(&state.queue.capped(&jobs), &deliveries).await?;
+    state.queue.notify();
+    if !deliveries.is_empty() {
+        state.delivery_wake.wake();
     }
     let events: Vec<Value> = jobs
         .iter()

@@ -276,8 +276,39 @@ pub const ROUTES: &[Route] = &[
         )
     },
     Route {
-        query: &["status", "limit"],
+        query: &["status", "limit", "page"],
         ..route("get", "/v1/integrations/{integrationName}/tasks", "List an integration's queued or dead tasks", 200)
+    },
+    route(
+        "post",
+        "/v1/integrations/{integrationName}/tasks/{taskId}/retry",
+        "Run a dead-lettered task again (integration or org admin; 409 when not dead)",
+        200,
+    ),
+    Route {
+        query: &["page", "limit", "search"],
+        ..route("get", "/v1/user/integrations", "List every integration the token can see and operate", 200)
+    },
+    Route {
+        query: &["limit"],
+        ..route("get", "/v1/integrations/{integrationName}/versions", "List an integration's published versions", 200)
+    },
+    Route {
+        query: &["window"],
+        ..route("get", "/v1/stats", "Event and queue figures of the whole server (operator)", 200)
+    },
+    Route {
+        query: &["window"],
+        ..route(
+            "get",
+            "/v1/orgs/{organizationId}/stats",
+            "Event and queue figures of an organization's integrations",
+            200,
+        )
+    },
+    Route {
+        query: &["window"],
+        ..route("get", "/v1/integrations/{integrationName}/stats", "Event and queue figures of an integration", 200)
     },
     Route {
         body: Some("type, spaceId?, siteId?, payload?"),

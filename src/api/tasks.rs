@@ -14,10 +14,12 @@ use super::integrations::find_visible;
 use crate::auth::Principal;
 use crate::queue::{self, MAX_SCHEDULE_SECS};
 use crate::state::AppState;
-use crate::store::IntegrationRecord;
+use crate::store::{IntegrationRecord, JobSummary};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/integrations/{integrationName}/tasks", post(queue_task).get(list))
+    Router::new()
+        .route("/v1/integrations/{integrationName}/tasks", post(queue_task).get(list))
+        .route("/v1/integrations/{integrationName}/tasks/{taskId}/retry", post(retry))
 }
 
 #[derive(Deserialize)]
@@ -72,6 +74,15 @@ struct TaskQuery {
     /// queued, running, done or dead (default queued).
     status: Option<String>,
     limit: Option<i64>,
+    /// Where the page starts: the previous answer's `next.page`.
+    page: Option<String>,
+}
+
+/// A page cursor: the last job's due time and id.
+fn cursor(page: &str) -> Result<(i64, &str), ApiError> {
+    page.split_once('.')
+        .and_then(|(due_at, id)| Some((due_at.parse().ok()?, id)))
+        .ok_or_else(|| ApiError::bad_request("page must be the `next.page` of a previous answer"))
 }
 
 async fn list(
@@ -90,20 +101,44 @@ async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }
-    let jobs = state.store.jobs(&integration.id, status, limit).await?;
-    let items: Vec<Value> = jobs
-        .iter()
-        .map(|job| {
-            json!({
-                "id": job.id,
-                "installation": job.installation_id,
-                "event": job.event,
-                "status": job.status,
-                "dueAt": super::timestamp(job.due_at),
-                "attempts": job.attempts,
-                "lastError": job.last_error,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "count": items.len(), "items": items })))
+    let after = query.page.as_deref().map(cursor).transpose()?;
+    let jobs = state.store.jobs_after(&integration.id, status, after, limit).await?;
+    let items: Vec<Value> = jobs.iter().map(task_json).collect();
+    let mut body = json!({ "count": items.len(), "items": items });
+    if let Some(last) = jobs.last().filter(|_| jobs.len() as i64 == limit) {
+        body["next"] = json!({ "page": format!("{}.{}", last.due_at, last.id) });
+    }
+    Ok(Json(body))
+}
+
+fn task_json(job: &JobSummary) -> Value {
+    json!({
+        "id": job.id,
+        "installation": job.installation_id,
+        "event": job.event,
+        "status": job.status,
+        "dueAt": super::timestamp(job.due_at),
+        "attempts": job.attempts,
+        "lastError": job.last_error,
+    })
+}
+
+/// Runs a dead-lettered task again: back in the queue, due now, with a fresh set of
+/// attempts (its last error stays until the next run). 409 when the task is not dead.
+async fn retry(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let integration = find_visible(&state, &principal, &name).await?;
+    require_task_access(&principal, &integration)?;
+    match state.store.requeue_dead_job(&integration.id, &id).await? {
+        None => return Err(ApiError::not_found(format!("integration `{name}` has no task `{id}`"))),
+        Some(false) => return Err(ApiError::conflict(format!("task `{id}` is not dead-lettered"))),
+        Some(true) => {}
+    }
+    state.queue.notify();
+    let job = state.store.job(&integration.id, &id).await?;
+    // The worker may have claimed (or even finished) it already.
+    Ok(Json(job.as_ref().map_or_else(|| json!({ "id": id, "status": "done" }), task_json)))
 }

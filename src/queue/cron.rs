@@ -135,7 +135,7 @@ pub async fn fire_due_with(state: &AppState, cache: &mut ScheduleCache) -> anyho
                 continue;
             };
             let Some(tick) = latest_tick(schedule, seen_tick, now) else { continue };
-            let jobs = jobs_for(state, integration, spec, tick).await?;
+            let jobs = jobs_for(state, integration, (index, spec), tick).await?;
             if state.store.cron_fire(&integration.id, index, Some(seen_tick), tick, &jobs).await? {
                 fired += 1;
             }
@@ -162,10 +162,15 @@ fn latest_tick(schedule: &cron::Schedule, after: i64, now: i64) -> Option<i64> {
     latest
 }
 
+/// The idempotency key of one firing: `cron:{schedule index}:{tick}:{installation or -}`.
+pub fn tick_key(schedule_index: i64, tick: i64, installation_id: Option<&str>) -> String {
+    format!("cron:{schedule_index}:{tick}:{}", installation_id.unwrap_or("-"))
+}
+
 async fn jobs_for(
     state: &AppState,
     integration: &ScheduledIntegration,
-    spec: &ScheduleSpec,
+    (spec_index, spec): (i64, &ScheduleSpec),
     tick: i64,
 ) -> anyhow::Result<Vec<NewJob>> {
     // The task carries its tick, so a handler knows which firing it runs for.
@@ -175,11 +180,13 @@ async fn jobs_for(
         id: crate::ids::random("job_", 20),
         integration_id: integration.id.clone(),
         integration: integration.name.clone(),
+        // A second line of defence behind the compare-and-set: a tick's job is enqueued at
+        // most once per installation, and its `done` row shows that it fired.
+        idempotency_key: Some(tick_key(spec_index, tick, installation_id.as_deref())),
         installation_id,
         event: json!({ "type": "task", "task": task }),
         due_at: tick,
         max_attempts: state.queue.config().max_attempts,
-        idempotency_key: None,
     };
     Ok(match spec.per {
         ScheduleScope::Integration => vec![job(None)],

@@ -73,7 +73,11 @@ pub async fn run(state: AppState, owner: String, mut stop: watch::Receiver<bool>
     let all = u32::try_from(config.workers).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(config.shutdown_grace, slots.acquire_many(all)).await;
     drop(finished);
-    let _ = completer.await;
+    // Bounded too: with the database gone the completer would retry forever. Jobs it could
+    // not settle stay leased and run again elsewhere once their leases expire.
+    if tokio::time::timeout(config.shutdown_grace + Duration::from_secs(5), completer).await.is_err() {
+        tracing::warn!("finished jobs could not be settled before shutdown; their leases will expire");
+    }
     match state.store.release_owned_jobs(&owner).await {
         Ok(0) => {}
         Ok(released) => tracing::info!(released, "gave back unfinished jobs"),

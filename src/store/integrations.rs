@@ -241,6 +241,31 @@ impl Store {
         Ok(row.try_get(0)?)
     }
 
+    /// Every integration, by name (the console filters them by who may see each).
+    pub async fn all_integrations(&self) -> Result<Vec<IntegrationRecord>> {
+        let rows =
+            sqlx::query(&format!("SELECT {SELECT} FROM integrations ORDER BY name")).fetch_all(&self.pool).await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// The newest `limit` versions of integration `integration_id`: (version, published at
+    /// in ms, module size in bytes, SHA-256), newest first.
+    pub async fn versions(&self, integration_id: &str, limit: i64) -> Result<Vec<(i64, i64, i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT version, created_at, CAST(LENGTH(wasm) AS BIGINT) AS size, sha256 FROM integration_versions \
+             WHERE integration_id = $1 ORDER BY version DESC LIMIT $2",
+        )
+        .bind(integration_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((row.try_get("version")?, row.try_get("created_at")?, row.try_get("size")?, row.try_get("sha256")?))
+            })
+            .collect()
+    }
+
     /// Unpublishes the integration `id`: everything it owns goes with it, in one
     /// transaction — versions, installations (and their space and site installations, tokens
     /// and kv entries), its own tokens and kv entries, events, queued and finished jobs

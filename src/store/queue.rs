@@ -263,34 +263,94 @@ impl Store {
 
     /// The jobs of integration `integration_id` in `status`, oldest due first.
     pub async fn jobs(&self, integration_id: &str, status: &str, limit: i64) -> Result<Vec<JobSummary>> {
+        self.jobs_after(integration_id, status, None, limit).await
+    }
+
+    /// Like [`Store::jobs`], starting after the job due at `after.0` with id `after.1`.
+    pub async fn jobs_after(
+        &self,
+        integration_id: &str,
+        status: &str,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<JobSummary>> {
+        let (due_at, id) = after.unwrap_or((i64::MIN, ""));
         let rows = sqlx::query(
             "SELECT id, installation_id, event, status, due_at, attempts, last_error FROM jobs \
-             WHERE integration_id = $1 AND status = $2 ORDER BY due_at, id LIMIT $3",
+             WHERE integration_id = $1 AND status = $2 AND (due_at > $3 OR (due_at = $3 AND id > $4)) \
+             ORDER BY due_at, id LIMIT $5",
         )
         .bind(integration_id)
         .bind(status)
+        .bind(due_at)
+        .bind(id)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(JobSummary {
-                    id: row.try_get("id")?,
-                    installation_id: row.try_get("installation_id")?,
-                    event: json_column(row, "event")?,
-                    status: row.try_get("status")?,
-                    due_at: row.try_get("due_at")?,
-                    attempts: row.try_get("attempts")?,
-                    last_error: row.try_get("last_error")?,
-                })
-            })
-            .collect()
+        rows.iter().map(summary).collect()
     }
+}
+
+impl Store {
+    /// Puts the dead job `id` of integration `integration_id` back in the queue, due now,
+    /// with its attempts reset. `Ok(None)` when there is no such job; `Ok(Some(false))` when
+    /// it exists but is not dead.
+    pub async fn requeue_dead_job(&self, integration_id: &str, id: &str) -> Result<Option<bool>> {
+        let now = now_ms();
+        let updated = sqlx::query(
+            "UPDATE jobs SET status = 'queued', due_at = $3, attempts = 0, lease_owner = NULL, lease_until = NULL, \
+             updated_at = $3 WHERE id = $1 AND integration_id = $2 AND status = 'dead'",
+        )
+        .bind(id)
+        .bind(integration_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 1 {
+            return Ok(Some(true));
+        }
+        let exists = sqlx::query("SELECT id FROM jobs WHERE id = $1 AND integration_id = $2")
+            .bind(id)
+            .bind(integration_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(exists.map(|_| false))
+    }
+
+    /// One job of integration `integration_id`.
+    pub async fn job(&self, integration_id: &str, id: &str) -> Result<Option<JobSummary>> {
+        let row = sqlx::query(
+            "SELECT id, installation_id, event, status, due_at, attempts, last_error FROM jobs \
+             WHERE integration_id = $1 AND id = $2",
+        )
+        .bind(integration_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(summary).transpose()
+    }
+}
+
+fn summary(row: &AnyRow) -> Result<JobSummary> {
+    Ok(JobSummary {
+        id: row.try_get("id")?,
+        installation_id: row.try_get("installation_id")?,
+        event: json_column(row, "event")?,
+        status: row.try_get("status")?,
+        due_at: row.try_get("due_at")?,
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+    })
 }
 
 /// Inserts jobs on `connection` (a pooled connection or an open transaction), skipping ids
 /// and idempotency keys already present; returns how many were new.
-pub(super) async fn insert_jobs(connection: &mut AnyConnection, backend: Backend, jobs: &[NewJob]) -> Result<u64> {
+pub(in crate::store) async fn insert_jobs(
+    connection: &mut AnyConnection,
+    backend: Backend,
+    jobs: &[NewJob],
+) -> Result<u64> {
     let mut inserted = 0;
     let now = now_ms();
     for chunk in jobs.chunks(500) {

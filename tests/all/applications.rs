@@ -1,11 +1,12 @@
 //! Applications: lifecycle, credentials, OAuth client credentials, webhooks and signed,
 //! durable delivery to a real receiver, parameters, and the private-apps API.
 
-mod clients;
+pub(crate) mod clients;
 mod concurrency;
 mod delivery_settings;
 mod oauth;
-mod receiver;
+pub(crate) mod receiver;
+mod redeliver;
 mod rights;
 
 use std::time::{Duration, Instant};

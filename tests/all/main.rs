@@ -8,6 +8,7 @@ mod artifacts;
 mod author;
 mod authorization;
 mod cli;
+mod console;
 mod dev;
 mod examples;
 mod fetch;

@@ -221,6 +221,16 @@ async fn each_cron_tick_fires_once_across_two_replicas() {
     let distinct: BTreeSet<i64> = ticks.iter().copied().collect();
     assert_eq!(distinct.len(), ticks.len(), "a tick fired twice: {ticks:?}");
     assert!(ticks.windows(2).all(|w| w[1] > w[0] && w[1] % 1000 == 0), "ticks are whole seconds, in order: {ticks:?}");
+    // Each firing is one job keyed by its tick, so even a second enqueue of a tick would be dropped.
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&first.database_url).await.unwrap();
+    for tick in &ticks {
+        let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE idempotency_key = $1")
+            .bind(weft::queue::cron::tick_key(0, *tick, None))
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(jobs, 1, "tick {tick}");
+    }
     drop(second);
 }
 
@@ -249,4 +259,51 @@ async fn installing_on_a_space_sends_space_installation_setup_through_the_queue(
     assert_eq!(status, 201, "{body}");
     let events = app.wait_for_matching_events("probe", 1, |e| e["type"] == "space_installation_setup").await;
     assert_eq!((events[0]["status"].as_str(), events[0]["installation"].as_str()), (Some("success"), Some(id)));
+}
+
+#[tokio::test]
+async fn an_event_is_stored_whole_or_not_at_all() {
+    let app = app().await;
+    app.create_org("acme").await;
+    app.publish_with("probe", "acme", probe_wasm(), json!({"visibility": "unlisted", "events": ["issue_opened"]}))
+        .await;
+    app.install("probe", "acme").await;
+    let (status, application) = app
+        .call(
+            "POST",
+            "/api/http/applications",
+            Some(json!({"name": "tracker", "organization": "acme", "endpointUri": "http://127.0.0.1:9/hook"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{application}");
+    let webhooks = format!("/api/http/applications/{}/webhooks", application["id"].as_str().unwrap());
+    let (status, webhook) = app
+        .call("POST", &webhooks, Some(json!({"name": "all", "subscriptions": [{"eventTypeCodes": ["issue_opened"]}]})))
+        .await;
+    assert_eq!(status, 200, "{webhook}");
+
+    // The deliveries' table refuses writes, as a full disk would refuse the second statement.
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.database_url).await.unwrap();
+    let trigger =
+        "CREATE TRIGGER refuse BEFORE INSERT ON application_deliveries BEGIN SELECT RAISE(ABORT, 'refused'); END";
+    sqlx::query(trigger).execute(&mut db).await.unwrap();
+    let count = |sql: &'static str| {
+        let url = app.database_url.clone();
+        async move {
+            let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut db).await.unwrap()
+        }
+    };
+    let jobs = "SELECT count(*) FROM jobs WHERE event LIKE '%issue_opened%'";
+    let deliveries = "SELECT count(*) FROM application_deliveries";
+
+    let (status, answer) = app.call("POST", "/v1/orgs/acme/events", Some(json!({"type": "issue_opened"}))).await;
+    assert_eq!(status, 500, "{answer}");
+    assert_eq!(count(jobs).await, 0, "the integration's job went with the refused delivery");
+
+    sqlx::query("DROP TRIGGER refuse").execute(&mut db).await.unwrap();
+    let (status, answer) = app.call("POST", "/v1/orgs/acme/events", Some(json!({"type": "issue_opened"}))).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(count(deliveries).await, 1, "the retry stores the delivery once");
+    app.wait_for_matching_events("probe", 1, |e| e["type"] == "issue_opened").await;
 }

@@ -415,6 +415,11 @@ pub const ROUTES: &[Route] = &[
             "The delivery log, newest first (Applications.View)",
         )
     },
+    op(
+        "post",
+        "/api/http/applications/{application}/deliveries/{deliveryId}/redeliver",
+        "Send a succeeded or failed delivery again (Applications.Update)",
+    ),
     Route {
         body: Some("name, description?, redirect_uris?, page?, generate_secret?"),
         ok: 201,

@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/http/applications/{application}/webhooks/{webhookId}/subscriptions/{subscriptionId}", patch(update_subscription).delete(delete_subscription))
         .route("/api/http/applications/{application}/webhooks/{webhookId}/subscriptions/{subscriptionId}/request-missing-rights", post(request_missing_rights))
         .route("/api/http/applications/{application}/deliveries", get(deliveries))
+        .route("/api/http/applications/{application}/deliveries/{deliveryId}/redeliver", post(redeliver))
 }
 
 fn webhook_json(webhook: &WebhookRecord, secrets: &Value, subscriptions: &[SubscriptionRecord]) -> Value {
@@ -604,4 +605,26 @@ async fn deliveries(
     let (offset, limit) = Paging { skip: query.skip, top: query.top }.window()?;
     let (rows, total) = state.store.list_deliveries(&app.id, query.webhook_id.as_deref(), offset, limit).await?;
     Ok(Json(page(rows.iter().map(delivery_json).collect(), offset, total)))
+}
+
+/// Sends a settled delivery (succeeded or failed) again: back to pending, due now, with a
+/// fresh set of attempts. 409 while it is still pending or after it was cancelled.
+async fn redeliver(
+    State(state): State<AppState>,
+    caller: Caller,
+    SpacePath((reference, delivery_id)): SpacePath<(String, String)>,
+) -> SpaceResult<Json<Value>> {
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
+    match state.store.redeliver(&app.id, &delivery_id).await? {
+        None => return Err(SpaceError::not_found(format!("no delivery `{delivery_id}`"))),
+        Some(false) => return Err(SpaceError::conflict("only a succeeded or failed delivery can be sent again")),
+        Some(true) => {}
+    }
+    state.delivery_wake.wake();
+    let delivery = state
+        .store
+        .delivery(&delivery_id)
+        .await?
+        .ok_or_else(|| SpaceError::not_found(format!("no delivery `{delivery_id}`")))?;
+    Ok(Json(delivery_json(&delivery)))
 }

@@ -1,9 +1,10 @@
 //! The durable queue and log of payloads sent to applications.
 
+use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::store::{Backend, Result, Store, StoreError, now_ms};
+use crate::store::{Backend, NewJob, Result, Store, StoreError, now_ms, placeholders};
 
 /// A payload to send.
 #[derive(Debug, Clone)]
@@ -110,25 +111,18 @@ fn delivery_row(row: &AnyRow) -> Result<DeliveryRecord> {
 impl Store {
     /// Queues a delivery, due now.
     pub async fn insert_delivery(&self, delivery: &NewDelivery) -> Result<()> {
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO application_deliveries (id, app_id, webhook_id, kind, url, body, content_type, status, \
-             attempts, max_attempts, accepted_codes, next_attempt_at, lease_until, last_status, last_error, \
-             created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $10, 'pending', 0, $7, $8, $9, NULL, NULL, NULL, $9, $9)",
-        )
-        .bind(&delivery.id)
-        .bind(&delivery.app_id)
-        .bind(&delivery.webhook_id)
-        .bind(&delivery.kind)
-        .bind(&delivery.url)
-        .bind(&delivery.body)
-        .bind(delivery.max_attempts)
-        .bind(serde_json::to_string(&delivery.accepted_codes)?)
-        .bind(now)
-        .bind(&delivery.content_type)
-        .execute(&self.pool)
-        .await?;
+        let mut connection = self.pool.acquire().await?;
+        insert_deliveries(&mut connection, self.backend, std::slice::from_ref(delivery)).await
+    }
+
+    /// Stores what one event causes — its integrations' jobs and its applications'
+    /// deliveries — in one transaction: all of it, or (on an error) none of it, so a caller
+    /// told to try again cannot end up with half an event or a duplicate half.
+    pub async fn insert_event_work(&self, jobs: &[NewJob], deliveries: &[NewDelivery]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        crate::store::queue::insert_jobs(&mut tx, self.backend, jobs).await?;
+        insert_deliveries(&mut tx, self.backend, deliveries).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -228,6 +222,32 @@ impl Store {
         Ok(deleted)
     }
 
+    /// Makes the settled delivery `id` of application `app_id` pending again, due now, with
+    /// its attempts reset. `None` when there is no such delivery; `Some(false)` when it is
+    /// pending or cancelled.
+    pub async fn redeliver(&self, app_id: &str, id: &str) -> Result<Option<bool>> {
+        let now = now_ms();
+        let updated = sqlx::query(
+            "UPDATE application_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $3, \
+             lease_until = NULL, updated_at = $3 WHERE id = $1 AND app_id = $2 AND status IN ('succeeded', 'failed')",
+        )
+        .bind(id)
+        .bind(app_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 1 {
+            return Ok(Some(true));
+        }
+        let exists = sqlx::query("SELECT id FROM application_deliveries WHERE id = $1 AND app_id = $2")
+            .bind(id)
+            .bind(app_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(exists.map(|_| false))
+    }
+
     /// A page of an application's deliveries, newest first, and their total.
     pub async fn list_deliveries(
         &self,
@@ -255,4 +275,36 @@ impl Store {
             .try_get::<i64, _>(0)?;
         Ok((rows.iter().map(delivery_row).collect::<Result<_>>()?, total))
     }
+}
+
+/// Inserts deliveries due now, a few hundred rows per statement.
+async fn insert_deliveries(connection: &mut AnyConnection, backend: Backend, deliveries: &[NewDelivery]) -> Result<()> {
+    let now = now_ms();
+    for chunk in deliveries.chunks(400) {
+        let sql = format!(
+            "INSERT INTO application_deliveries (id, app_id, webhook_id, kind, url, body, content_type, status, \
+             attempts, max_attempts, accepted_codes, next_attempt_at, created_at, updated_at) VALUES {}",
+            placeholders(backend, chunk.len(), 14)
+        );
+        let mut insert = sqlx::query(&sql);
+        for delivery in chunk {
+            insert = insert
+                .bind(&delivery.id)
+                .bind(&delivery.app_id)
+                .bind(&delivery.webhook_id)
+                .bind(&delivery.kind)
+                .bind(&delivery.url)
+                .bind(&delivery.body)
+                .bind(&delivery.content_type)
+                .bind("pending")
+                .bind(0_i64)
+                .bind(delivery.max_attempts)
+                .bind(serde_json::to_string(&delivery.accepted_codes)?)
+                .bind(now)
+                .bind(now)
+                .bind(now);
+        }
+        insert.execute(&mut *connection).await?;
+    }
+    Ok(())
 }
