@@ -18,12 +18,13 @@ pub fn hello_wasm() -> Vec<u8> {
 }
 
 /// The invocation the server would hand hello for `GET …/fetch/bench`, written by the
-/// server's own code: `weft::environments::encode` (sealed API tokens, the integration, the
-/// installation with its configuration) inside `weft::dispatch::invocation`.
+/// server's own code: `weft::environments::encode` (sealed API tokens, the integration with
+/// its owner organization, the installation with its configuration: GitBook's shapes)
+/// inside `weft::dispatch::invocation`.
 #[allow(dead_code)] // not every bench sends events
 pub fn hello_invocation() -> Vec<u8> {
     let event = json!({"eventId": "evt_bench", "type": "fetch", "request": {
-        "method": "GET", "url": "http://127.0.0.1/v1/integrations/hello/installations/inst_x/fetch/bench",
+        "method": "get", "installationId": "inst_x", "url": "http://127.0.0.1/v1/integrations/hello/installations/inst_x/fetch/bench",
         "path": "/bench", "query": "", "headers": {"accept": "*/*"}, "body": ""}});
     let integration = IntegrationRecord {
         id: "itg_bench".into(),
@@ -52,6 +53,8 @@ pub fn hello_invocation() -> Vec<u8> {
         spaces: 0,
     };
     let secrets = weft::crypto::SecretBox::new([7; 32]);
-    let environment = weft::environments::encode("http://127.0.0.1", &secrets, &integration, Some(&installation));
+    let owner = weft::store::OrgRecord { id: "org_bench".into(), title: "Bench".into(), created_at: 0 };
+    let environment =
+        weft::environments::encode("http://127.0.0.1", &secrets, &integration, Some(&installation), Some(&owner));
     weft::dispatch::invocation(&event, &environment)
 }

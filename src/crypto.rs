@@ -24,6 +24,9 @@ const NONCE_BYTES: usize = 24;
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    /// Derived from the server key: the root of the signing secrets given to modules, so
+    /// that they need no storage and every replica derives the same ones.
+    signing_root: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -40,7 +43,14 @@ pub struct OpenError;
 impl SecretBox {
     /// A box for a 32-byte key.
     pub fn new(key: [u8; 32]) -> Self {
-        Self { cipher: XChaCha20Poly1305::new(&key.into()) }
+        Self { cipher: XChaCha20Poly1305::new(&key.into()), signing_root: hmac_sha256(&key, b"weft signing secrets") }
+    }
+
+    /// The signing secret of `subject` (an integration, installation or space/site
+    /// installation id) that a module's environment carries as GitBook's `signingSecrets`:
+    /// stable for the server key, different for every subject.
+    pub fn signing_secret(&self, subject: &str) -> String {
+        hex::encode(hmac_sha256(&self.signing_root, subject.as_bytes()))
     }
 
     /// Parses a key given as 64 hex digits or base64 of 32 bytes.

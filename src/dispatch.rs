@@ -9,7 +9,9 @@ use weft_runtime::{Failure, Outcome, RunReport};
 use crate::guest_host::GuestHost;
 use crate::modules::ModuleError;
 use crate::state::AppState;
-use crate::store::{EventRecord, InstallationRecord, IntegrationRecord, StoreError, now_ms};
+use crate::store::{
+    EventRecord, InstallationRecord, IntegrationRecord, PlaceInstallationRecord, PlaceKind, StoreError, now_ms,
+};
 
 /// An event that ran.
 pub struct Dispatched {
@@ -74,7 +76,22 @@ pub async fn run(
     let event_id = crate::ids::event_id(created_at);
     event["eventId"] = json!(event_id);
     let event_type = event["type"].as_str().unwrap_or("unknown").to_owned();
-    let input = invocation(&event, &state.environments.get(state, integration, installation));
+    let environment = state.environments.get(state, integration, installation).await?;
+    let input = match place_installation(state, installation, &event).await? {
+        Some((kind, record)) => {
+            let environment = crate::environments::with_place_installation(
+                &state.public_url,
+                &state.secrets,
+                &environment,
+                kind,
+                &record,
+            );
+            invocation(&event, &environment)
+        }
+        None => invocation(&event, &environment),
+    };
+    // The module has its input; what is kept of the event from here on is the log's copy.
+    let payload = stored_payload(event, state.events_payload_body_bytes);
 
     // The tenant's share first, so a saturated one waits in its own line, not the pool's.
     let share = state
@@ -115,11 +132,29 @@ pub async fn run(
         );
         record.logs = serde_json::json!([{ "level": "warn", "message": note, "timestamp": created_at }]).to_string();
     }
+    record.payload = Some(payload);
     if dead_on_failure && record.status == "failed" {
         record.status = "dead".to_owned();
     }
     state.events.record(record).await;
     Ok(Dispatched { event_id, report })
+}
+
+/// The space or site installation an event is about (its `spaceId` or `siteId`, on the
+/// installation it runs for), when there is one: its environment carries it.
+async fn place_installation(
+    state: &AppState,
+    installation: Option<&InstallationRecord>,
+    event: &Value,
+) -> Result<Option<(PlaceKind, PlaceInstallationRecord)>, StoreError> {
+    let Some(installation) = installation else { return Ok(None) };
+    for (kind, field) in [(PlaceKind::Space, "spaceId"), (PlaceKind::Site, "siteId")] {
+        if let Some(target) = event[field].as_str() {
+            let record = state.store.place_installation(kind, &installation.id, target).await?;
+            return Ok(record.map(|record| (kind, record)));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether a report counts as success for retries: the guest returned and reported no error.
@@ -153,6 +188,31 @@ pub fn invocation(event: &Value, environment: &str) -> Vec<u8> {
     input.extend_from_slice(environment.as_bytes());
     input.push(b'}');
     input
+}
+
+/// The most bytes of one stored payload: a larger one (a big task object or host-product
+/// payload) is kept as `{eventId, type, payloadTruncatedFrom}`, so the log and the events
+/// waiting to be written stay bounded.
+const MAX_STORED_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// The event as the events log keeps it: as delivered, except that a `fetch` request's
+/// base64 `body` is cut to at most `body_bytes` bytes (whole base64 quanta, so it still
+/// decodes), with `bodyTruncatedFrom` saying how many bytes the request had, and that a
+/// payload still over [`MAX_STORED_PAYLOAD_BYTES`] keeps only its id and type.
+fn stored_payload(mut event: Value, body_bytes: usize) -> String {
+    if let Some(request) = event.get_mut("request").and_then(Value::as_object_mut)
+        && let Some(Value::String(body)) = request.get_mut("body")
+        && body.len() > body_bytes.div_ceil(3) * 4
+    {
+        let size = body.len() / 4 * 3 - body.bytes().rev().take_while(|b| *b == b'=').count();
+        body.truncate(body_bytes / 3 * 4);
+        request.insert("bodyTruncatedFrom".to_owned(), json!(size));
+    }
+    let payload = event.to_string();
+    if payload.len() <= MAX_STORED_PAYLOAD_BYTES {
+        return payload;
+    }
+    json!({ "eventId": event["eventId"], "type": event["type"], "payloadTruncatedFrom": payload.len() }).to_string()
 }
 
 fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
@@ -194,6 +254,7 @@ fn event_record(
         duration_us: report.duration.as_micros() as i64,
         logs: serde_json::to_string(&report.logs).expect("log lines always encode"),
         created_at,
+        payload: None,
     }
 }
 
@@ -210,5 +271,20 @@ mod tests {
         assert_eq!(parsed, json!({"abi": 1, "event": event, "environment": environment}));
         let text = String::from_utf8(input).unwrap();
         assert!(text.starts_with(r#"{"abi":1,"event":{"type":"fetch","#), "{text}");
+    }
+
+    #[test]
+    fn a_stored_fetch_payload_keeps_at_most_the_configured_body_bytes() {
+        use base64::Engine as _;
+        let body = base64::engine::general_purpose::STANDARD.encode(b"0123456789abcdefghij");
+        let event = json!({"type": "fetch", "eventId": "evt_1", "request": {"method": "post", "body": body}});
+        let kept: Value = serde_json::from_str(&stored_payload(event.clone(), 7)).unwrap();
+        let cut = base64::engine::general_purpose::STANDARD.decode(kept["request"]["body"].as_str().unwrap()).unwrap();
+        assert_eq!((cut.as_slice(), &kept["request"]["bodyTruncatedFrom"]), (&b"012345"[..], &json!(20)));
+        let whole: Value = serde_json::from_str(&stored_payload(event.clone(), 20)).unwrap();
+        assert_eq!(whole, event);
+        let task = json!({"type": "task", "eventId": "evt_2", "task": {"blob": "x".repeat(70_000)}});
+        let kept: Value = serde_json::from_str(&stored_payload(task, 20)).unwrap();
+        assert_eq!(kept, json!({"type": "task", "eventId": "evt_2", "payloadTruncatedFrom": 70_052}));
     }
 }

@@ -1,4 +1,7 @@
-//! The `environment` half of every invocation, encoded once and reused.
+//! The `environment` half of every invocation, encoded once and reused: GitBook's
+//! `IntegrationEnvironment`, with the integration and installation built by
+//! [`crate::shapes`] (what the API answers for them). The space or site installation an
+//! event is about is added per event by [`with_place_installation`].
 //!
 //! Building it mints two sealed API tokens (an XChaCha20-Poly1305 seal and fresh randomness
 //! each), opens the integration's secrets and encodes the installation's configuration: more
@@ -12,11 +15,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::crypto::SecretBox;
+use crate::shapes::{self, Urls};
 use crate::state::AppState;
-use crate::store::{InstallationRecord, IntegrationRecord, TokenKind};
+use crate::store::{
+    InstallationRecord, IntegrationRecord, OrgRecord, PlaceInstallationRecord, PlaceKind, StoreError, TokenKind,
+};
 
 /// How long one encoding (and the tokens in it) is handed out. Tokens are valid for
 /// [`TEMPORARY_TOKEN_MS`](crate::auth::TEMPORARY_TOKEN_MS) from their minting.
@@ -44,21 +50,25 @@ pub struct EnvironmentCache {
 impl EnvironmentCache {
     /// The encoded `environment` object for an event of `installation` (or of the
     /// integration itself).
-    pub fn get(
+    pub async fn get(
         &self,
         state: &AppState,
         integration: &IntegrationRecord,
         installation: Option<&InstallationRecord>,
-    ) -> Arc<str> {
+    ) -> Result<Arc<str>, StoreError> {
         let key = (integration.id.clone(), installation.map(|i| i.id.clone()));
         if let Some(entry) = self.entries.read().expect("environment cache lock").get(&key)
             && entry.built.elapsed() < REUSED_FOR
             && entry.integration == *integration
             && entry.installation.as_ref() == installation
         {
-            return entry.json.clone();
+            return Ok(entry.json.clone());
         }
-        let json: Arc<str> = encode(&state.public_url, &state.secrets, integration, installation).into();
+        // The owner organization, as the integration object shows it; a miss only costs
+        // that field's detail.
+        let owner = state.store.org(&integration.org_id).await?;
+        let json: Arc<str> =
+            encode(&state.public_url, &state.secrets, integration, installation, owner.as_ref()).into();
         let mut entries = self.entries.write().expect("environment cache lock");
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
@@ -70,41 +80,63 @@ impl EnvironmentCache {
             built: Instant::now(),
         };
         entries.insert(key, entry);
-        json
+        Ok(json)
     }
 }
 
-/// Encodes the environment the guest ABI describes (apiEndpoint, apiTokens, integration,
-/// installation, secrets) for a server reached at `public_url`.
+/// Encodes the environment (GitBook's `IntegrationEnvironment`) for a server reached at
+/// `public_url`: `apiEndpoint`, `apiTokens`, the `integration` (owned by `owner`), the
+/// `installation`, `signingSecrets` and `secrets`. Fields without a value are left out
+/// rather than `null`, as GitBook's document declares them.
 pub fn encode(
     public_url: &str,
     secrets: &SecretBox,
     integration: &IntegrationRecord,
     installation: Option<&InstallationRecord>,
+    owner: Option<&OrgRecord>,
 ) -> String {
-    json!({
+    let urls = Urls { base: public_url };
+    let owner = match owner {
+        Some(org) => shapes::organization(urls, org, None),
+        None => json!({ "object": "organization", "id": integration.org_id }),
+    };
+    let mut environment = json!({
         "apiEndpoint": format!("{public_url}/v1"),
         "apiTokens": {
             "integration": crate::auth::sealed_token(secrets, TokenKind::Integration, &integration.id),
-            "installation": installation.map(|installation| {
-                crate::auth::sealed_token(secrets, TokenKind::Installation, &installation.id)
-            }),
         },
-        "integration": {
-            "name": integration.name,
-            "version": integration.current_version,
-            "organization": integration.org_id,
-        },
-        "installation": installation.map(|installation| json!({
-            "id": installation.id,
-            "status": installation.status,
-            "configuration": installation.configuration,
-            "externalIds": installation.external_ids,
-            "target": { "organization": installation.org_id },
-        })),
-        "spaceInstallation": null,
-        "siteInstallation": null,
+        "integration": shapes::integration(urls, integration, owner, false),
+        "signingSecrets": { "integration": secrets.signing_secret(&integration.id) },
         "secrets": integration.open_secrets(secrets),
-    })
-    .to_string()
+    });
+    if let Some(installation) = installation {
+        environment["apiTokens"]["installation"] =
+            json!(crate::auth::sealed_token(secrets, TokenKind::Installation, &installation.id));
+        environment["installation"] = shapes::installation(urls, installation);
+        environment["signingSecrets"]["installation"] = json!(secrets.signing_secret(&installation.id));
+    }
+    environment.to_string()
+}
+
+/// `environment` (encoded by [`encode`]) with the space or site installation an event is
+/// about: `spaceInstallation` or `siteInstallation` (GitBook's
+/// `IntegrationEnvironmentSpaceInstallation` / `…SiteInstallation`) and its signing secret.
+pub fn with_place_installation(
+    public_url: &str,
+    secrets: &SecretBox,
+    environment: &str,
+    kind: PlaceKind,
+    record: &PlaceInstallationRecord,
+) -> String {
+    let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(environment) else {
+        return environment.to_owned();
+    };
+    let noun = shapes::noun(kind);
+    let place = shapes::place_installation(Urls { base: public_url }, kind, record, json!(record.target_id));
+    fields.insert(format!("{noun}Installation"), place);
+    if let Some(Value::Object(signing)) = fields.get_mut("signingSecrets") {
+        let subject = format!("{}/{noun}/{}", record.installation_id, record.target_id);
+        signing.insert(format!("{noun}Installation"), json!(secrets.signing_secret(&subject)));
+    }
+    Value::Object(fields).to_string()
 }

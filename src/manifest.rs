@@ -189,6 +189,54 @@ pub struct PublishBody {
     /// This integration's limits (`memoryBytes`, `deadlineMs`, `logBytes`, `outputBytes`,
     /// `hostCalls`, `outboundRequests`), within the server's maxima.
     pub limits: Option<Value>,
+    /// GitBook's runtime version for JavaScript integrations (`v1` or `v2`; `gitbook
+    /// publish` sends `v2`). Accepted and ignored: a weft module is WebAssembly.
+    pub runtime: Option<Runtime>,
+    /// GitBook's content sources (`[{id, title, description?, icon?, configuration}]`):
+    /// stored and shown on the integration; weft sends no content-compute events yet.
+    #[serde(default)]
+    pub content_sources: Vec<Value>,
+}
+
+/// GitBook's integration runtime versions.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    V1,
+    V2,
+}
+
+/// At most this many content sources per integration.
+const MAX_CONTENT_SOURCES: usize = 20;
+
+/// Checks GitBook's `IntegrationContentSource` rules; the error names the field.
+fn check_content_source(i: usize, source: &Value) -> Result<(), String> {
+    let field = |name: &str| format!("contentSources[{i}].{name}");
+    let Some(fields) = source.as_object() else { return Err(format!("contentSources[{i}] must be an object")) };
+    match fields.get("id").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() && id.len() <= 100 => {}
+        _ => return Err(format!("{} must be a string of 1–100 characters", field("id"))),
+    }
+    match fields.get("title").and_then(Value::as_str).map(|t| t.chars().count()) {
+        Some(2..=40) => {}
+        _ => return Err(format!("{} must be a string of 2–40 characters", field("title"))),
+    }
+    if fields.get("description").is_some_and(|d| d.as_str().is_none_or(|d| d.chars().count() > 150)) {
+        return Err(format!("{} must be a string of at most 150 characters", field("description")));
+    }
+    if fields.get("icon").is_some_and(|icon| !icon.is_string()) {
+        return Err(format!("{} must be a string", field("icon")));
+    }
+    if !fields.get("configuration").is_some_and(Value::is_object) {
+        return Err(format!("{} must be an object", field("configuration")));
+    }
+    Ok(())
+}
+
+/// Whether a `script` that is not base64 is JavaScript source, as `gitbook publish` sends
+/// its bundle: base64 never holds these characters, a bundle always does.
+fn looks_like_javascript(script: &str) -> bool {
+    script.contains(['{', '(', ';'])
 }
 
 impl PublishBody {
@@ -261,13 +309,28 @@ impl PublishBody {
         if let Some(limits) = &self.limits {
             crate::config::check_integration_limits(limits, max_limits)?;
         }
+        if self.content_sources.len() > MAX_CONTENT_SOURCES {
+            return Err(format!("contentSources must hold at most {MAX_CONTENT_SOURCES} sources"));
+        }
+        for (i, source) in self.content_sources.iter().enumerate() {
+            check_content_source(i, source)?;
+        }
         let manifest_bytes = self.stored_manifest(0).to_string().len();
         if manifest_bytes > MAX_MANIFEST_BYTES {
             return Err(format!(
                 "the manifest (every field but script) is {manifest_bytes} bytes; at most {MAX_MANIFEST_BYTES} are allowed"
             ));
         }
-        BASE64.decode(self.script.trim()).map_err(|e| format!("script is not base64: {e}"))
+        let script = self.script.trim();
+        BASE64.decode(script).map_err(|e| {
+            if looks_like_javascript(script) {
+                "script is JavaScript: JavaScript integrations are not supported yet (issue 20); \
+                 publish a WebAssembly module, base64-encoded"
+                    .to_owned()
+            } else {
+                format!("script is not base64: {e}")
+            }
+        })
     }
 
     /// Everything but the script, as stored.
@@ -287,6 +350,7 @@ impl PublishBody {
             "events": self.events,
             "schedules": self.schedules.clone().unwrap_or_else(|| json!([])),
             "limits": self.limits.clone().unwrap_or_else(|| json!({})),
+            "contentSources": self.content_sources,
             "scriptBytes": script_bytes,
         })
     }

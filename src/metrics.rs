@@ -196,6 +196,7 @@ mod tests {
             duration_us,
             logs: "[]".into(),
             created_at: 0,
+            payload: None,
         }
     }
 

@@ -27,6 +27,9 @@ pub struct RetentionConfig {
     pub events_max_age: Duration,
     /// Each integration keeps at most this many events (its newest).
     pub events_max_per_integration: u64,
+    /// Bytes of a `fetch` event's request body kept in the event's stored payload; the rest
+    /// is cut, so large requests cannot balloon the log.
+    pub events_payload_body_bytes: usize,
     /// How long an idempotency key keeps refusing a re-submission.
     pub idempotency_window: Duration,
     /// How often the retention pass runs.
@@ -38,6 +41,7 @@ impl Default for RetentionConfig {
         Self {
             events_max_age: Duration::from_secs(30 * 24 * 3600),
             events_max_per_integration: 100_000,
+            events_payload_body_bytes: 8 * 1024,
             idempotency_window: Duration::from_secs(24 * 3600),
             interval: Duration::from_secs(60),
         }

@@ -61,6 +61,7 @@ impl Server {
             events,
             public_url: public_url.trim_end_matches('/').to_owned(),
             max_fetch_body_bytes: config.max_fetch_body_bytes,
+            events_payload_body_bytes: config.retention.events_payload_body_bytes,
             limits: config.limits.clone(),
             dev: crate::dev::DevHub::from_env().allowing_private_addresses(config.outbound.allow_private_addresses),
             metrics,

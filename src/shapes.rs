@@ -12,7 +12,9 @@
 use serde_json::{Value, json};
 
 use crate::auth::Role;
-use crate::store::{InstallationRecord, IntegrationRecord, OrgRecord, PlaceInstallationRecord, PlaceKind, UserRecord};
+use crate::store::{
+    EventRecord, InstallationRecord, IntegrationRecord, OrgRecord, PlaceInstallationRecord, PlaceKind, UserRecord,
+};
 
 /// Formats a millisecond timestamp as RFC 3339, the API's date format.
 pub fn timestamp(ms: i64) -> String {
@@ -126,9 +128,13 @@ pub fn integration(urls: Urls<'_>, integration: &IntegrationRecord, owner: Value
     });
     let fields = body.as_object_mut().expect("an object");
     // Every other published field as the publisher sent it (summary, blocks, configurations,
-    // contentSecurityPolicy, …); weft's bookkeeping fields stay out.
+    // contentSecurityPolicy, …); weft's bookkeeping fields stay out, and so do fields the
+    // publisher left out (stored as null; GitBook's schemas have no null for them).
     for (key, value) in manifest.as_object().into_iter().flatten() {
-        if !fields.contains_key(key) && !matches!(key.as_str(), "scriptBytes" | "organization" | "script") {
+        if !value.is_null()
+            && !fields.contains_key(key)
+            && !matches!(key.as_str(), "scriptBytes" | "organization" | "script")
+        {
             fields.insert(key.clone(), value.clone());
         }
     }
@@ -247,4 +253,56 @@ pub fn place_installation_deleted_event(kind: PlaceKind, record: &PlaceInstallat
         format!("{noun}Id"): record.target_id,
         "previous": { "configuration": record.configuration },
     })
+}
+
+/// GitBook's `IntegrationEvent`: the event as the module received it (`payload`) and whether
+/// it succeeded (`status` is `success` or `failed`; a failure no retry follows is `failed`
+/// with `deadLetter: true`). weft adds what an author debugging it needs: `type`,
+/// `duration` (ms), the fetch `response` status and the failure's `error` kind and message.
+pub fn integration_event(event: &EventRecord) -> Value {
+    let payload = event
+        .payload
+        .as_deref()
+        .and_then(|payload| serde_json::from_str::<Value>(payload).ok())
+        // Recorded before payloads were kept: what is known of it.
+        .unwrap_or_else(|| json!({ "eventId": event.id, "type": event.event_type }));
+    let mut body = json!({
+        "object": "integration-event",
+        "id": event.id,
+        "integrationId": event.integration_id,
+        "integration": event.integration,
+        "createdAt": timestamp(event.created_at),
+        "payload": payload,
+        "status": if event.status == "success" { "success" } else { "failed" },
+        "deadLetter": event.status == "dead",
+        "type": event.event_type,
+        "duration": event.duration_us as f64 / 1000.0,
+    });
+    if let Some(installation) = &event.installation_id {
+        body["installationId"] = json!(installation);
+    }
+    if let Some(status) = event.response_status {
+        body["response"] = json!({ "status": status });
+    }
+    if let Some(kind) = &event.error_kind {
+        body["error"] = json!({ "kind": kind, "message": event.error_message });
+    }
+    body
+}
+
+/// An event with its trace, as `GET …/events/{eventId}` answers it:
+/// `{"event": IntegrationEvent, "trace": {"logs": [{level, message, timestamp}]}}`.
+pub fn integration_event_with_trace(event: &EventRecord) -> Value {
+    // Stored as the runtime wrote them; shown with RFC 3339 timestamps.
+    let logs: Vec<Value> = serde_json::from_str::<Vec<Value>>(&event.logs)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut line| {
+            if let Some(ms) = line["timestamp"].as_i64() {
+                line["timestamp"] = json!(timestamp(ms));
+            }
+            line
+        })
+        .collect();
+    json!({ "event": integration_event(event), "trace": { "logs": logs } })
 }

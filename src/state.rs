@@ -40,6 +40,8 @@ pub struct Shared {
     pub public_url: String,
     /// Largest body the public fetch endpoint accepts.
     pub max_fetch_body_bytes: usize,
+    /// Bytes of a fetch request's body kept in its event's stored payload.
+    pub events_payload_body_bytes: usize,
     /// Limits each integration runs with.
     pub limits: Limits,
     /// Dev mode: cached flags, reverse tunnels, forwarding.

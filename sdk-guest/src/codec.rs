@@ -13,6 +13,12 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// An HTTP method as authors compare it (`"GET"`): GitBook's `fetch` events spell it in
+/// lower case (`"get"`), so it is upper-cased on the way in; `null` is empty.
+pub(crate) fn method<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default().to_ascii_uppercase())
+}
+
 /// Whether JSON text holds an object, judged by its first byte. Checked before decoding
 /// into a derived struct, which would also accept an array.
 pub(crate) fn is_object(json: &[u8]) -> bool {

@@ -30,8 +30,8 @@ fn set_header(headers: &mut Headers, name: &str, value: String) {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Request {
-    /// The method, e.g. `"GET"`.
-    #[serde(deserialize_with = "null_default")]
+    /// The method in upper case, e.g. `"GET"` (the event spells it `"get"`, as GitBook does).
+    #[serde(deserialize_with = "crate::codec::method")]
     pub method: String,
     /// The full URL the caller used.
     #[serde(deserialize_with = "null_default")]
@@ -420,7 +420,7 @@ mod tests {
     #[test]
     fn request_deserializes_leniently() {
         let req: Request = serde_json::from_value(json!({
-            "method": "POST",
+            "method": "post",
             "path": "/x",
             "query": null,
             "headers": {"Content-Type": "text/plain"},

@@ -137,13 +137,14 @@ struct StreamQuery {
 impl StreamQuery {
     fn matches(&self, integration_id: &str, event: &EventRecord) -> bool {
         event.integration_id == integration_id
-            && self.status.as_ref().is_none_or(|status| *status == event.status)
+            // `failed` takes dead-lettered events too, as the events list does.
+            && self.status.as_ref().is_none_or(|status| *status == event.status || (status == "failed" && event.status == "dead"))
             && self.installation.as_ref().is_none_or(|id| event.installation_id.as_ref() == Some(id))
     }
 }
 
 /// Events of the integration as they are recorded, with their logs, as server-sent events
-/// named `event` (data: the event JSON of `GET …/events/{eventId}`).
+/// named `event` (data: `{event, trace}` as `GET …/events/{eventId}` answers it).
 async fn stream(
     State(state): State<AppState>,
     principal: Principal,
@@ -171,7 +172,7 @@ async fn stream(
                 };
                 match received {
                     Ok(event) if filter.1.matches(&filter.0, &event) => {
-                        let data = super::events::event_json(&event, true).to_string();
+                        let data = crate::shapes::integration_event_with_trace(&event).to_string();
                         let sse = Event::default().event("event").id(event.id.clone()).data(data);
                         return Some((Ok(sse), (receiver, closed)));
                     }

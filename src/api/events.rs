@@ -1,11 +1,12 @@
 //! `/v1/integrations/{integrationName}/events`: the events log, newest first, optionally
-//! filtered by `status`, `type` and `installation`.
+//! filtered by `status`, `type` and `installation`, in GitBook's `IntegrationEvent` shape
+//! (see [`crate::shapes::integration_event`]).
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::ApiError;
 use super::extract::{ApiPath, ApiQuery};
@@ -13,7 +14,7 @@ use super::integrations::find_visible;
 use super::page::{self, PageQuery};
 use crate::auth::Principal;
 use crate::state::AppState;
-use crate::store::{EventFilter, EventRecord, IntegrationRecord};
+use crate::store::{EventFilter, IntegrationRecord};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,41 +36,6 @@ async fn readable_events(state: &AppState, principal: &Principal, name: &str) ->
     Ok(integration)
 }
 
-/// An event as the events API shows it; `with_logs` adds its trace (RFC 3339 timestamps).
-pub(super) fn event_json(event: &EventRecord, with_logs: bool) -> Value {
-    let mut body = json!({
-        "object": "integration-event",
-        "id": event.id,
-        "integration": event.integration,
-        "installation": event.installation_id,
-        "type": event.event_type,
-        "status": event.status,
-        "createdAt": super::timestamp(event.created_at),
-        "duration": event.duration_us as f64 / 1000.0,
-    });
-    if let Some(status) = event.response_status {
-        body["response"] = json!({ "status": status });
-    }
-    if let Some(kind) = &event.error_kind {
-        body["error"] = json!({ "kind": kind, "message": event.error_message });
-    }
-    if with_logs {
-        // Stored as the runtime wrote them; shown with RFC 3339 timestamps.
-        let logs: Vec<Value> = serde_json::from_str::<Vec<Value>>(&event.logs)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|mut line| {
-                if let Some(ms) = line["timestamp"].as_i64() {
-                    line["timestamp"] = json!(super::timestamp(ms));
-                }
-                line
-            })
-            .collect();
-        body["logs"] = json!(logs);
-    }
-    body
-}
-
 /// The list's query: the reference's paging, plus optional filters (an extension; the
 /// `count` is then the number of matching events).
 #[derive(Debug, Deserialize)]
@@ -77,7 +43,7 @@ pub(super) fn event_json(event: &EventRecord, with_logs: bool) -> Value {
 struct EventsQuery {
     page: Option<String>,
     limit: Option<i64>,
-    /// `success`, `failed` or `dead`.
+    /// `success`, `failed` (dead-lettered ones included) or `dead`.
     status: Option<String>,
     /// An event type: `fetch`, `task`, `installation_setup`, …
     #[serde(rename = "type")]
@@ -121,7 +87,7 @@ async fn list(
     let limit = paging.limit()?;
     let page = state.store.events(&integration.id, &filter, paging.cursor(), limit).await?;
     let last = page.events.last().map(|e| e.id.clone());
-    let items = page.events.iter().map(|e| event_json(e, false)).collect();
+    let items = page.events.iter().map(crate::shapes::integration_event).collect();
     Ok(Json(page::list(items, limit, last, page.total)))
 }
 
@@ -136,5 +102,5 @@ async fn show(
         .event(&integration.id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("integration `{name}` has no event `{id}`")))?;
-    Ok(Json(event_json(&event, true)))
+    Ok(Json(crate::shapes::integration_event_with_trace(&event)))
 }

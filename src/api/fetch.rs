@@ -1,7 +1,9 @@
-//! The installations' public endpoints: `ANY /v1/integrations/{name}/installations/{id}/fetch/{*path}`.
+//! The public endpoints: an installation's, `ANY /v1/integrations/{name}/installations/{id}/fetch/{*path}`,
+//! and the integration's own, `ANY /v1/integrations/{name}/fetch/{*path}` (its
+//! `urls.publicEndpoint`: OAuth callbacks and webhooks that name no installation).
 //!
-//! A third party's request becomes a `fetch` event for the installation, and the guest's
-//! response is relayed as it is. No token is needed: the integration authenticates its
+//! A third party's request becomes a `fetch` event for the installation (or for the
+//! integration, with no installation), and the guest's response is relayed as it is. No token is needed: the integration authenticates its
 //! callers itself (signatures, shared secrets).
 
 use std::collections::BTreeMap;
@@ -9,13 +11,13 @@ use std::collections::BTreeMap;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::header::RETRY_AFTER;
+use axum::http::header::{CONTENT_SECURITY_POLICY, RETRY_AFTER};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::json;
+use serde_json::{Value, json};
 use weft_runtime::{Failure, FailureKind, GuestResponse, Outcome};
 
 use super::ApiError;
@@ -28,6 +30,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/integrations/{integrationName}/installations/{installationId}/fetch", any(fetch))
         .route("/v1/integrations/{integrationName}/installations/{installationId}/fetch/", any(fetch))
         .route("/v1/integrations/{integrationName}/installations/{installationId}/fetch/{*path}", any(fetch))
+        .route("/v1/integrations/{integrationName}/fetch", any(fetch))
+        .route("/v1/integrations/{integrationName}/fetch/", any(fetch))
+        .route("/v1/integrations/{integrationName}/fetch/{*path}", any(fetch))
 }
 
 /// The header that names the event a response came from, for finding its logs.
@@ -47,20 +52,35 @@ async fn fetch(
     request: Request,
 ) -> Result<Response, ApiError> {
     let name = &params["integrationName"];
-    let installation_id = &params["installationId"];
     let path = format!("/{}", params.get("path").map(String::as_str).unwrap_or(""));
     integration_name(name)?;
-    let (integration, installation) =
-        state.targets.get(&state.store, name, installation_id).await?.ok_or_else(|| {
-            ApiError::not_found(format!("no installation `{installation_id}` of an integration `{name}`"))
-        })?;
+    let (integration, installation) = match params.get("installationId") {
+        Some(installation_id) => {
+            let (integration, installation) =
+                state.targets.get(&state.store, name, installation_id).await?.ok_or_else(|| {
+                    ApiError::not_found(format!("no installation `{installation_id}` of an integration `{name}`"))
+                })?;
+            (integration, Some(installation))
+        }
+        None => {
+            let integration = state
+                .store
+                .integration(name)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("no integration `{name}`")))?;
+            (std::sync::Arc::new(integration), None)
+        }
+    };
 
-    if let Err(wait) = state.tenancy.fetch_rate.admit(&installation.id) {
-        let mut response = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("installation `{installation_id}` receives too many requests; retry shortly"),
-        )
-        .into_response();
+    // One bucket per installation, and one for the integration's own endpoint.
+    let (bucket, whom) = match &installation {
+        Some(installation) => (installation.id.clone(), format!("installation `{}`", installation.id)),
+        None => (format!("integration:{}", integration.id), format!("integration `{name}`")),
+    };
+    if let Err(wait) = state.tenancy.fetch_rate.admit(&bucket) {
+        let mut response =
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, format!("{whom} receives too many requests; retry shortly"))
+                .into_response();
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
         return Ok(response);
@@ -79,10 +99,11 @@ async fn fetch(
         headers.entry(header.as_str().to_owned()).and_modify(|v| *v = format!("{v}, {value}")).or_insert(value.into());
     }
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let event = json!({
+    let mut event = json!({
         "type": "fetch",
         "request": {
-            "method": parts.method.as_str(),
+            // As GitBook's `FetchRequest` spells it; the SDK upper-cases it for authors.
+            "method": parts.method.as_str().to_ascii_lowercase(),
             "url": format!("{}{path_and_query}", state.public_url),
             "path": path,
             "query": parts.uri.query().unwrap_or(""),
@@ -91,7 +112,16 @@ async fn fetch(
         },
     });
 
-    let dispatched = match dispatch::run_event(&state, &integration, &installation, event, relayable).await {
+    if let Some(installation) = &installation {
+        event["installationId"] = json!(installation.id);
+    }
+    let run = dispatch::EventRun {
+        integration: &integration,
+        installation: installation.as_deref(),
+        event,
+        dead_on_failure: false,
+    };
+    let dispatched = match dispatch::run(&state, run, relayable).await {
         Ok(dispatched) => dispatched,
         Err(DispatchError::Busy) => {
             let mut response =
@@ -109,7 +139,17 @@ async fn fetch(
     };
 
     let mut response = match dispatched.report.result {
-        Ok(Outcome::Response(guest)) => relay(guest),
+        Ok(Outcome::Response(guest)) => {
+            let mut response = relay(guest);
+            // The reference: the integration's policy is sent with what it serves, unless
+            // the module set one of its own.
+            if let Some(policy) = content_security_policy(&integration.manifest)
+                && !response.headers().contains_key(CONTENT_SECURITY_POLICY)
+            {
+                response.headers_mut().insert(CONTENT_SECURITY_POLICY, policy);
+            }
+            response
+        }
         Ok(Outcome::None) => {
             ApiError::new(StatusCode::NOT_ACCEPTABLE, format!("integration `{name}` does not handle fetch events"))
                 .into_response()
@@ -150,6 +190,28 @@ fn relayable(outcome: &Outcome) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The integration's `contentSecurityPolicy` as a header value: the string as published, or
+/// an object of directives (`{"connect-src": ["a", "b"]}`) written out as `connect-src a b`.
+fn content_security_policy(manifest: &Value) -> Option<HeaderValue> {
+    let policy = match &manifest["contentSecurityPolicy"] {
+        Value::String(policy) => policy.trim().to_owned(),
+        Value::Object(directives) => directives
+            .iter()
+            .map(|(name, sources)| match sources {
+                Value::Array(sources) => {
+                    let sources: Vec<&str> = sources.iter().filter_map(Value::as_str).collect();
+                    format!("{name} {}", sources.join(" "))
+                }
+                Value::String(sources) => format!("{name} {sources}"),
+                _ => name.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => return None,
+    };
+    HeaderValue::from_str(&policy).ok().filter(|value| !value.is_empty())
+}
+
 fn relay(guest: GuestResponse) -> Response {
     let mut response = Response::new(Body::from(guest.body));
     *response.status_mut() = StatusCode::from_u16(guest.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -160,4 +222,18 @@ fn relay(guest: GuestResponse) -> Response {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_content_security_policy_header_is_the_string_or_the_directives_written_out() {
+        let string = json!({"contentSecurityPolicy": " connect-src example.com "});
+        assert_eq!(content_security_policy(&string).unwrap(), "connect-src example.com");
+        let object = json!({"contentSecurityPolicy": {"connect-src": ["a.test", "b.test"], "default-src": "'self'"}});
+        assert_eq!(content_security_policy(&object).unwrap(), "connect-src a.test b.test; default-src 'self'");
+        assert!(content_security_policy(&json!({})).is_none());
+    }
 }

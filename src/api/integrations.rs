@@ -23,6 +23,7 @@ use crate::store::{IntegrationRecord, NewVersion, TokenKind};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/integrations", get(list))
+        .route("/v1/orgs/{organizationId}/integrations", get(org_list))
         .route("/v1/integrations/{integrationName}", get(show).post(publish).delete(unpublish))
 }
 
@@ -121,7 +122,8 @@ async fn publish(
     Ok(Json(answer))
 }
 
-/// The `GET /v1/integrations` query.
+/// The `GET /v1/integrations` and `GET /v1/orgs/{organizationId}/integrations` query:
+/// GitBook's search parameters, each applied.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ListQuery {
@@ -131,6 +133,14 @@ struct ListQuery {
     category: Option<String>,
     block_domain: Option<String>,
     blocks: Option<bool>,
+    /// Only integrations with (`true`) or without (`false`) content sources.
+    content_sources: Option<bool>,
+    /// Only integrations owned by this organization.
+    owner: Option<String>,
+    /// Only integrations that ask for this scope.
+    scope: Option<String>,
+    /// Only integrations installable on this target (theirs is it, or `all`).
+    target: Option<crate::manifest::Target>,
 }
 
 /// Whether `integration` matches the list filters.
@@ -153,7 +163,23 @@ fn matches(integration: &IntegrationRecord, query: &ListQuery) -> bool {
     {
         return false;
     }
-    query.blocks.is_none_or(|wanted| wanted != blocks.is_empty())
+    if query.owner.as_ref().is_some_and(|owner| *owner != integration.org_id) {
+        return false;
+    }
+    if let Some(scope) = &query.scope
+        && !manifest["scopes"].as_array().is_some_and(|s| s.iter().any(|s| s == scope.as_str()))
+    {
+        return false;
+    }
+    if let Some(target) = query.target {
+        let wanted = serde_json::to_value(target).expect("enum encodes");
+        if integration.target != "all" && wanted != integration.target.as_str() {
+            return false;
+        }
+    }
+    let sources = manifest["contentSources"].as_array().is_some_and(|s| !s.is_empty());
+    query.content_sources.is_none_or(|wanted| wanted == sources)
+        && query.blocks.is_none_or(|wanted| wanted != blocks.is_empty())
 }
 
 /// Rows read at a time while filtering the public list.
@@ -167,8 +193,14 @@ async fn public_page(
     cursor: &str,
     limit: i64,
 ) -> Result<(Vec<IntegrationRecord>, i64), ApiError> {
-    let filtered =
-        query.search.is_some() || query.category.is_some() || query.block_domain.is_some() || query.blocks.is_some();
+    let filtered = query.search.is_some()
+        || query.category.is_some()
+        || query.block_domain.is_some()
+        || query.blocks.is_some()
+        || query.content_sources.is_some()
+        || query.owner.is_some()
+        || query.scope.is_some()
+        || query.target.is_some();
     if !filtered {
         let page = state.store.integrations_after("public", cursor, limit).await?;
         return Ok((page, state.store.count_integrations_with_visibility("public").await?));
@@ -193,6 +225,37 @@ async fn list(
     principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    listing(&state, &principal, &query, Listed::Public).await
+}
+
+/// `GET /v1/orgs/{organizationId}/integrations`: what the organization can install — every
+/// public integration and the organization's own, whatever their visibility.
+async fn org_list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(org_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_org_member(&org_id)?;
+    let available = state.store.integrations_available_to(&org_id).await?;
+    listing(&state, &principal, &query, Listed::Loaded(available)).await
+}
+
+/// What a listing pages through.
+enum Listed {
+    /// The public integrations, read from SQL a page (or a batch) at a time.
+    Public,
+    /// Integrations already loaded, sorted by name.
+    Loaded(Vec<IntegrationRecord>),
+}
+
+/// One page of `integrations` (sorted by name) that match `query`.
+async fn listing(
+    state: &AppState,
+    principal: &Principal,
+    query: &ListQuery,
+    integrations: Listed,
+) -> Result<Json<Value>, ApiError> {
     let paging = PageQuery { page: query.page.clone(), limit: query.limit };
     let limit = paging.limit()?;
     if let Some(domain) = &query.block_domain {
@@ -203,9 +266,18 @@ async fn list(
             )));
         }
     }
-    let (page, count) = public_page(&state, &query, paging.cursor(), limit).await?;
+    let (page, count) = match integrations {
+        Listed::Public => public_page(state, query, paging.cursor(), limit).await?,
+        Listed::Loaded(integrations) => {
+            let all: Vec<IntegrationRecord> =
+                integrations.into_iter().filter(|integration| matches(integration, query)).collect();
+            let count = all.len() as i64;
+            let page = all.into_iter().filter(|i| i.name.as_str() > paging.cursor()).take(limit as usize).collect();
+            (page, count)
+        }
+    };
     let last = page.last().map(|i| i.name.clone());
-    let mut views = IntegrationViews::new(&state, &principal);
+    let mut views = IntegrationViews::new(state, principal);
     let mut items = Vec::with_capacity(page.len());
     for integration in &page {
         items.push(views.view(integration).await?);

@@ -49,6 +49,9 @@ const fn route(method: &'static str, path: &'static str, summary: &'static str, 
 }
 
 const PAGE: &[&str] = &["page", "limit"];
+/// GitBook's integration search parameters, on both integration lists.
+const INTEGRATION_SEARCH: &[&str] =
+    &["page", "limit", "search", "category", "blockDomain", "blocks", "contentSources", "owner", "scope", "target"];
 const FETCH: &str = "/v1/integrations/{integrationName}/installations/{installationId}/fetch";
 const INSTALLATION: &str = "/v1/integrations/{integrationName}/installations/{installationId}";
 
@@ -80,15 +83,22 @@ pub const ROUTES: &[Route] = &[
         body: Some("title, id?"),
         ..route("post", "/v1/orgs/{organizationId}/sites", "Create a site (org admin)", 201)
     },
+    Route { query: INTEGRATION_SEARCH, ..route("get", "/v1/integrations", "List all public integrations", 200) },
     Route {
-        query: &["page", "limit", "search", "category", "blockDomain", "blocks"],
-        ..route("get", "/v1/integrations", "List all public integrations", 200)
+        query: INTEGRATION_SEARCH,
+        ..route(
+            "get",
+            "/v1/orgs/{organizationId}/integrations",
+            "List all public integrations along with the organization's own",
+            200,
+        )
     },
     route("get", "/v1/integrations/{integrationName}", "Get a specific integration by its name", 200),
     Route {
         body: Some(
             "title, description, script, organization, icon?, summary?, previewImages?, visibility?, target?, \
-             contentSecurityPolicy?, scopes?, categories?, blocks?, configurations?, externalLinks?, secrets?, limits?",
+             contentSecurityPolicy?, scopes?, categories?, blocks?, contentSources?, configurations?, externalLinks?, \
+             secrets?, limits?, events?, schedules?, runtime? (v1 | v2, ignored)",
         ),
         ..route("post", "/v1/integrations/{integrationName}", "Publish an integration", 200)
     },
@@ -378,6 +388,21 @@ pub const ROUTES: &[Route] = &[
     fetch("put", "/v1/integrations/{integrationName}/installations/{installationId}/fetch/{*path}"),
     fetch("patch", "/v1/integrations/{integrationName}/installations/{installationId}/fetch/{*path}"),
     fetch("delete", "/v1/integrations/{integrationName}/installations/{installationId}/fetch/{*path}"),
+    integration_fetch("get", "/v1/integrations/{integrationName}/fetch"),
+    integration_fetch("post", "/v1/integrations/{integrationName}/fetch"),
+    integration_fetch("put", "/v1/integrations/{integrationName}/fetch"),
+    integration_fetch("patch", "/v1/integrations/{integrationName}/fetch"),
+    integration_fetch("delete", "/v1/integrations/{integrationName}/fetch"),
+    integration_fetch("get", "/v1/integrations/{integrationName}/fetch/"),
+    integration_fetch("post", "/v1/integrations/{integrationName}/fetch/"),
+    integration_fetch("put", "/v1/integrations/{integrationName}/fetch/"),
+    integration_fetch("patch", "/v1/integrations/{integrationName}/fetch/"),
+    integration_fetch("delete", "/v1/integrations/{integrationName}/fetch/"),
+    integration_fetch("get", "/v1/integrations/{integrationName}/fetch/{*path}"),
+    integration_fetch("post", "/v1/integrations/{integrationName}/fetch/{*path}"),
+    integration_fetch("put", "/v1/integrations/{integrationName}/fetch/{*path}"),
+    integration_fetch("patch", "/v1/integrations/{integrationName}/fetch/{*path}"),
+    integration_fetch("delete", "/v1/integrations/{integrationName}/fetch/{*path}"),
     Route { access: Access::Public, ..route("get", "/healthz", "Liveness: the process answers", 200) },
     Route {
         access: Access::Public,
@@ -390,6 +415,18 @@ const fn fetch(method: &'static str, path: &'static str) -> Route {
     Route {
         access: Access::Public,
         ..route(method, path, "An installation's public endpoint: runs a `fetch` event and relays the answer", 200)
+    }
+}
+
+const fn integration_fetch(method: &'static str, path: &'static str) -> Route {
+    Route {
+        access: Access::Public,
+        ..route(
+            method,
+            path,
+            "The integration's public endpoint (`urls.publicEndpoint`): runs a `fetch` event with no installation",
+            200,
+        )
     }
 }
 

@@ -1,6 +1,7 @@
 //! `weft events NAME`: the integration's recent events from the events log
-//! (`GET /v1/integrations/{name}/events`, newest first), as a table, with each event's logs
-//! on request (`--logs`, one `GET …/events/{id}` each).
+//! (`GET /v1/integrations/{name}/events`, newest first, filtered by the server), as a table,
+//! with each event's logs on request (`--logs`, one `GET …/events/{id}` each, which answers
+//! `{event, trace: {logs}}`).
 
 use clap::Args;
 use serde_json::{Value, json};
@@ -13,7 +14,8 @@ use super::tasks::shorten;
 pub struct EventsArgs {
     /// The integration.
     name: String,
-    /// Only events with this status (`success`, `failed` or `dead`).
+    /// Only events with this status (`success`, `failed` — dead-lettered ones included — or
+    /// `dead`).
     #[arg(long)]
     status: Option<String>,
     /// Only events of this type (`fetch`, `task`, `installation_setup`, …).
@@ -43,6 +45,7 @@ pub async fn run(args: EventsArgs, out: Output) -> anyhow::Result<()> {
     let answer = client.get(&path, &query).await?;
     let mut events: Vec<Value> = answer["items"].as_array().cloned().unwrap_or_default();
     if args.logs {
+        // Each becomes `{event, trace}`, as the server answers it.
         for event in &mut events {
             let id = event["id"].as_str().unwrap_or_default().to_owned();
             *event = client.get(&format!("{path}/{id}"), &[]).await?;
@@ -53,7 +56,8 @@ pub async fn run(args: EventsArgs, out: Output) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line per event (time, id, type, status, duration, installation, result), then its logs.
+/// One line per event (time, id, type, status, duration, installation, result), then its
+/// logs when the entries are `{event, trace}`.
 fn table(name: &str, events: &[Value]) -> String {
     if events.is_empty() {
         return format!("no events for {name}");
@@ -63,7 +67,12 @@ fn table(name: &str, events: &[Value]) -> String {
         "{:<24} {:<26} {:<20} {:<8} {:>9}  {:<26} RESULT\n",
         "CREATED", "ID", "TYPE", "STATUS", "MS", "INSTALLATION"
     );
-    for event in events {
+    for entry in events {
+        let (event, logs) = match entry.get("event") {
+            Some(event) => (event, &entry["trace"]["logs"]),
+            None => (entry, &Value::Null),
+        };
+        let status = if event["deadLetter"] == true { "dead".to_owned() } else { text(&event["status"]) };
         let result = match (event["response"]["status"].as_i64(), event["error"]["kind"].as_str()) {
             (_, Some(kind)) => format!("{kind}: {}", event["error"]["message"].as_str().unwrap_or_default()),
             (Some(status), None) => format!("response {status}"),
@@ -74,12 +83,12 @@ fn table(name: &str, events: &[Value]) -> String {
             text(&event["createdAt"]),
             text(&event["id"]),
             text(&event["type"]),
-            text(&event["status"]),
+            status,
             event["duration"].as_f64().unwrap_or_default(),
-            text(&event["installation"]),
+            text(&event["installationId"]),
             shorten(&result, 60),
         ));
-        for line in event["logs"].as_array().into_iter().flatten() {
+        for line in logs.as_array().into_iter().flatten() {
             out.push_str(&format!(
                 "    {:<5} {}\n",
                 line["level"].as_str().unwrap_or("info"),

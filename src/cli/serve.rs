@@ -79,6 +79,9 @@ pub struct ServeArgs {
     /// Events the log keeps per integration, its newest [default: 100000].
     #[arg(long, env = "WEFT_EVENTS_MAX_PER_INTEGRATION")]
     events_max_per_integration: Option<u64>,
+    /// Bytes of a fetch request's body kept in its event's stored payload [default: 8192].
+    #[arg(long, env = "WEFT_EVENTS_PAYLOAD_BODY_BYTES")]
+    events_payload_body_bytes: Option<usize>,
     /// Hours a task's idempotency key keeps refusing a re-submission [default: 24].
     #[arg(long, env = "WEFT_IDEMPOTENCY_HOURS")]
     idempotency_hours: Option<u64>,
@@ -163,6 +166,7 @@ impl ServeArgs {
             shutdown_grace_secs,
             events_max_age_days,
             events_max_per_integration,
+            events_payload_body_bytes,
             idempotency_hours,
             integration_slots,
             installation_slots,
@@ -212,6 +216,8 @@ impl ServeArgs {
         }
         retention.events_max_per_integration =
             self.events_max_per_integration.map_or(retention.events_max_per_integration, |max| max.max(1));
+        retention.events_payload_body_bytes =
+            self.events_payload_body_bytes.unwrap_or(retention.events_payload_body_bytes);
         if let Some(hours) = self.idempotency_hours {
             retention.idempotency_window = Duration::from_secs(hours * 3600);
         }

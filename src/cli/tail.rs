@@ -64,18 +64,20 @@ fn show(block: &str, json: bool) {
     match name {
         "event" if json => println!("{data}"),
         "event" => {
-            let Ok(event) = serde_json::from_str::<Value>(&data) else { return };
+            // `{event, trace}`, as `GET …/events/{eventId}` answers it.
+            let Ok(detail) = serde_json::from_str::<Value>(&data) else { return };
+            let event = &detail["event"];
             let text = |field: &str| event[field].as_str().unwrap_or("-").to_owned();
             println!(
                 "{} {} {} {} installation {} ({} ms)",
                 text("createdAt"),
                 text("id"),
                 text("type"),
-                text("status"),
-                text("installation"),
+                if event["deadLetter"] == true { "dead".to_owned() } else { text("status") },
+                text("installationId"),
                 event["duration"].as_f64().unwrap_or_default()
             );
-            for line in event["logs"].as_array().into_iter().flatten() {
+            for line in detail["trace"]["logs"].as_array().into_iter().flatten() {
                 println!(
                     "    {}: {}",
                     line["level"].as_str().unwrap_or("info"),

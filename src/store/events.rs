@@ -30,6 +30,9 @@ pub struct EventRecord {
     pub duration_us: i64,
     /// The logs as a JSON array of `{level, message, timestamp}`.
     pub logs: String,
+    /// The event object exactly as the module received it, as JSON (fetch request bodies
+    /// cut to the server's cap); `None` for events recorded before payloads were kept.
+    pub payload: Option<String>,
     /// Creation (ms).
     pub created_at: i64,
 }
@@ -45,7 +48,7 @@ pub struct EventPage {
 /// Which events a listing returns; `None` fields match every event.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EventFilter<'a> {
-    /// Only events with this status (`success`, `failed`, `dead`).
+    /// Only events with this status (`success`, `failed` — dead ones included — or `dead`).
     pub status: Option<&'a str>,
     /// Only events of this type (`fetch`, `task`, …).
     pub event_type: Option<&'a str>,
@@ -55,8 +58,10 @@ pub struct EventFilter<'a> {
 
 /// The rows of the integration with id `$1` that match the filter bound as `$2`–`$4` by
 /// [`EventFilter::bind`]. An empty value matches every row: one statement for every
-/// combination.
-const MATCHING: &str = "integration_id = $1 AND ($2 = '' OR status = $2) AND ($3 = '' OR type = $3) \
+/// combination. `failed` matches dead-lettered events too (GitBook's statuses are only
+/// `success` and `failed`).
+const MATCHING: &str = "integration_id = $1 AND ($2 = '' OR status = $2 OR ($2 = 'failed' AND status = 'dead')) \
+                        AND ($3 = '' OR type = $3) \
                         AND ($4 = '' OR installation_id = $4)";
 
 impl EventFilter<'_> {
@@ -77,11 +82,11 @@ impl EventFilter<'_> {
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 const COLUMNS: &str = "id, integration_id, integration, installation_id, type, status, error_kind, error_message, \
-                       response_status, duration_us, logs, created_at";
+                       response_status, duration_us, logs, created_at, payload";
 
-/// [`COLUMNS`] with the logs left out, for lists.
+/// [`COLUMNS`] with the logs left out, for lists (they show the payload, which is capped).
 const LIST_COLUMNS: &str = "id, integration_id, integration, installation_id, type, status, error_kind, \
-                            error_message, response_status, duration_us, '' AS logs, created_at";
+                            error_message, response_status, duration_us, '' AS logs, created_at, payload";
 
 fn record(row: &AnyRow) -> Result<EventRecord> {
     Ok(EventRecord {
@@ -97,6 +102,7 @@ fn record(row: &AnyRow) -> Result<EventRecord> {
         duration_us: row.try_get("duration_us")?,
         logs: row.try_get("logs")?,
         created_at: row.try_get("created_at")?,
+        payload: row.try_get("payload")?,
     })
 }
 
@@ -108,7 +114,7 @@ impl Store {
         }
         let sql = format!(
             "INSERT INTO events ({COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
-            placeholders(self.backend, events.len(), 12)
+            placeholders(self.backend, events.len(), 13)
         );
         let mut insert = sqlx::query(&sql);
         for event in events {
@@ -124,7 +130,8 @@ impl Store {
                 .bind(event.response_status)
                 .bind(event.duration_us)
                 .bind(&event.logs)
-                .bind(event.created_at);
+                .bind(event.created_at)
+                .bind(&event.payload);
         }
         insert.execute(&self.pool).await?;
         Ok(())

@@ -232,6 +232,18 @@ impl Store {
         rows.iter().map(record).collect()
     }
 
+    /// Every integration organization `org_id` may install: the public ones and its own, by
+    /// name.
+    pub async fn integrations_available_to(&self, org_id: &str) -> Result<Vec<IntegrationRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SELECT} FROM integrations WHERE visibility = 'public' OR org_id = $1 ORDER BY name"
+        ))
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
     /// How many integrations have this visibility.
     pub async fn count_integrations_with_visibility(&self, visibility: &str) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) FROM integrations WHERE visibility = $1")

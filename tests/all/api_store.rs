@@ -45,6 +45,20 @@ async fn directory_and_installations(store: &Store) {
     let integration = store.integration("hello").await.unwrap().unwrap();
     assert_eq!(integration.sealed_secrets.as_deref(), Some("v1:sealed"));
     assert_eq!(store.integrations_with_visibility("public").await.unwrap().len(), 1);
+    let private = NewVersion {
+        name: "own",
+        org_id: "bravo",
+        visibility: "private",
+        target: "all",
+        manifest: &manifest,
+        wasm: b"\0asm",
+        artifact: b"compiled",
+        sha256: "00",
+    };
+    store.publish_version(private).await.unwrap().unwrap();
+    let names = |list: Vec<weft::store::IntegrationRecord>| list.into_iter().map(|i| i.name).collect::<Vec<_>>();
+    assert_eq!(names(store.integrations_available_to("bravo").await.unwrap()), ["hello", "own"]);
+    assert_eq!(names(store.integrations_available_to("acme").await.unwrap()), ["hello"]);
 
     for (id, org) in [("inst_a", "acme"), ("inst_b", "bravo")] {
         assert!(matches!(store.create_installation(id, &hello, org).await.unwrap(), NewInstallation::Created(_)));

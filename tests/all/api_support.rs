@@ -95,9 +95,9 @@ pub async fn changed_setup(app: &TestApp, name: &str, setups: usize) -> Value {
         .expect("the change's installation_setup")
 }
 
-/// The invocation an echo guest logged for `event`.
+/// The invocation an echo guest logged for `event` (`{event, trace}`).
 pub fn echoed_invocation(event: &Value) -> Value {
     let text: String =
-        event["logs"].as_array().unwrap().iter().map(|line| line["message"].as_str().unwrap_or("")).collect();
+        event["trace"]["logs"].as_array().unwrap().iter().map(|line| line["message"].as_str().unwrap_or("")).collect();
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("the echo guest logged no invocation ({e}): {text}"))
 }

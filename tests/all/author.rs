@@ -105,7 +105,7 @@ async fn a_new_integration_builds_publishes_installs_and_answers_a_request_a_tas
 
     ok(Some(&app), &["tasks", "greeter", "--queue", r#"{"report":"now"}"#]).await;
     let task = wait_for_task_log(&app, "greeter", r#"task: {"report":"now"}"#).await;
-    assert_eq!(task["status"], "success", "{task}");
+    assert_eq!(task["event"]["status"], "success", "{task}");
 
     // Every second instead of every hour, and a new version takes the new schedule.
     let manifest = crate_dir.join("weft.toml");
@@ -113,7 +113,7 @@ async fn a_new_integration_builds_publishes_installs_and_answers_a_request_a_tas
     std::fs::write(&manifest, text).unwrap();
     assert_eq!(json(Some(&app), &["publish", path(&crate_dir)]).await["version"], 2);
     let tick = wait_for_task_log(&app, "greeter", "cron tick").await;
-    assert_eq!(tick["installation"], installation["id"], "{tick}");
+    assert_eq!(tick["event"]["installationId"], installation["id"], "{tick}");
 
     // The human forms read the same data.
     let events = ok(Some(&app), &["events", "greeter", "--logs"]).await;

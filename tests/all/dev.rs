@@ -193,8 +193,8 @@ async fn killing_weft_dev_fails_the_next_event_as_tunnel_unreachable_without_wai
     let (status, _, event_id) = tokio::time::timeout(Duration::from_secs(4), fetch(&own)).await.expect("fails fast");
     assert_eq!(status, 500);
     let event = recorded_event(&app, &event_id).await;
-    assert_eq!(event["status"], "failed", "{event}");
-    assert_eq!(event["error"]["kind"], "tunnel_unreachable", "{event}");
+    assert_eq!(event["event"]["status"], "failed", "{event}");
+    assert_eq!(event["event"]["error"]["kind"], "tunnel_unreachable", "{event}");
     assert_eq!(fetch(&foreign).await.1, "published");
 }
 
@@ -239,7 +239,7 @@ async fn http_tunnels_get_the_invocation_signed_the_standard_webhooks_way() {
     let (status, body, event_id) = fetch(&own).await;
     assert_eq!((status, body.as_str()), (201, "from the tunnel"));
     let event = recorded_event(&app, &event_id).await;
-    assert_eq!(event["logs"][0]["message"], "handled on the author's machine", "{event}");
+    assert_eq!(event["trace"]["logs"][0]["message"], "handled on the author's machine", "{event}");
     assert_eq!(fetch(&foreign).await.1, "published");
 
     let (headers, body) = received.lock().unwrap().requests.pop().expect("the tunnel got the event");
@@ -271,7 +271,7 @@ async fn a_refused_tunnel_connection_fails_the_event_as_tunnel_unreachable() {
     assert_eq!(status, 204);
     let (status, _, event_id) = tokio::time::timeout(Duration::from_secs(4), fetch(&own)).await.expect("fails fast");
     assert_eq!(status, 500);
-    assert_eq!(recorded_event(&app, &event_id).await["error"]["kind"], "tunnel_unreachable");
+    assert_eq!(recorded_event(&app, &event_id).await["event"]["error"]["kind"], "tunnel_unreachable");
 }
 
 #[tokio::test]
@@ -389,8 +389,8 @@ async fn a_tunnel_that_never_answers_fails_the_event_as_tunnel_unreachable_after
     let (status, _, event_id) = fetch(&own).await;
     assert!(status == 500 || status == 504, "{status}");
     let event = recorded_event(&app, &event_id).await;
-    assert_eq!(event["error"]["kind"], "tunnel_unreachable", "{event}");
-    assert!(event["error"]["message"].as_str().unwrap().contains("in time"), "{event}");
+    assert_eq!(event["event"]["error"]["kind"], "tunnel_unreachable", "{event}");
+    assert!(event["event"]["error"]["message"].as_str().unwrap().contains("in time"), "{event}");
 }
 
 #[tokio::test]

@@ -268,7 +268,7 @@ async fn config_check_refuses_a_bad_configuration_at_install_and_update_naming_t
     }
     // Each verdict is in the events log (the schema's refusal never reached the module).
     let events = app.wait_for_matching_events(&name, 5, |e| e["type"] == "installation_setup").await;
-    let mut statuses: Vec<&str> = events.iter().map(|e| e["status"].as_str().unwrap()).collect();
+    let mut statuses: Vec<&str> = events.iter().map(|e| e["event"]["status"].as_str().unwrap()).collect();
     statuses.sort_unstable();
     assert_eq!(statuses, ["failed", "failed", "failed", "success", "success"]);
 }

@@ -34,7 +34,7 @@ async fn hello_answers_with_method_path_and_configuration_and_is_logged() {
 
     let (status, event) = app.call("GET", &format!("/v1/integrations/hello/events/{event_id}"), None).await;
     assert_eq!(status, 200, "{event}");
-    let logs = event["logs"].as_array().unwrap();
+    let logs = event["trace"]["logs"].as_array().unwrap();
     assert!(
         logs.iter().any(|line| line["message"].as_str().unwrap().contains("/some/path")),
         "hello's log line is missing: {logs:?}"
@@ -153,7 +153,7 @@ async fn events_filter_by_status_type_and_installation() {
     let (status, failed) = list("status=failed").await;
     assert_eq!(status, 200, "{failed}");
     assert_eq!(failed["count"], 1, "{failed}");
-    assert_eq!(failed["items"][0]["installation"], second["id"]);
+    assert_eq!(failed["items"][0]["installationId"], second["id"]);
     assert_eq!(failed["items"][0]["error"]["kind"], "handler_error");
     let (_, first_only) = list(&format!("installation={}&type=fetch&limit=2", first["id"].as_str().unwrap())).await;
     assert_eq!(first_only["count"], 3, "count is of the matching events: {first_only}");

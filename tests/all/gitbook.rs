@@ -68,7 +68,7 @@ impl Checks {
 }
 
 /// Polls the events log of `name` until it holds an event of each of `types`; returns
-/// them all in full.
+/// them all in full (`{event, trace}`).
 async fn events(app: &TestApp, name: &str, types: &[&str]) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -182,6 +182,11 @@ async fn every_answer_event_and_environment_matches_gitbooks_openapi_document() 
     }
 
     checks.call(&app, &ada, "GET", "/orgs/{organizationId}/installations", "/orgs/acme/installations", None).await;
+    // What acme can install: the public integrations and its own private one.
+    let available =
+        checks.call(&app, &ada, "GET", "/orgs/{organizationId}/integrations", "/orgs/acme/integrations", None).await;
+    let names: Vec<&str> = available["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["fidelity", "other"], "{available}");
     checks
         .call(
             &app,
@@ -219,18 +224,142 @@ async fn every_answer_event_and_environment_matches_gitbooks_openapi_document() 
     assert_eq!(status, 204);
     let endpoint = installation["urls"]["publicEndpoint"].as_str().unwrap();
     app.client.post(format!("{endpoint}/hook?x=1")).body("ping").send().await.unwrap();
+    // And one to the integration's own endpoint (no installation).
+    let (_, published) = app.call("GET", "/v1/integrations/fidelity", None).await;
+    let own = published["urls"]["publicEndpoint"].as_str().unwrap();
+    assert_eq!(app.client.get(format!("{own}/callback")).send().await.unwrap().status(), 406, "echo has no answer");
     let expected = ["fetch", "installation_setup", "site_installation_setup", "space_installation_setup", "task"];
     let recorded = events(&app, name, &expected).await;
+    checks
+        .call(&app, &ada, "GET", "/integrations/{integrationName}/events", &format!("{integration}/events"), None)
+        .await;
     let mut kinds = std::collections::BTreeSet::new();
-    for event in &recorded {
-        let invocation = echoed_invocation(event);
+    for detail in &recorded {
+        let id = detail["event"]["id"].as_str().unwrap();
+        let template = "/integrations/{integrationName}/events/{eventId}";
+        checks.call(&app, &ada, "GET", template, &format!("{integration}/events/{id}"), None).await;
+        let invocation = echoed_invocation(detail);
         let kind = invocation["event"]["type"].as_str().unwrap().to_owned();
-        if kind != "fetch" {
-            checks.value("Event", &format!("the `{kind}` event the module received"), &invocation["event"]);
+        // The log keeps the event exactly as the module received it.
+        assert_eq!(detail["event"]["payload"], invocation["event"], "the `{kind}` event's payload");
+        checks.value("Event", &format!("the `{kind}` event the module received"), &invocation["event"]);
+        let environment = &invocation["environment"];
+        checks.value("IntegrationEnvironment", &format!("the environment of the `{kind}` event"), environment);
+        match kind.as_str() {
+            "space_installation_setup" => assert_eq!(environment["spaceInstallation"]["space"], "spc-1"),
+            "site_installation_setup" => assert_eq!(environment["siteInstallation"]["site"], "site-1"),
+            "fetch" if invocation["event"]["installationId"].is_null() => {
+                assert_eq!(invocation["event"]["request"]["method"], "get");
+                assert!(environment["installation"].is_null(), "{environment}");
+            }
+            "fetch" => {
+                assert_eq!(invocation["event"]["request"]["method"], "post");
+                assert_eq!(invocation["event"]["installationId"], detail["event"]["installationId"]);
+            }
+            _ => {}
         }
         kinds.insert(kind);
     }
     assert!(expected.iter().all(|kind| kinds.contains(*kind)), "events delivered: {kinds:?}");
 
     checks.validate();
+}
+
+#[tokio::test]
+async fn a_fetch_events_stored_payload_keeps_only_the_configured_bytes_of_the_body() {
+    let app = crate::support::spawn_app_with(|config| config.retention.events_payload_body_bytes = 4).await;
+    app.create_org("acme").await;
+    publish_wasm_with(&app, "capped", "acme", &echo_wasm(), json!({})).await;
+    let installation = app.install("capped", "acme").await;
+    let endpoint = installation["urls"]["publicEndpoint"].as_str().unwrap();
+    app.client.put(format!("{endpoint}/big")).body("0123456789").send().await.unwrap();
+    let recorded = events(&app, "capped", &["fetch", "installation_setup"]).await;
+    let fetch = recorded.iter().find(|detail| detail["event"]["type"] == "fetch").unwrap();
+    // The module got the whole body; the log keeps 3 bytes (whole base64 quanta within 4).
+    use base64::Engine as _;
+    let decode = |value: &Value| base64::engine::general_purpose::STANDARD.decode(value.as_str().unwrap()).unwrap();
+    assert_eq!(decode(&echoed_invocation(fetch)["event"]["request"]["body"]), b"0123456789");
+    let request = &fetch["event"]["payload"]["request"];
+    assert_eq!((decode(&request["body"]), &request["bodyTruncatedFrom"]), (b"012".to_vec(), &json!(10)), "{request}");
+    assert_eq!(request["method"], "put");
+
+    // Filters run on the server: by type, by installation, by status.
+    let id = installation["id"].as_str().unwrap();
+    for (query, count) in [
+        ("type=fetch".to_owned(), 1),
+        (format!("installation={id}&type=installation_setup"), 1),
+        ("status=failed".to_owned(), 0),
+        ("installation=inst_other".to_owned(), 0),
+    ] {
+        let (status, list) = app.call("GET", &format!("/v1/integrations/capped/events?{query}"), None).await;
+        assert_eq!((status, list["count"].as_i64()), (200, Some(count)), "{query}: {list}");
+    }
+}
+
+#[tokio::test]
+async fn fetch_responses_carry_the_content_security_policy_and_lists_take_gitbooks_search_parameters() {
+    let app = spawn_app().await;
+    app.create_org("acme").await;
+    app.create_org("globex").await;
+    let policy = json!({"contentSecurityPolicy": {"connect-src": "example.com", "img-src": "'self'"}});
+    app.publish_with("csp", "acme", crate::support::hello_wasm(), policy).await;
+    let installation = app.install("csp", "acme").await;
+    let endpoint = installation["urls"]["publicEndpoint"].as_str().unwrap();
+    let response = app.client.get(format!("{endpoint}/page")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let header = response.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(header.as_deref(), Some("connect-src example.com; img-src 'self'"));
+    // The integration's own public endpoint runs the module with no installation.
+    let (_, integration) = app.call("GET", "/v1/integrations/csp", None).await;
+    let own = integration["urls"]["publicEndpoint"].as_str().unwrap();
+    let response = app.client.get(format!("{own}/oauth/callback")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!((answer["method"].as_str(), answer["path"].as_str()), (Some("GET"), Some("/oauth/callback")));
+    assert_eq!(
+        app.client.get(format!("{}/v1/integrations/nobody/fetch/x", app.url)).send().await.unwrap().status(),
+        404
+    );
+
+    let source = json!([{"id": "pages", "title": "Pages", "configuration": {"componentId": "c"}}]);
+    for (name, org, extra) in [
+        ("sourced", "acme", json!({"visibility": "public", "target": "space", "contentSources": source})),
+        ("scoped", "globex", json!({"visibility": "public", "target": "site", "scopes": ["site:metadata:read"]})),
+        ("own", "globex", json!({"visibility": "private", "target": "all"})),
+    ] {
+        publish_wasm_with(&app, name, org, &echo_wasm(), extra).await;
+    }
+    for (path, expected) in [
+        ("/v1/integrations?owner=globex", vec!["scoped"]),
+        ("/v1/integrations?scope=site:metadata:read", vec!["scoped"]),
+        ("/v1/integrations?target=space", vec!["sourced"]),
+        ("/v1/integrations?contentSources=true", vec!["sourced"]),
+        ("/v1/integrations?contentSources=false", vec!["scoped"]),
+        ("/v1/orgs/globex/integrations", vec!["own", "scoped", "sourced"]),
+        ("/v1/orgs/globex/integrations?owner=globex&target=organization", vec!["own"]),
+    ] {
+        let (status, list) = app.call("GET", path, None).await;
+        assert_eq!(status, 200, "{path}: {list}");
+        let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+        assert_eq!(names, expected, "{path}");
+    }
+    let (status, refused) = app.call("GET", "/v1/integrations?target=everywhere", None).await;
+    assert_eq!(status, 400, "{refused}");
+    // Another organization's list is for its members only.
+    let ada = user_token(&app, "ada", "acme", "admin").await;
+    assert_eq!(app.call_as(Some(&ada), "GET", "/v1/orgs/globex/integrations", None).await.0, 403);
+    let (status, bad) = app
+        .call(
+            "POST",
+            "/v1/integrations/badsource",
+            Some({
+                let mut body = crate::support::publish_body("acme", &echo_wasm());
+                body["contentSources"] = json!([{"id": "x", "title": "X"}]);
+                body
+            }),
+        )
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad["error"]["message"].as_str().unwrap().contains("contentSources[0].title"), "{bad}");
+    assert_eq!(app.call("GET", "/v1/integrations/badsource", None).await.0, 404);
 }

@@ -1,14 +1,16 @@
 //! GitBook's own CLI (`@gitbook/cli` 0.25.1 from npm, installed by `scripts/install-clients`)
-//! against a weft server: `gitbook auth`, `whoami` and `unpublish`.
+//! against a weft server: `gitbook auth`, `whoami`, `unpublish`, `tail`, and `publish` (whose
+//! body weft accepts field by field, refusing only its JavaScript script, for now).
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use serde_json::json;
-use tokio::io::AsyncWriteExt as _;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
-use crate::api_support::{publish_with, user_token};
+use crate::api_support::{echo_wasm, publish_wasm_with, publish_with, user_token};
 use crate::support::{TestApp, repo_root, spawn_app};
 
 /// What a run of the CLI printed.
@@ -22,6 +24,11 @@ pub struct Run {
 /// written), `GITBOOK_ENDPOINT` set to the server and `token` as `GITBOOK_TOKEN` when given,
 /// answering its prompts with `input`.
 pub async fn gitbook(app: &TestApp, home: &Path, dir: &Path, token: Option<&str>, args: &[&str], input: &str) -> Run {
+    gitbook_at(&app.url, home, dir, token, args, input).await
+}
+
+/// The CLI as a command against `endpoint`, with its own home and `token`.
+fn command(endpoint: &str, home: &Path, dir: &Path, token: Option<&str>, args: &[&str]) -> tokio::process::Command {
     let cli = repo_root().join("tests/clients/node_modules/@gitbook/cli/cli.js");
     assert!(cli.exists(), "{} is missing: run scripts/install-clients (scripts/test does)", cli.display());
     let mut command = tokio::process::Command::new("node");
@@ -31,7 +38,8 @@ pub async fn gitbook(app: &TestApp, home: &Path, dir: &Path, token: Option<&str>
         .current_dir(dir)
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("GITBOOK_ENDPOINT", &app.url)
+        .env("TMPDIR", home)
+        .env("GITBOOK_ENDPOINT", endpoint)
         .env_remove("GITBOOK_TOKEN")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -40,7 +48,13 @@ pub async fn gitbook(app: &TestApp, home: &Path, dir: &Path, token: Option<&str>
     if let Some(token) = token {
         command.env("GITBOOK_TOKEN", token);
     }
-    let mut child = command.spawn().expect("run node (scripts/install-clients installs it)");
+    command
+}
+
+/// [`gitbook`] against any `endpoint`.
+async fn gitbook_at(endpoint: &str, home: &Path, dir: &Path, token: Option<&str>, args: &[&str], input: &str) -> Run {
+    let mut child =
+        command(endpoint, home, dir, token, args).spawn().expect("run node (scripts/install-clients installs it)");
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(input.as_bytes()).await.unwrap();
     drop(stdin);
@@ -83,4 +97,145 @@ async fn gitbooks_cli_authenticates_says_who_and_unpublishes() {
     // A token weft does not know is refused, and the CLI says so.
     let refused = gitbook(&app, dir, dir, Some("wft_not_a_token"), &["whoami"], "").await;
     assert!(!refused.success, "{}", refused.stdout);
+}
+
+/// A directory holding a `gitbook-manifest.yaml` for integration `name` of `acme`, with a
+/// JavaScript script as `gitbook new` makes them, and every field the CLI can publish.
+fn integration_dir(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("src/index.js"),
+        "export default { async fetch(request) { return new Response('hi from ' + request.url); } };\n",
+    )
+    .unwrap();
+    // Not a picture anyone would look at, but what the CLI reads: a .png file's bytes.
+    std::fs::write(dir.path().join("icon.png"), b"\x89PNG\r\n\x1a\nweft").unwrap();
+    let manifest = format!(
+        r#"name: {name}
+title: JS integration
+description: Published by GitBook's own CLI.
+summary: Says hi.
+script: ./src/index.js
+icon: ./icon.png
+previewImages: [./icon.png]
+organization: acme
+visibility: private
+target: all
+scopes: [space:content:read]
+categories: [content]
+blocks:
+  - id: greeting
+    title: Greeting
+contentSources:
+  - id: pages
+    title: Pages
+    configuration:
+      componentId: pages-config
+configurations:
+  account:
+    properties:
+      greeting:
+        type: string
+        title: Greeting
+externalLinks:
+  - label: Docs
+    url: https://example.com/docs
+contentSecurityPolicy: connect-src example.com
+secrets:
+  API_KEY: s3cret
+"#
+    );
+    std::fs::write(dir.path().join("gitbook-manifest.yaml"), manifest).unwrap();
+    dir
+}
+
+/// Serves one answer to whatever is sent to it, keeping the last JSON body it received.
+async fn capture_server() -> (String, Arc<Mutex<Option<Value>>>) {
+    let seen = Arc::new(Mutex::new(None));
+    let kept = seen.clone();
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let kept = kept.clone();
+        async move {
+            *kept.lock().unwrap() = serde_json::from_slice::<Value>(&body).ok();
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "captured")
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn gitbooks_cli_publish_body_is_accepted_field_by_field_and_its_javascript_refused_clearly() {
+    let app = spawn_app().await;
+    app.create_org("acme").await;
+    let ada = user_token(&app, "ada", "acme", "admin").await;
+    let home = tempfile::tempdir().unwrap();
+    let dir = integration_dir("jsint");
+
+    let publish = gitbook(&app, home.path(), dir.path(), Some(&ada), &["publish"], "").await;
+    assert!(!publish.success, "{}{}", publish.stdout, publish.stderr);
+    let said = format!("{}{}", publish.stdout, publish.stderr);
+    assert!(said.contains("JavaScript integrations are not supported yet"), "{said}");
+    // Refused: nothing is stored.
+    assert_eq!(app.call("GET", "/v1/integrations/jsint", None).await.0, 404);
+
+    // The very body the CLI sends, captured: it is a PublishIntegration by GitBook's own
+    // document, and weft's checks pass every field of it but the script.
+    let (url, seen) = capture_server().await;
+    gitbook_at(&url, home.path(), dir.path(), Some(&ada), &["publish"], "").await;
+    let body = seen.lock().unwrap().clone().expect("the CLI sent a JSON body");
+    assert_eq!((body["runtime"].as_str(), body["contentSources"][0]["id"].as_str()), (Some("v2"), Some("pages")));
+    let refused = weft::manifest::PublishBody::from_json(body.clone())
+        .expect("every field the CLI sends is one weft knows")
+        .check(&weft_runtime::Limits::default())
+        .unwrap_err();
+    assert!(refused.starts_with("script is JavaScript"), "{refused}");
+    let (status, answer) = app.call_as(Some(&ada), "POST", "/v1/integrations/jsint", Some(body.clone())).await;
+    assert_eq!(status, 400, "{answer}");
+    let checks = json!([{"schema": "PublishIntegration", "label": "gitbook publish's body", "body": body}]);
+    let file = home.path().join("checks.json");
+    std::fs::write(&file, checks.to_string()).unwrap();
+    let output = std::process::Command::new("python3")
+        .arg(repo_root().join("tests/clients/gitbook_schemas.py"))
+        .arg(crate::gitbook::gitbook_openapi())
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+}
+
+#[tokio::test]
+async fn gitbooks_cli_tails_the_events_of_an_integration_published_through_weft() {
+    let app = spawn_app().await;
+    app.create_org("acme").await;
+    let ada = user_token(&app, "ada", "acme", "admin").await;
+    publish_wasm_with(&app, "tailed", "acme", &echo_wasm(), json!({})).await;
+    let installation = app.install("tailed", "acme").await;
+    let endpoint = installation["urls"]["publicEndpoint"].as_str().unwrap();
+    let sent = app.client.post(format!("{endpoint}/seen-by-tail")).body("hello").send().await.unwrap();
+    let event_id = sent.headers()["x-weft-event-id"].to_str().unwrap().to_owned();
+    // Both events are in the log, so they are the two newest `gitbook tail` reads.
+    app.wait_for_matching_events("tailed", 2, |_| true).await;
+
+    let home = tempfile::tempdir().unwrap();
+    let dir = integration_dir("tailed");
+    let mut tail = command(&app.url, home.path(), dir.path(), Some(&ada), &["tail"]).spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(tail.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    // `[success][date] {payload}` then the event's logs: the payload is the fetch event
+    // the module received.
+    while !seen.iter().any(|line: &String| line.contains(&event_id) && line.contains("/seen-by-tail")) {
+        let next = tokio::time::timeout_at(deadline.into(), lines.next_line()).await;
+        match next {
+            Ok(Ok(Some(line))) => seen.push(line),
+            other => panic!("gitbook tail did not show event {event_id} ({other:?}): {seen:#?}"),
+        }
+    }
+    let line = seen.iter().find(|line| line.contains(&event_id)).unwrap();
+    assert!(line.starts_with("[success]"), "{line}");
+    tail.kill().await.unwrap();
 }

@@ -42,9 +42,10 @@ async fn queued_tasks_run_in_due_order_and_never_early() {
     let events = app.wait_for_matching_events("probe", 3, is_task).await;
     let order: Vec<Value> = events.iter().map(|e| task_log(e)["n"].clone()).collect();
     assert_eq!(order, [json!("early"), json!("middle"), json!("late")]);
-    let late_started: chrono::DateTime<chrono::Utc> = events[2]["createdAt"].as_str().unwrap().parse().unwrap();
+    let late_started: chrono::DateTime<chrono::Utc> =
+        events[2]["event"]["createdAt"].as_str().unwrap().parse().unwrap();
     assert!(late_started >= submitted + chrono::Duration::seconds(2), "a task ran before it was due");
-    assert!(events.iter().all(|e| e["status"] == "success" && e["installation"].is_null()));
+    assert!(events.iter().all(|e| e["event"]["status"] == "success" && e["event"]["installationId"].is_null()));
 }
 
 #[tokio::test]
@@ -54,9 +55,10 @@ async fn a_failing_task_is_retried_then_dead_lettered() {
     app.publish("probe", "acme", probe_wasm()).await;
     assert_eq!(queue(&app, "probe", json!({"task": {"fail": true}})).await, 204);
     let events = app.wait_for_matching_events("probe", 3, is_task).await;
-    let statuses: Vec<&str> = events.iter().map(|e| e["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["failed", "failed", "dead"]);
-    assert_eq!(events[2]["error"]["kind"], "handler_error");
+    let statuses: Vec<(&str, bool)> =
+        events.iter().map(|e| (e["event"]["status"].as_str().unwrap(), e["event"]["deadLetter"] == true)).collect();
+    assert_eq!(statuses, [("failed", false), ("failed", false), ("failed", true)]);
+    assert_eq!(events[2]["event"]["error"]["kind"], "handler_error");
 
     let (status, dead) = app.call("GET", "/v1/integrations/probe/tasks?status=dead", None).await;
     assert_eq!(status, 200, "{dead}");
@@ -121,7 +123,7 @@ async fn a_guest_queues_tasks_and_keeps_state_per_installation() {
     let events = app.wait_for_matching_events("probe", 1, is_task).await;
     assert_eq!(task_log(&events[0]), json!({"from": "guest"}));
     assert!(
-        events[0]["installation"].as_str().is_some_and(|id| first.contains(id)),
+        events[0]["event"]["installationId"].as_str().is_some_and(|id| first.contains(id)),
         "the task runs for its installation"
     );
 }
@@ -258,7 +260,8 @@ async fn installing_on_a_space_sends_space_installation_setup_through_the_queue(
     let (status, body) = app.call("POST", &path, Some(json!({"spaceId": "docs"}))).await;
     assert_eq!(status, 201, "{body}");
     let events = app.wait_for_matching_events("probe", 1, |e| e["type"] == "space_installation_setup").await;
-    assert_eq!((events[0]["status"].as_str(), events[0]["installation"].as_str()), (Some("success"), Some(id)));
+    let event = &events[0]["event"];
+    assert_eq!((event["status"].as_str(), event["installationId"].as_str()), (Some("success"), Some(id)));
 }
 
 #[tokio::test]

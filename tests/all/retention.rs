@@ -25,6 +25,7 @@ fn event(integration_id: &str, created_at: i64, n: usize) -> EventRecord {
         duration_us: 1,
         logs: "[]".into(),
         created_at,
+        payload: None,
     }
 }
 
@@ -79,6 +80,7 @@ async fn retention_deletes_by_age_count_and_window(url: &str) {
         events_max_per_integration: 10,
         idempotency_window: Duration::from_secs(24 * 3600),
         interval: Duration::from_secs(60),
+        ..RetentionConfig::default()
     };
     let deleted = enforce(store, &config).await.unwrap();
     assert_eq!((deleted.events, deleted.jobs), (5, 1), "{deleted:?}");

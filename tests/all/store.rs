@@ -49,13 +49,15 @@ async fn publish_install_and_log(store: &Store) {
             integration: "hello".into(),
             installation_id: Some("inst_1".into()),
             event_type: "fetch".into(),
-            status: "success".into(),
+            // The last one was dead-lettered: `failed` lists it too.
+            status: if i == 299 { "dead" } else { "success" }.into(),
             error_kind: None,
             error_message: None,
             response_status: Some(200),
             duration_us: i,
             logs: "[]".into(),
             created_at: i,
+            payload: (i > 0).then(|| format!(r#"{{"type":"fetch","eventId":"evt_{i:04}"}}"#)),
         })
         .collect();
     store.insert_events(&events).await.unwrap();
@@ -65,10 +67,14 @@ async fn publish_install_and_log(store: &Store) {
     assert_eq!(page.events[0].id, "evt_0299");
     let next = store.events(id, &EventFilter::default(), &page.events[9].id, 10).await.unwrap();
     assert_eq!(next.events[0].id, "evt_0289");
-    assert_eq!(store.event(id, "evt_0007").await.unwrap().unwrap().duration_us, 7);
+    let seventh = store.event(id, "evt_0007").await.unwrap().unwrap();
+    assert_eq!(seventh.duration_us, 7);
+    assert_eq!(seventh.payload.as_deref(), Some(r#"{"type":"fetch","eventId":"evt_0007"}"#));
+    assert_eq!(store.event(id, "evt_0000").await.unwrap().unwrap().payload, None);
     let only = |status, installation_id| EventFilter { status, installation_id, event_type: Some("fetch") };
-    assert_eq!(store.events(id, &only(Some("success"), Some("inst_1")), "", 1).await.unwrap().total, 300);
-    assert_eq!(store.events(id, &only(Some("failed"), None), "", 1).await.unwrap().total, 0);
+    assert_eq!(store.events(id, &only(Some("success"), Some("inst_1")), "", 1).await.unwrap().total, 299);
+    assert_eq!(store.events(id, &only(Some("failed"), None), "", 1).await.unwrap().total, 1);
+    assert_eq!(store.events(id, &only(Some("dead"), None), "", 1).await.unwrap().total, 1);
     assert_eq!(store.events(id, &only(None, Some("inst_2")), "", 1).await.unwrap().total, 0);
 
     // kv entries go with their installation, then with their integration.

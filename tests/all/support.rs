@@ -247,8 +247,8 @@ impl TestApp {
         answer
     }
 
-    /// Polls until `name`'s events log holds `count` events matching `filter`; returns them
-    /// with their logs, oldest first.
+    /// Polls until `name`'s events log holds `count` events matching `filter` (list items);
+    /// returns them as `GET …/events/{id}` answers, `{event, trace}`, oldest first.
     pub async fn wait_for_matching_events(
         &self,
         name: &str,
@@ -275,9 +275,9 @@ impl TestApp {
     }
 }
 
-/// The log messages of an event (as returned with its detail).
+/// The log messages of an event (as returned with its detail, `{event, trace}`).
 pub fn log_messages(event: &Value) -> Vec<String> {
-    event["logs"].as_array().map_or_else(Vec::new, |logs| {
+    event["trace"]["logs"].as_array().map_or_else(Vec::new, |logs| {
         logs.iter().filter_map(|line| line["message"].as_str().map(str::to_owned)).collect()
     })
 }

@@ -285,6 +285,7 @@ async fn lists_never_read_logs(store: &Store) {
         duration_us: 1,
         logs: logs.clone(),
         created_at: now_ms(),
+        payload: None,
     };
     store.insert_events(std::slice::from_ref(&event)).await.unwrap();
     let page = store.events("itg_x", &EventFilter::default(), "", 10).await.unwrap();

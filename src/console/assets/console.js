@@ -471,7 +471,8 @@ function eventFields(raw) {
   return {
     id: e.id,
     type: e.type || (e.payload && e.payload.type) || "",
-    status: e.status,
+    // GitBook's statuses are success and failed; a dead-lettered one says so beside it.
+    status: e.deadLetter ? "dead" : e.status,
     failed,
     kind: (error && (error.kind || error.code)) || e.errorKind || "",
     message: (error && error.message) || "",
