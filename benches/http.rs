@@ -66,6 +66,9 @@ async fn main() {
         admin_token: Some("bench".into()),
         ..ServerConfig::default()
     };
+    // Throughput of one installation: its public endpoint's rate limit would cap it.
+    let mut config = config;
+    config.tenancy.fetch_rate = 0.0;
     let server = Server::start(config).await.unwrap();
     let (url, client) = (server.url(), reqwest::Client::new());
     let admin = |request: reqwest::RequestBuilder| request.bearer_auth("bench");
@@ -159,7 +162,8 @@ async fn serve_hello_through_runtime_only() -> (String, Arc<RunTimes>) {
         async move {
             let started = Instant::now();
             let input = Input::Parts(EventParts { event: &parts.0, environment: parts.1.as_bytes(), body: b"" });
-            let report = runtime.run_input(&module, input, &Limits::default(), Arc::new(NoHostServices)).await.unwrap();
+            let report =
+                runtime.run_input(&module, input, &Limits::default(), Arc::new(NoHostServices), None).await.unwrap();
             times.add(started.elapsed());
             let Ok(Outcome::Response(response)) = report.result else { panic!("hello answered {:?}", report.result) };
             ([("content-type", "application/json")], response.body)

@@ -29,11 +29,11 @@ async fn per_event(config: RuntimeConfig, wasm: &[u8], input: Input<'_>, respons
     let module = runtime.compile(wasm).unwrap();
     let (limits, host) = (Limits::default(), Arc::new(NoHostServices));
     for _ in 0..WARMUP {
-        runtime.run_input(&module, input, &limits, host.clone()).await.unwrap();
+        runtime.run_input(&module, input, &limits, host.clone(), None).await.unwrap();
     }
     let started = Instant::now();
     for _ in 0..EVENTS {
-        let report = runtime.run_input(&module, input, &limits, host.clone()).await.unwrap();
+        let report = runtime.run_input(&module, input, &limits, host.clone(), None).await.unwrap();
         if response {
             assert!(matches!(report.result, Ok(weft_runtime::Outcome::Response(_))), "{:?}", report.result);
         }

@@ -40,6 +40,10 @@ pub struct ServerConfig {
     pub artifact_dir: Option<std::path::PathBuf>,
     /// What the events log, the queue and the tokens keep, and for how long.
     pub retention: RetentionConfig,
+    /// Each tenant's share of slots, public endpoint and queue.
+    pub tenancy: crate::tenancy::TenancyConfig,
+    /// Head timeout and the cap on open connections.
+    pub connections: crate::connections::ConnectionConfig,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +62,8 @@ impl Default for ServerConfig {
             metrics_public: false,
             artifact_dir: None,
             retention: RetentionConfig::default(),
+            tenancy: Default::default(),
+            connections: Default::default(),
         }
     }
 }
@@ -92,8 +98,19 @@ pub fn check_integration_limits(limits: &serde_json::Value, max: &Limits) -> Res
         ("outboundRequests", u64::from(max.outbound_requests)),
     ];
     for (name, value) in fields {
+        if name == "concurrency" {
+            // The server's integration share caps it further when events run.
+            let max = crate::tenancy::MAX_MANIFEST_CONCURRENCY;
+            match value.as_u64() {
+                Some(v) if (1..=max).contains(&v) => continue,
+                _ => return Err(format!("limits.concurrency must be a whole number from 1 to {max}")),
+            }
+        }
         let Some((_, ceiling)) = maxima.iter().find(|(known, _)| known == name) else {
-            return Err(format!("limits.{name} is not a limit; use {}", maxima.map(|(n, _)| n).join(", ")));
+            return Err(format!(
+                "limits.{name} is not a limit; use {}, concurrency",
+                maxima.map(|(n, _)| n).join(", ")
+            ));
         };
         match value.as_u64() {
             Some(v) if (1..=*ceiling).contains(&v) => {}

@@ -93,28 +93,56 @@ pub struct DevHub {
     secrets: Mutex<HashMap<String, Vec<u8>>>,
     next_connection: std::sync::atomic::AtomicU64,
     http: reqwest::Client,
+    allow_private: bool,
     timeout: Duration,
     closing: tokio::sync::watch::Sender<bool>,
 }
 
+/// The client of HTTP tunnels: checked like guests' outbound HTTP, a tunnel URL resolves
+/// only to public addresses unless the operator allows private ones.
+fn tunnel_client(timeout: Duration, allow_private: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(crate::outbound::guarded_resolver(allow_private))
+        .build()
+        .expect("the HTTP client builds")
+}
+
 impl DevHub {
-    /// A hub whose tunnels must answer within `timeout`.
+    /// A hub whose tunnels must answer within `timeout`; HTTP tunnels reach only public
+    /// addresses (see [`DevHub::allowing_private_addresses`]).
     pub fn new(timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .no_proxy()
-            .build()
-            .expect("the HTTP client builds");
         Self {
+            http: tunnel_client(timeout, false),
+            allow_private: false,
             cache: RwLock::default(),
             tunnels: Mutex::default(),
             secrets: Mutex::default(),
             next_connection: 1.into(),
-            http,
             timeout,
             closing: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// The same hub, letting HTTP tunnels reach loopback and private addresses when
+    /// `allow` (the operator's `--allow-private-outbound`).
+    pub fn allowing_private_addresses(mut self, allow: bool) -> Self {
+        self.http = tunnel_client(self.timeout, allow);
+        self.allow_private = allow;
+        self
+    }
+
+    /// Whether a tunnel URL may name a private address.
+    pub fn allows_private_addresses(&self) -> bool {
+        self.allow_private
+    }
+
+    /// How long every hand-off to a tunnel, write to it and answer from it may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Ends every reverse tunnel and live stream, so a stopping server need not wait for
@@ -206,10 +234,17 @@ impl DevHub {
         };
         let (reply, answer) = oneshot::channel();
         let request = TunnelRequest { invocation: invocation.to_vec(), reply };
-        if handle.sender.send(request).await.is_err() {
-            return Err("the dev tunnel closed".to_owned());
+        // One deadline for the hand-off and the answer: a tunnel that stopped reading fills
+        // its channel, and waiting on it must not hold the caller (or the queue) forever.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        match tokio::time::timeout_at(deadline, handle.sender.send(request)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err("the dev tunnel closed".to_owned()),
+            Err(_) => {
+                return Err(format!("the dev tunnel did not take the event within {} ms", self.timeout.as_millis()));
+            }
         }
-        match tokio::time::timeout(self.timeout, answer).await {
+        match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err("the dev tunnel closed before answering".to_owned()),
             Err(_) => Err(format!("the dev tunnel did not answer within {} ms", self.timeout.as_millis())),
@@ -222,7 +257,9 @@ impl DevHub {
             .and_then(|invocation| invocation["event"]["eventId"].as_str().map(|id| format!("msg_{id}")))
             .unwrap_or_else(|| crate::ids::random("msg_", 24));
         let timestamp = crate::store::now_ms() / 1000;
-        let response = self
+        crate::outbound::check_literal_address(url, self.allow_private)
+            .map_err(|reason| format!("the dev tunnel {url} is not allowed: {reason}"))?;
+        let mut response = self
             .http
             .post(url)
             .header("content-type", "application/json")
@@ -234,14 +271,22 @@ impl DevHub {
             .await
             .map_err(|error| describe_http_error(url, &error))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|error| describe_http_error(url, &error))?;
-        if body.len() > MAX_ANSWER_BYTES {
-            return Err(format!("the dev tunnel {url} answered more than {MAX_ANSWER_BYTES} bytes"));
-        }
         if !status.is_success() {
             return Err(format!("the dev tunnel {url} answered {status}"));
         }
-        Ok(body.to_vec())
+        let too_large = || format!("the dev tunnel {url} answered more than {MAX_ANSWER_BYTES} bytes");
+        if response.content_length().is_some_and(|length| length > MAX_ANSWER_BYTES as u64) {
+            return Err(too_large());
+        }
+        // Read as it arrives, so the cap holds before the bytes are in memory.
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|error| describe_http_error(url, &error))? {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// The signing secret of integration `integration_id` (`whsec_…`), generated and stored

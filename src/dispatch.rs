@@ -31,6 +31,10 @@ pub enum DispatchError {
     /// Every instance slot stayed busy: the caller should retry later.
     #[error("the server is at capacity")]
     Busy,
+    /// The integration (or installation) already runs its whole share: the caller should
+    /// retry later; other tenants are not affected.
+    #[error(transparent)]
+    Saturated(#[from] crate::tenancy::slots::Saturated),
     /// The module could not be prepared.
     #[error(transparent)]
     Module(#[from] ModuleError),
@@ -120,6 +124,16 @@ async fn run_with_body(
     };
     let v1 = || invocation(&with_body(), &environment);
 
+    // The tenant's share first, so a saturated one waits in its own line, not the pool's.
+    let share = state
+        .tenancy
+        .slots
+        .acquire(
+            &integration.id,
+            installation.map(|i| i.id.as_str()),
+            crate::tenancy::manifest_concurrency(&integration.manifest),
+        )
+        .await?;
     let mut report = match crate::dev::forward(state, integration, installation, &v1).await {
         // Dev mode is on for this event: the author's machine ran it.
         Some(report) => report,
@@ -135,7 +149,8 @@ async fn run_with_body(
                 json = v1();
                 Input::Json(&json)
             };
-            state.runtime.run_input(&module, input, &limits, host).await.map_err(|_| DispatchError::Busy)?
+            let turns = Some(share.cpu_turns());
+            state.runtime.run_input(&module, input, &limits, host, turns).await.map_err(|_| DispatchError::Busy)?
         }
     };
     if let Ok(outcome) = &report.result
@@ -150,6 +165,13 @@ async fn run_with_body(
         state.events_payload_body_bytes,
     );
     let mut record = event_record(&event_id, integration, installation, &event_type, &report, created_at);
+    if !state.tenancy.logs.admit(&integration.id, record.logs.len()) {
+        let note = format!(
+            "logs dropped: this integration wrote more than its {} bytes of logs this minute",
+            state.tenancy.logs.bytes_per_minute()
+        );
+        record.logs = serde_json::json!([{ "level": "warn", "message": note, "timestamp": created_at }]).to_string();
+    }
     record.payload = Some(payload);
     if dead_on_failure && record.status == "failed" {
         record.status = "dead".to_owned();

@@ -22,6 +22,8 @@ pub struct GuestHost {
     installation: Option<String>,
     kv_scope: String,
     allowed_hosts: AllowedHosts,
+    /// Tasks this invocation has queued, against the per-event quota.
+    tasks_queued: std::sync::atomic::AtomicU32,
 }
 
 impl GuestHost {
@@ -38,6 +40,7 @@ impl GuestHost {
             installation: installation.map(|i| i.id.clone()),
             kv_scope,
             allowed_hosts: AllowedHosts::from_manifest(&integration.manifest),
+            tasks_queued: Default::default(),
         }
     }
 }
@@ -77,6 +80,14 @@ impl HostServices for GuestHost {
             installation_id: self.installation.as_deref(),
         };
         let job = queue::task_job(owner, task, schedule_secs, None).map_err(|e| HostError::new("bad_request", e))?;
+        let per_event = self.state.tenancy.config.max_tasks_per_event;
+        if self.tasks_queued.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= per_event {
+            return Err(HostError::new("quota_exceeded", format!("one event may queue at most {per_event} tasks")));
+        }
+        queue::check_quota(&self.state, &self.integration_id).await.map_err(|error| match error {
+            queue::QuotaError::Full(message) => HostError::new("quota_exceeded", message),
+            queue::QuotaError::Store(error) => storage_failed(error),
+        })?;
         self.state.queue.enqueue(&self.state.store, &[job]).await.map_err(storage_failed)?;
         Ok(())
     }

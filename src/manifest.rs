@@ -115,6 +115,13 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Largest icon, decoded (the reference gives no limit; this keeps lists light).
+pub const MAX_ICON_BYTES: usize = 256 << 10;
+/// Largest preview image, decoded.
+pub const MAX_PREVIEW_IMAGE_BYTES: usize = 512 << 10;
+/// Largest stored manifest (everything but the script), as JSON.
+pub const MAX_MANIFEST_BYTES: usize = 2 << 20;
+
 /// At most this many secrets per integration.
 const MAX_SECRETS: usize = 50;
 /// At most this many bytes per secret value.
@@ -265,10 +272,16 @@ impl PublishBody {
             return Err("previewImages must hold at most 3 images".to_owned());
         }
         for (i, image) in self.preview_images.iter().enumerate() {
-            BASE64.decode(image).map_err(|e| format!("previewImages[{i}] is not base64: {e}"))?;
+            let image = BASE64.decode(image).map_err(|e| format!("previewImages[{i}] is not base64: {e}"))?;
+            if image.len() > MAX_PREVIEW_IMAGE_BYTES {
+                return Err(format!("previewImages[{i}] must be at most {MAX_PREVIEW_IMAGE_BYTES} bytes"));
+            }
         }
         if let Some(icon) = &self.icon {
-            BASE64.decode(icon).map_err(|e| format!("icon is not base64: {e}"))?;
+            let icon = BASE64.decode(icon).map_err(|e| format!("icon is not base64: {e}"))?;
+            if icon.len() > MAX_ICON_BYTES {
+                return Err(format!("icon must be at most {MAX_ICON_BYTES} bytes"));
+            }
         }
         match &self.content_security_policy {
             None | Some(Value::String(_)) | Some(Value::Object(_)) => {}
@@ -301,6 +314,12 @@ impl PublishBody {
         }
         for (i, source) in self.content_sources.iter().enumerate() {
             check_content_source(i, source)?;
+        }
+        let manifest_bytes = self.stored_manifest(0).to_string().len();
+        if manifest_bytes > MAX_MANIFEST_BYTES {
+            return Err(format!(
+                "the manifest (every field but script) is {manifest_bytes} bytes; at most {MAX_MANIFEST_BYTES} are allowed"
+            ));
         }
         let script = self.script.trim();
         BASE64.decode(script).map_err(|e| {

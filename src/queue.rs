@@ -189,6 +189,28 @@ pub fn task_job(
     Ok(owner.job(json!({ "type": "task", "task": task }), now_ms() + i64::from(schedule_secs) * 1000, idempotency_key))
 }
 
+/// Why a job may not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    /// The integration has its whole quota of jobs waiting.
+    #[error("{0}")]
+    Full(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Refuses another job of `integration_id` once it has its quota of jobs waiting, so that
+/// one integration cannot fill the shared queue.
+pub async fn check_quota(state: &crate::state::AppState, integration_id: &str) -> Result<(), QuotaError> {
+    let max = state.tenancy.config.max_queued_per_integration;
+    let waiting = state.store.queued_jobs_of(integration_id, max).await?;
+    if waiting >= max {
+        return Err(QuotaError::Full(format!("this integration already has {max} jobs waiting in the queue")));
+    }
+    Ok(())
+}
+
 /// The delay before retry number `attempt` (1 = first retry): exponential, capped, with
 /// full jitter so that a burst of failures does not retry in lockstep.
 pub fn backoff(attempt: i64, base: Duration, max: Duration) -> Duration {

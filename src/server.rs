@@ -63,16 +63,18 @@ impl Server {
             max_fetch_body_bytes: config.max_fetch_body_bytes,
             events_payload_body_bytes: config.retention.events_payload_body_bytes,
             limits: config.limits.clone(),
-            dev: crate::dev::DevHub::from_env(),
+            dev: crate::dev::DevHub::from_env().allowing_private_addresses(config.outbound.allow_private_addresses),
             metrics,
             metrics_public: config.metrics_public,
             draining: false.into(),
             delivery_wake: Default::default(),
+            tenancy: crate::tenancy::Tenancy::new(config.tenancy.clone(), config.runtime.max_instances),
         });
         let (shutdown, stop) = oneshot::channel::<()>();
         let app = crate::api::app(state.clone()).merge(crate::console::router());
+        let connections = config.connections.clone();
         let serving = tokio::spawn(async move {
-            axum::serve(listener, app)
+            axum::serve(crate::connections::GuardedListener::new(listener, connections), app)
                 .with_graceful_shutdown(async {
                     let _ = stop.await;
                 })

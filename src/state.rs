@@ -52,6 +52,8 @@ pub struct Shared {
     pub metrics_public: bool,
     /// Set when shutdown begins, so readiness answers 503 and load balancers move on.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Each tenant's share of slots, public endpoint and queue.
+    pub tenancy: crate::tenancy::Tenancy,
     /// Wakes this server's application delivery worker.
     pub delivery_wake: crate::applications::delivery::Wake,
 }

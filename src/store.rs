@@ -39,7 +39,7 @@ pub use integrations::{IntegrationRecord, NewVersion};
 pub use kv::{installation_scope, integration_scope};
 pub use orgs::{OrgRecord, PlaceKind, PlaceRecord};
 pub use place_installations::{PlaceInstallationFilter, PlaceInstallationRecord};
-pub use queue::{Job, JobSummary, NewJob};
+pub use queue::{FairClaim, Job, JobSummary, NewJob};
 pub use stats::{QueueDepth, Stats, StatsScope, StatusCounts};
 pub use subscriptions::ScopedInstallation;
 pub use tokens::{TokenInfo, TokenKind, TokenRecord};

@@ -224,17 +224,31 @@ impl Runtime {
         limits: &Limits,
         host: Arc<dyn HostServices>,
     ) -> Result<RunReport> {
-        self.run_input(module, Input::Json(invocation), limits, host).await
+        self.run_input(module, Input::Json(invocation), limits, host, None).await
     }
 
-    /// Like [`Runtime::run`], for an input in either form: each is converted when the
-    /// module speaks the other ABI (see [`Input`]).
+    /// Like [`Runtime::run`]; once the guest has run a tick it continues only while it holds
+    /// one of `turns`' permits, which the host shares between one tenant's guests.
+    pub async fn run_with_turns(
+        &self,
+        module: &PreparedModule,
+        invocation: &[u8],
+        limits: &Limits,
+        host: Arc<dyn HostServices>,
+        turns: Option<Arc<Semaphore>>,
+    ) -> Result<RunReport> {
+        self.run_input(module, Input::Json(invocation), limits, host, turns).await
+    }
+
+    /// Like [`Runtime::run_with_turns`], for an input in either form: each is converted when
+    /// the module speaks the other ABI (see [`Input`]).
     pub async fn run_input(
         &self,
         module: &PreparedModule,
         input: Input<'_>,
         limits: &Limits,
         host: Arc<dyn HostServices>,
+        turns: Option<Arc<Semaphore>>,
     ) -> Result<RunReport> {
         let busy = || Error::Busy { slots: self.config.max_instances };
         let _slot = tokio::time::timeout(self.config.queue_timeout, self.slots.acquire())
@@ -250,6 +264,7 @@ impl Runtime {
             input,
             limits: &limits,
             host,
+            turns,
         }
         .run()
         .await)

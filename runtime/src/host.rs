@@ -218,10 +218,17 @@ async fn perform(state: &mut StoreState, request: HostRequest) -> wasmtime::Resu
             Err(refusal) => Err(refusal.into()),
         },
         HostRequest::KvList(KvListArgs { prefix }) => host.kv_list(&prefix).await.map(|keys| json!(keys)),
-        HostRequest::TaskQueue(TaskQueueArgs { task, schedule }) => match weft_abi::check_task(&task, schedule) {
-            Ok(()) => host.queue_task(task, schedule).await.map(|()| Value::Null),
-            Err(refusal) => Err(refusal.into()),
-        },
+        HostRequest::TaskQueue(TaskQueueArgs { task, schedule }) => {
+            let queued = match weft_abi::check_task(&task, schedule) {
+                Ok(()) => host.queue_task(task, schedule).await.map(|()| Value::Null),
+                Err(refusal) => Err(refusal.into()),
+            };
+            if let Err(error) = &queued {
+                // A refused task (a quota, a bad schedule) is in the event's logs, not only the guest's hands.
+                state.push_log(LogLevel::Warn, weft_abi::task_refused_log(&error.code, &error.message));
+            }
+            queued
+        }
         HostRequest::HttpFetch(request) => {
             state.outbound_requests += 1;
             if state.outbound_requests > state.limits.outbound_requests {

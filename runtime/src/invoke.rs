@@ -81,6 +81,8 @@ pub(crate) struct Invocation<'a> {
     pub(crate) input: Input<'a>,
     pub(crate) limits: &'a Limits,
     pub(crate) host: Arc<dyn HostServices>,
+    /// Turns of CPU shared by the guests of one tenant (see [`crate::Runtime::run_with_turns`]).
+    pub(crate) turns: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Invocation<'_> {
@@ -106,12 +108,47 @@ impl Invocation<'_> {
         // The epoch ticker wakes this callback every tick: yield so a busy guest never holds
         // an executor thread, and interrupt it once the deadline has passed.
         store.set_epoch_deadline(1);
+        let turns = self.turns;
+        let held = Arc::new(std::sync::Mutex::new(None::<tokio::sync::OwnedSemaphorePermit>));
+        // While the tenant's turns are all taken (its guests are computing), a new guest
+        // waits for one before it starts too, rather than computing its first tick outside
+        // them. A tenant whose guests finish within a tick never waits.
+        let first_turn = turns.clone().filter(|turns| turns.available_permits() == 0).map(|turns| {
+            let held = held.clone();
+            async move {
+                if let Ok(turn) = turns.acquire_owned().await {
+                    *held.lock().expect("turn lock") = Some(turn);
+                }
+            }
+        });
         store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+            if Instant::now() >= deadline {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            let Some(turns) = turns.clone() else { return Ok(UpdateDeadline::Yield(1)) };
+            // A guest still busy after a tick runs on only while it holds one of its tenant's
+            // turns: at each tick it hands its turn on and waits for one again, so one
+            // tenant's spinning guests take no more CPU than its turns, however many run.
+            let held = held.clone();
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    drop(held.lock().expect("turn lock").take());
+                    tokio::task::yield_now().await;
+                    if let Ok(turn) = turns.acquire_owned().await {
+                        *held.lock().expect("turn lock") = Some(turn);
+                    }
+                }),
+            ))
         });
 
         // Host calls can wait on I/O, which no epoch tick interrupts: bound the whole run too.
-        let run = execute(&mut store, self.pre, self.abi, self.input_buffer, self.input);
+        let run = async {
+            if let Some(first_turn) = first_turn {
+                first_turn.await;
+            }
+            execute(&mut store, self.pre, self.abi, self.input_buffer, self.input).await
+        };
         let result = match tokio::time::timeout(self.limits.deadline, run).await {
             Ok(result) => result,
             Err(_) => Err(Failure::new(FailureKind::Timeout, timeout_message(self.limits.deadline))),

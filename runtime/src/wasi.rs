@@ -7,7 +7,7 @@
 //! snapshot), `proc_exit` ends the event, and every other preview 1 function a module
 //! imports answers `ENOSYS` (see [`stub_missing`]).
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::RngCore as _;
 use wasmtime::{Caller, Linker, Module, Val, ValType};

@@ -257,7 +257,11 @@ fn answer(state: &mut State, request: HostRequest) -> Vec<u8> {
                 state.tasks.push(QueuedTask { task, schedule: Some(u64::from(schedule)) });
                 ok(&Value::Null)
             }
-            Err(refusal) => refused(refusal),
+            Err(refusal) => {
+                let message = weft_abi::task_refused_log(refusal.code, &refusal.message);
+                state.logs.push(LogRecord { level: Level::Warn, message });
+                refused(refusal)
+            }
         },
         HostRequest::HttpFetch(request) => {
             let body = match weft_abi::decode_body(request.body.as_deref()) {

@@ -64,6 +64,8 @@ async fn enable(
     if !(body.tunnel_url.starts_with("http://") || body.tunnel_url.starts_with("https://")) {
         return Err(ApiError::bad_request("tunnelUrl must be an http:// or https:// URL"));
     }
+    crate::outbound::check_literal_address(&body.tunnel_url, state.dev.allows_private_addresses())
+        .map_err(|reason| ApiError::bad_request(format!("tunnelUrl: {reason}")))?;
     // Generated now, so the author can read it before the first event.
     state.dev.signing_secret(&state, &integration.id).await?;
     state.store.set_dev_mode(&integration.id, &body.tunnel_url, TunnelKind::Http.as_str(), body.all).await?;
@@ -176,8 +178,12 @@ async fn stream(
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(missed)) => {
+                        // A subscriber that fell behind is dropped after this notice, not
+                        // buffered for: it reconnects and reads the missed ones from the log.
                         let sse = Event::default().event("lagged").data(json!({ "missed": missed }).to_string());
-                        return Some((Ok(sse), (receiver, closed)));
+                        // A receiver whose sender is gone ends the stream at its next turn.
+                        let ended = tokio::sync::broadcast::channel(1).1;
+                        return Some((Ok(sse), (ended, closed)));
                     }
                     Err(RecvError::Closed) => return None,
                 }

@@ -29,6 +29,11 @@ impl ApiError {
         Self { retry_after: Some(retry_after_secs), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message) }
     }
 
+    /// The same error, telling the client to retry after `secs` seconds.
+    pub fn with_retry_after(self, secs: u32) -> Self {
+        Self { retry_after: Some(secs), ..self }
+    }
+
     /// 400: the request is malformed; the message names the field.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -91,6 +96,9 @@ impl From<DispatchError> for ApiError {
     fn from(error: DispatchError) -> Self {
         match error {
             DispatchError::Busy => Self::unavailable("the server is at capacity; retry shortly", 1),
+            DispatchError::Saturated(saturated) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, saturated.to_string()).with_retry_after(1)
+            }
             DispatchError::Store(error) => error.into(),
             DispatchError::Module(crate::modules::ModuleError::Store(error)) => error.into(),
             other => Self::internal(other),

@@ -70,6 +70,20 @@ async fn fetch(
         }
     };
 
+    // One bucket per installation, and one for the integration's own endpoint.
+    let (bucket, whom) = match &installation {
+        Some(installation) => (installation.id.clone(), format!("installation `{}`", installation.id)),
+        None => (format!("integration:{}", integration.id), format!("integration `{name}`")),
+    };
+    if let Err(wait) = state.tenancy.fetch_rate.admit(&bucket) {
+        let mut response =
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, format!("{whom} receives too many requests; retry shortly"))
+                .into_response();
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(response);
+    }
+
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, state.max_fetch_body_bytes).await.map_err(|_| {
         ApiError::new(
@@ -108,6 +122,11 @@ async fn fetch(
             response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
             return Ok(response);
         }
+        Err(DispatchError::Saturated(saturated)) => {
+            let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, saturated.to_string()).into_response();
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            return Ok(response);
+        }
         Err(other) => return Err(other.into()),
     };
 
@@ -131,6 +150,12 @@ async fn fetch(
             ApiError::new(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), message)
                 .into_response()
         }
+        // The tunnel's address and answers are the author's business: the events log has them.
+        Err(failure) if failure.kind == FailureKind::TunnelUnreachable => ApiError::new(
+            failure_status(&failure),
+            format!("integration `{name}` is in dev mode and its tunnel failed; see its events log"),
+        )
+        .into_response(),
         Err(failure) => ApiError::new(
             failure_status(&failure),
             format!("integration `{name}` failed ({}): {}", failure.kind.as_str(), failure.message),

@@ -184,13 +184,50 @@ fn matches(integration: &IntegrationRecord, query: &ListQuery) -> bool {
         && query.blocks.is_none_or(|wanted| wanted != blocks.is_empty())
 }
 
+/// Rows read at a time while filtering the public list.
+const LIST_BATCH: i64 = 100;
+
+/// A page of the public integrations after `cursor` and how many match, read from SQL a
+/// page (or, with filters on manifest fields, a batch) at a time.
+async fn public_page(
+    state: &AppState,
+    query: &ListQuery,
+    cursor: &str,
+    limit: i64,
+) -> Result<(Vec<IntegrationRecord>, i64), ApiError> {
+    let filtered = query.search.is_some()
+        || query.category.is_some()
+        || query.block_domain.is_some()
+        || query.blocks.is_some()
+        || query.content_sources.is_some()
+        || query.owner.is_some()
+        || query.scope.is_some()
+        || query.target.is_some();
+    if !filtered {
+        let page = state.store.integrations_after("public", cursor, limit).await?;
+        return Ok((page, state.store.count_integrations_with_visibility("public").await?));
+    }
+    let (mut page, mut count, mut after) = (Vec::new(), 0, String::new());
+    loop {
+        let batch = state.store.integrations_after("public", &after, LIST_BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.name.clone();
+        for integration in batch.into_iter().filter(|integration| matches(integration, query)) {
+            count += 1;
+            if integration.name.as_str() > cursor && (page.len() as i64) < limit {
+                page.push(integration);
+            }
+        }
+    }
+    Ok((page, count))
+}
+
 async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let public = state.store.integrations_with_visibility("public").await?;
-    listing(&state, &principal, &query, public).await
+    listing(&state, &principal, &query, Listed::Public).await
 }
 
 /// `GET /v1/orgs/{organizationId}/integrations`: what the organization can install — every
@@ -203,7 +240,15 @@ async fn org_list(
 ) -> Result<Json<Value>, ApiError> {
     principal.require_org_member(&org_id)?;
     let available = state.store.integrations_available_to(&org_id).await?;
-    listing(&state, &principal, &query, available).await
+    listing(&state, &principal, &query, Listed::Loaded(available)).await
+}
+
+/// What a listing pages through.
+enum Listed {
+    /// The public integrations, read from SQL a page (or a batch) at a time.
+    Public,
+    /// Integrations already loaded, sorted by name.
+    Loaded(Vec<IntegrationRecord>),
 }
 
 /// One page of `integrations` (sorted by name) that match `query`.
@@ -211,7 +256,7 @@ async fn listing(
     state: &AppState,
     principal: &Principal,
     query: &ListQuery,
-    integrations: Vec<IntegrationRecord>,
+    integrations: Listed,
 ) -> Result<Json<Value>, ApiError> {
     let paging = PageQuery { page: query.page.clone(), limit: query.limit };
     let limit = paging.limit()?;
@@ -223,15 +268,20 @@ async fn listing(
             )));
         }
     }
-    let all: Vec<IntegrationRecord> =
-        integrations.into_iter().filter(|integration| matches(integration, query)).collect();
-    let count = all.len() as i64;
-    let page: Vec<&IntegrationRecord> =
-        all.iter().filter(|i| i.name.as_str() > paging.cursor()).take(limit as usize).collect();
+    let (page, count) = match integrations {
+        Listed::Public => public_page(state, query, paging.cursor(), limit).await?,
+        Listed::Loaded(integrations) => {
+            let all: Vec<IntegrationRecord> =
+                integrations.into_iter().filter(|integration| matches(integration, query)).collect();
+            let count = all.len() as i64;
+            let page = all.into_iter().filter(|i| i.name.as_str() > paging.cursor()).take(limit as usize).collect();
+            (page, count)
+        }
+    };
     let last = page.last().map(|i| i.name.clone());
     let mut views = IntegrationViews::new(state, principal);
     let mut items = Vec::with_capacity(page.len());
-    for integration in page {
+    for integration in &page {
         items.push(views.view(integration).await?);
     }
     Ok(Json(page::list(items, limit, last, count)))

@@ -60,6 +60,10 @@ async fn queue_task(
     let job =
         queue::task_job(queue::JobOwner::integration(&integration), body.task, schedule as u32, body.idempotency_key)
             .map_err(ApiError::bad_request)?;
+    queue::check_quota(&state, &integration.id).await.map_err(|error| match error {
+        queue::QuotaError::Full(message) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, message).with_retry_after(60),
+        queue::QuotaError::Store(error) => error.into(),
+    })?;
     state.queue.enqueue(&state.store, &[job]).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -85,6 +85,38 @@ pub struct ServeArgs {
     /// Hours a task's idempotency key keeps refusing a re-submission [default: 24].
     #[arg(long, env = "WEFT_IDEMPOTENCY_HOURS")]
     idempotency_hours: Option<u64>,
+    /// Instances one integration may run at once; its manifest may ask for fewer
+    /// (`limits.concurrency`). Further events wait briefly, then get 429 [default: a quarter
+    /// of max-instances].
+    #[arg(long, env = "WEFT_INTEGRATION_SLOTS")]
+    integration_slots: Option<u32>,
+    /// Instances one installation may run at once [default: half the integration's share].
+    #[arg(long, env = "WEFT_INSTALLATION_SLOTS")]
+    installation_slots: Option<u32>,
+    /// Requests per second each installation's public endpoint accepts; 0 turns the limit
+    /// off [default: 1000].
+    #[arg(long, env = "WEFT_FETCH_RATE")]
+    fetch_rate: Option<f64>,
+    /// Requests above that rate one burst may carry [default: 1000].
+    #[arg(long, env = "WEFT_FETCH_BURST")]
+    fetch_burst: Option<u32>,
+    /// Jobs one integration may have waiting in the queue [default: 50000].
+    #[arg(long, env = "WEFT_MAX_QUEUED_PER_INTEGRATION")]
+    max_queued_per_integration: Option<i64>,
+    /// Tasks one event may queue [default: 100].
+    #[arg(long, env = "WEFT_MAX_TASKS_PER_EVENT")]
+    max_tasks_per_event: Option<u32>,
+    /// Log bytes one integration may add to the events log per minute; past it, events are
+    /// kept without their logs. 0 turns it off [default: 16777216].
+    #[arg(long, env = "WEFT_LOG_BYTES_PER_MINUTE")]
+    log_bytes_per_minute: Option<usize>,
+    /// Seconds a client has to send a request's head, and an idle keep-alive connection
+    /// stays open [default: 30].
+    #[arg(long, env = "WEFT_HEAD_TIMEOUT_SECS")]
+    head_timeout_secs: Option<u64>,
+    /// Connections open at once; further clients wait to be accepted [default: 4096].
+    #[arg(long, env = "WEFT_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
     /// Log format: human-readable text, or one JSON object per line [default: text].
     #[arg(long, env = "WEFT_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -136,6 +168,15 @@ impl ServeArgs {
             events_max_per_integration,
             events_payload_body_bytes,
             idempotency_hours,
+            integration_slots,
+            installation_slots,
+            fetch_rate,
+            fetch_burst,
+            max_queued_per_integration,
+            max_tasks_per_event,
+            log_bytes_per_minute,
+            head_timeout_secs,
+            max_connections,
             log_format,
             log,
         )
@@ -180,6 +221,19 @@ impl ServeArgs {
         if let Some(hours) = self.idempotency_hours {
             retention.idempotency_window = Duration::from_secs(hours * 3600);
         }
+        let tenancy = &mut config.tenancy;
+        tenancy.integration_slots = self.integration_slots.or(tenancy.integration_slots);
+        tenancy.installation_slots = self.installation_slots.or(tenancy.installation_slots);
+        tenancy.fetch_rate = self.fetch_rate.unwrap_or(tenancy.fetch_rate).max(0.0);
+        tenancy.fetch_burst = self.fetch_burst.unwrap_or(tenancy.fetch_burst).max(1);
+        tenancy.max_queued_per_integration =
+            self.max_queued_per_integration.unwrap_or(tenancy.max_queued_per_integration).max(1);
+        tenancy.max_tasks_per_event = self.max_tasks_per_event.unwrap_or(tenancy.max_tasks_per_event);
+        tenancy.log_bytes_per_minute = self.log_bytes_per_minute.unwrap_or(tenancy.log_bytes_per_minute);
+        if let Some(secs) = self.head_timeout_secs {
+            config.connections.head_timeout = Duration::from_secs(secs.max(1));
+        }
+        config.connections.max_connections = self.max_connections.unwrap_or(config.connections.max_connections).max(1);
         config
     }
 }

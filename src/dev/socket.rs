@@ -30,18 +30,21 @@ pub async fn serve(state: AppState, integration: IntegrationRecord, mut socket: 
     let ready = ServerMessage::Ready { integration: integration.clone() };
     let closed = state.dev.closed();
     tokio::pin!(closed);
-    if send(&mut socket, &ready).await {
+    // Every write has a deadline: a client that stops reading is dropped, failing its
+    // pending events (the queue retries them), instead of blocking this loop.
+    let limit = state.dev.timeout();
+    if send(&mut socket, &ready, limit).await {
         loop {
             tokio::select! {
                 () = &mut closed => {
-                    let _ = socket.send(Message::Close(None)).await;
+                    let _ = tokio::time::timeout(limit, socket.send(Message::Close(None))).await;
                     break;
                 }
                 request = requests.recv() => {
                     let Some(request) = request else { break };
                     let id = crate::ids::random("inv_", 16);
                     let invocation = serde_json::from_slice(&request.invocation).unwrap_or_default();
-                    if !send(&mut socket, &ServerMessage::Invoke { id: id.clone(), invocation }).await {
+                    if !send(&mut socket, &ServerMessage::Invoke { id: id.clone(), invocation }, limit).await {
                         let _ = request.reply.send(Err("the dev tunnel closed".to_owned()));
                         break;
                     }
@@ -62,7 +65,7 @@ pub async fn serve(state: AppState, integration: IntegrationRecord, mut socket: 
                             }
                             Ok(ClientMessage::Ack { .. }) => {}
                             Ok(ClientMessage::Ping) => {
-                                if !send(&mut socket, &ServerMessage::Pong).await {
+                                if !send(&mut socket, &ServerMessage::Pong, limit).await {
                                     break;
                                 }
                             }
@@ -77,7 +80,9 @@ pub async fn serve(state: AppState, integration: IntegrationRecord, mut socket: 
                         tracing::warn!(%integration, "dev tunnel went silent; closing it");
                         break;
                     }
-                    if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    let ping = tokio::time::timeout(limit, socket.send(Message::Ping(Vec::new().into())));
+                    if !matches!(ping.await, Ok(Ok(()))) {
+                        tracing::warn!(%integration, "dev tunnel stopped reading; closing it");
                         break;
                     }
                 }
@@ -91,7 +96,8 @@ pub async fn serve(state: AppState, integration: IntegrationRecord, mut socket: 
     tracing::info!(%integration, connection, "dev tunnel disconnected");
 }
 
-async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
+/// Sends `message`, giving up after `limit`: `false` means the tunnel is gone or stuck.
+async fn send(socket: &mut WebSocket, message: &ServerMessage, limit: Duration) -> bool {
     let text = serde_json::to_string(message).expect("protocol messages encode");
-    socket.send(Message::Text(text.into())).await.is_ok()
+    matches!(tokio::time::timeout(limit, socket.send(Message::Text(text.into()))).await, Ok(Ok(())))
 }

@@ -64,8 +64,9 @@ pub fn parse_schedules(schedules: &Value) -> Result<Vec<ScheduleSpec>, String> {
 
 /// Fires due schedules every second until `stop` turns true.
 pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut cache = ScheduleCache::default();
     while !*stop.borrow() {
-        if let Err(error) = fire_due(&state).await {
+        if let Err(error) = fire_due_with(&state, &mut cache).await {
             tracing::warn!(%error, "firing cron schedules failed");
         }
         let to_next_second = Duration::from_millis(1000 - (now_ms() % 1000) as u64);
@@ -76,14 +77,56 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// The parsed schedules of every integration, read again only when an integration was
+/// published, changed or removed since (or a minute has passed), not every second.
+#[derive(Default)]
+pub struct ScheduleCache {
+    version: Option<(i64, i64)>,
+    read_at: i64,
+    integrations: Vec<(ScheduledIntegration, Vec<(ScheduleSpec, cron::Schedule)>)>,
+}
+
+/// How long parsed schedules are trusted without looking at the manifests again.
+const SCHEDULES_REFRESH_MS: i64 = 60_000;
+
+impl ScheduleCache {
+    async fn refresh(&mut self, state: &AppState, now: i64) -> anyhow::Result<()> {
+        let version = state.store.integrations_version().await?;
+        if self.version == Some(version) && now - self.read_at < SCHEDULES_REFRESH_MS {
+            return Ok(());
+        }
+        self.integrations = state
+            .store
+            .integrations_with_schedules()
+            .await?
+            .into_iter()
+            .map(|integration| {
+                let specs = parse_schedules(&integration.manifest["schedules"])
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|spec| cron::Schedule::from_str(&spec.cron).ok().map(|schedule| (spec, schedule)))
+                    .collect();
+                (integration, specs)
+            })
+            .collect();
+        self.version = Some(version);
+        self.read_at = now;
+        Ok(())
+    }
+}
+
 /// Fires every schedule whose next tick has come; returns how many ticks this replica fired.
 pub async fn fire_due(state: &AppState) -> anyhow::Result<usize> {
+    fire_due_with(state, &mut ScheduleCache::default()).await
+}
+
+/// [`fire_due`] with schedules parsed on an earlier tick.
+pub async fn fire_due_with(state: &AppState, cache: &mut ScheduleCache) -> anyhow::Result<usize> {
     let now = now_ms();
     let mut fired = 0;
-    for integration in state.store.integrations_with_schedules().await? {
-        let Ok(specs) = parse_schedules(&integration.manifest["schedules"]) else { continue };
-        for (index, spec) in specs.iter().enumerate() {
-            let Ok(schedule) = cron::Schedule::from_str(&spec.cron) else { continue };
+    cache.refresh(state, now).await?;
+    for (integration, specs) in &cache.integrations {
+        for (index, (spec, schedule)) in specs.iter().enumerate() {
             let index = index as i64;
             let seen = state.store.cron_last_tick(&integration.id, index).await?;
             let Some(seen_tick) = seen else {
@@ -91,8 +134,8 @@ pub async fn fire_due(state: &AppState) -> anyhow::Result<usize> {
                 state.store.cron_fire(&integration.id, index, None, now, &[]).await?;
                 continue;
             };
-            let Some(tick) = latest_tick(&schedule, seen_tick, now) else { continue };
-            let jobs = jobs_for(state, &integration, (index, spec), tick).await?;
+            let Some(tick) = latest_tick(schedule, seen_tick, now) else { continue };
+            let jobs = jobs_for(state, integration, (index, spec), tick).await?;
             if state.store.cron_fire(&integration.id, index, Some(seen_tick), tick, &jobs).await? {
                 fired += 1;
             }

@@ -1,6 +1,7 @@
 //! The worker: claims due jobs, runs them, and settles each (done, retry, dead).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -8,7 +9,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use super::backoff;
 use crate::dispatch::{self, DispatchError, EventRun};
 use crate::state::AppState;
-use crate::store::{Job, now_ms};
+use crate::store::{FairClaim, Job, now_ms};
 
 /// Most finished jobs settled in one statement.
 const COMPLETE_BATCH: usize = 512;
@@ -20,6 +21,7 @@ pub async fn run(state: AppState, owner: String, mut stop: watch::Receiver<bool>
     let slots = Arc::new(Semaphore::new(config.workers));
     let (finished, finished_rx) = mpsc::unbounded_channel::<String>();
     let completer = tokio::spawn(complete_in_batches(state.clone(), owner.clone(), finished_rx));
+    let shares = WorkerShares::new(state.tenancy.config.worker_share(config.workers));
 
     while !*stop.borrow() {
         let free = slots.available_permits();
@@ -31,13 +33,15 @@ pub async fn run(state: AppState, owner: String, mut stop: watch::Receiver<bool>
             }
             continue;
         }
-        let jobs = match state.store.claim_jobs(&owner, config.lease.as_millis() as i64, free as i64).await {
-            Ok(jobs) => jobs,
-            Err(error) => {
-                tracing::warn!(%error, "claiming jobs failed");
-                Vec::new()
-            }
-        };
+        let fair = shares.claim(free);
+        let jobs =
+            match state.store.claim_jobs_fairly(&owner, config.lease.as_millis() as i64, free as i64, &fair).await {
+                Ok(jobs) => jobs,
+                Err(error) => {
+                    tracing::warn!(%error, "claiming jobs failed");
+                    Vec::new()
+                }
+            };
         if jobs.is_empty() {
             tokio::select! {
                 _ = wakeup.notified() => {}
@@ -47,13 +51,20 @@ pub async fn run(state: AppState, owner: String, mut stop: watch::Receiver<bool>
             continue;
         }
         for job in jobs {
+            let Some(share) = shares.take(&job.integration_id) else {
+                // Its integration filled its share since the claim: give the job back as it was.
+                if let Err(error) = state.store.release_job(&owner, &job.id, job.due_at).await {
+                    tracing::warn!(%error, job = %job.id, "releasing a job failed; its lease will expire");
+                }
+                continue;
+            };
             state.queue.record_start(job.due_at);
             state.metrics.record_lateness(now_ms() - job.due_at);
             let permit = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
             let (state, owner, finished) = (state.clone(), owner.clone(), finished.clone());
             tokio::spawn(async move {
                 run_job(&state, &owner, job, &finished).await;
-                drop(permit);
+                drop((permit, share));
             });
         }
     }
@@ -118,7 +129,7 @@ async fn run_job(state: &AppState, owner: &str, job: Job, finished: &mpsc::Unbou
             };
             retry(state, owner, &job, &error).await;
         }
-        Err(DispatchError::Busy) => {
+        Err(DispatchError::Busy | DispatchError::Saturated(_)) => {
             // The server, not the job, is at fault: try again soon without counting it.
             let due = now_ms() + 1000;
             if let Err(error) = store.release_job(owner, &job.id, due).await {
@@ -126,6 +137,58 @@ async fn run_job(state: &AppState, owner: &str, job: Job, finished: &mpsc::Unbou
             }
         }
         Err(error) => retry(state, owner, &job, &error.to_string()).await,
+    }
+}
+
+/// How many jobs of each integration this worker runs, so that one integration's backlog
+/// takes at most its share of the workers and the others' due jobs still start at once.
+#[derive(Clone)]
+struct WorkerShares {
+    share: usize,
+    running: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One running job's place in its integration's share; freed when dropped.
+struct ShareGuard {
+    integration_id: String,
+    running: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl WorkerShares {
+    fn new(share: usize) -> Self {
+        Self { share, running: Default::default() }
+    }
+
+    /// What the next claim of `free` jobs may take.
+    fn claim(&self, free: usize) -> FairClaim {
+        let running = self.running.lock().expect("shares lock");
+        FairClaim {
+            per_integration: self.share.min(free) as i64,
+            skip: running.iter().filter(|(_, n)| **n >= self.share).map(|(id, _)| id.clone()).collect(),
+        }
+    }
+
+    /// A place for a job of `integration_id`, unless its share is full.
+    fn take(&self, integration_id: &str) -> Option<ShareGuard> {
+        let mut running = self.running.lock().expect("shares lock");
+        let count = running.entry(integration_id.to_owned()).or_default();
+        if *count >= self.share {
+            return None;
+        }
+        *count += 1;
+        Some(ShareGuard { integration_id: integration_id.to_owned(), running: self.running.clone() })
+    }
+}
+
+impl Drop for ShareGuard {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().expect("shares lock");
+        if let Some(count) = running.get_mut(&self.integration_id) {
+            *count -= 1;
+            if *count == 0 {
+                running.remove(&self.integration_id);
+            }
+        }
     }
 }
 

@@ -86,6 +86,15 @@ impl Store {
             .collect()
     }
 
+    /// A cheap fingerprint of the integrations table (how many, the latest change): when it
+    /// is unchanged, no manifest's schedules changed.
+    pub async fn integrations_version(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query("SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS latest FROM integrations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((row.try_get("n")?, row.try_get("latest")?))
+    }
+
     /// Ids of the active installations of integration `integration_id`.
     pub async fn active_installation_ids(&self, integration_id: &str) -> Result<Vec<String>> {
         let rows =

@@ -84,6 +84,10 @@ type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q
 const COLUMNS: &str = "id, integration_id, integration, installation_id, type, status, error_kind, error_message, \
                        response_status, duration_us, logs, created_at, payload";
 
+/// [`COLUMNS`] with the logs left out, for lists (they show the payload, which is capped).
+const LIST_COLUMNS: &str = "id, integration_id, integration, installation_id, type, status, error_kind, \
+                            error_message, response_status, duration_us, '' AS logs, created_at, payload";
+
 fn record(row: &AnyRow) -> Result<EventRecord> {
     Ok(EventRecord {
         id: row.try_get("id")?,
@@ -134,7 +138,8 @@ impl Store {
     }
 
     /// Events of integration `integration_id` that match `filter` and are older than the
-    /// event `before` (all when empty), newest first.
+    /// event `before` (all when empty), newest first, without their logs (`logs` is empty;
+    /// [`Store::event`] reads one event's).
     pub async fn events(
         &self,
         integration_id: &str,
@@ -142,8 +147,10 @@ impl Store {
         before: &str,
         limit: i64,
     ) -> Result<EventPage> {
-        let page =
-            format!("SELECT {COLUMNS} FROM events WHERE {MATCHING} AND ($5 = '' OR id < $5) ORDER BY id DESC LIMIT $6");
+        // A list never shows logs, so it never reads them: each event's may be large.
+        let page = format!(
+            "SELECT {LIST_COLUMNS} FROM events WHERE {MATCHING} AND ($5 = '' OR id < $5) ORDER BY id DESC LIMIT $6"
+        );
         let rows =
             filter.bind(integration_id, sqlx::query(&page)).bind(before).bind(limit).fetch_all(&self.pool).await?;
         let count = format!("SELECT COUNT(*) FROM events WHERE {MATCHING}");

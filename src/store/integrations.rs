@@ -213,6 +213,25 @@ impl Store {
         rows.iter().map(record).collect()
     }
 
+    /// Up to `limit` integrations with this visibility whose name sorts after `after`, by
+    /// name: lists page in SQL, never holding every manifest at once.
+    pub async fn integrations_after(
+        &self,
+        visibility: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<IntegrationRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SELECT} FROM integrations WHERE visibility = $1 AND name > $2 ORDER BY name LIMIT $3"
+        ))
+        .bind(visibility)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
     /// Every integration organization `org_id` may install: the public ones and its own, by
     /// name.
     pub async fn integrations_available_to(&self, org_id: &str) -> Result<Vec<IntegrationRecord>> {
@@ -223,6 +242,15 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(record).collect()
+    }
+
+    /// How many integrations have this visibility.
+    pub async fn count_integrations_with_visibility(&self, visibility: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM integrations WHERE visibility = $1")
+            .bind(visibility)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
     }
 
     /// Every integration, by name (the console filters them by who may see each).

@@ -54,6 +54,15 @@ pub struct Job {
     pub max_attempts: i64,
 }
 
+/// How a claim shares the worker between integrations.
+#[derive(Debug, Clone, Default)]
+pub struct FairClaim {
+    /// Most jobs of one integration in this claim.
+    pub per_integration: i64,
+    /// Integrations whose share of the worker is full: none of their jobs.
+    pub skip: Vec<String>,
+}
+
 /// A job as the API shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSummary {
@@ -95,30 +104,68 @@ impl Store {
         insert_jobs(&mut connection, self.backend, jobs).await
     }
 
-    /// Claims up to `limit` due jobs (and jobs whose lease expired) for `owner`.
+    /// Claims up to `limit` due jobs (and jobs whose lease expired) for `owner`, oldest first.
     pub async fn claim_jobs(&self, owner: &str, lease_ms: i64, limit: i64) -> Result<Vec<Job>> {
+        self.claim_jobs_fairly(owner, lease_ms, limit, &FairClaim { per_integration: limit, skip: Vec::new() }).await
+    }
+
+    /// Claims up to `limit` due jobs for `owner`, taking turns between integrations: each
+    /// integration's oldest due job first, then each one's second, and so on, at most
+    /// `fair.per_integration` of each and none of `fair.skip`. One integration's backlog
+    /// therefore delays another's due job by at most one claim.
+    pub async fn claim_jobs_fairly(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: i64,
+        fair: &FairClaim,
+    ) -> Result<Vec<Job>> {
         let now = now_ms();
         let skip_locked = match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let rows = sqlx::query(&format!(
+        let skip = if fair.skip.is_empty() {
+            String::new()
+        } else {
+            let list = (0..fair.skip.len()).map(|i| format!("${}", i + 6)).collect::<Vec<_>>().join(", ");
+            format!("AND integration_id NOT IN ({list})")
+        };
+        const CLAIMABLE: &str = "((status = 'queued' AND due_at <= $3) OR (status = 'running' AND lease_until < $3))";
+        // The window function ranks each integration's due jobs; the level above it locks
+        // (PostgreSQL forbids locking beside a window function) and checks the row again.
+        let sql = format!(
             "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
                 updated_at = $3 \
-             WHERE id IN (SELECT id FROM jobs \
-                WHERE (status = 'queued' AND due_at <= $3) OR (status = 'running' AND lease_until < $3) \
-                ORDER BY due_at LIMIT $4 {skip_locked}) \
+             WHERE id IN (SELECT id FROM jobs WHERE {CLAIMABLE} AND id IN ( \
+                SELECT id FROM (SELECT id, due_at, \
+                    ROW_NUMBER() OVER (PARTITION BY integration_id ORDER BY due_at, id) AS turn \
+                    FROM jobs WHERE {CLAIMABLE} {skip}) ranked \
+                WHERE turn <= $5 ORDER BY turn, due_at LIMIT $4) {skip_locked}) \
              RETURNING {CLAIMED}"
-        ))
-        .bind(owner)
-        .bind(now + lease_ms)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let mut query =
+            sqlx::query(&sql).bind(owner).bind(now + lease_ms).bind(now).bind(limit).bind(fair.per_integration.max(1));
+        for id in &fair.skip {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         let mut jobs = rows.iter().map(claimed).collect::<Result<Vec<_>>>()?;
         jobs.sort_by_key(|job| job.due_at);
         Ok(jobs)
+    }
+
+    /// How many jobs of `integration_id` wait or run, counting no further than `max`.
+    pub async fn queued_jobs_of(&self, integration_id: &str, max: i64) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE integration_id = $1 AND status IN ('queued', 'running') \
+             LIMIT $2) waiting",
+        )
+        .bind(integration_id)
+        .bind(max)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get(0)?)
     }
 
     /// Marks jobs `owner` finished: deleted, or kept as `done` while an idempotency key

@@ -17,7 +17,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
 use crate::api_support::{publish_wasm_with, user_token};
-use crate::support::{ADMIN, TestApp, spawn_app};
+use crate::support::{ADMIN, TestApp, spawn_app_with};
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft");
 
@@ -39,7 +39,8 @@ fn answering_wasm(label: &str) -> Vec<u8> {
 /// A server with organizations `acme` (the publisher) and `other`, `devint` published by
 /// acme answering "published", installed on both; returns the two public endpoints.
 async fn setup() -> (TestApp, String, String) {
-    let app = spawn_app().await;
+    // The test tunnels listen on loopback, which only an operator's allowance lets dev mode reach.
+    let app = spawn_app_with(|config| config.outbound.allow_private_addresses = true).await;
     app.create_org("acme").await;
     app.create_org("other").await;
     publish_wasm_with(&app, "devint", "acme", &answering_wasm("published"), json!({"visibility": "public"})).await;

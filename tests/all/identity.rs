@@ -10,7 +10,7 @@ use weft::store::NewJob;
 
 use crate::api_support::{echo_wasm, echoed_invocation, publish_wasm_with, wait_for_event};
 use crate::dev::http_tunnel;
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, spawn_app_with};
 
 /// Queues `task` for `shared` with `token`; the status.
 async fn queue_task(app: &TestApp, token: &str, body: serde_json::Value) -> u16 {
@@ -19,7 +19,8 @@ async fn queue_task(app: &TestApp, token: &str, body: serde_json::Value) -> u16 
 
 #[tokio::test]
 async fn a_name_taken_again_after_unpublish_inherits_nothing_of_its_old_owner() {
-    let app = spawn_app().await;
+    // A's tunnel listens on loopback, which only an operator's allowance lets dev mode reach.
+    let app = spawn_app_with(|config| config.outbound.allow_private_addresses = true).await;
     app.create_org("orga").await;
     app.create_org("orgb").await;
 

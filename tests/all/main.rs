@@ -31,3 +31,4 @@ mod revocation;
 mod spaces;
 mod store;
 mod support;
+mod tenancy;

@@ -157,6 +157,7 @@ pub fn cases() -> Vec<Case> {
     let first_keys: Vec<String> = (0..MAX_KV_LIST).map(|i| format!("k{i:05}")).collect();
     list_cap = list_cap.step(json!({"op": "kv.list", "prefix": "k"}), ok(json!(first_keys)));
 
+    let schedule_refused = format!("schedule must be between 0 and {MAX_SCHEDULE_SECS} seconds");
     let mut limit = Case::new("the call past the host-call limit ends the event");
     limit.host_calls = 2;
     vec![
@@ -223,7 +224,10 @@ pub fn cases() -> Vec<Case> {
                 Expect::Error(error::BAD_REQUEST),
             )
             .step(json!({"op": "task.queue", "task": [1]}), Expect::Error(error::BAD_REQUEST))
-            .step(json!({"op": "task.queue", "task": null}), Expect::Error(error::BAD_REQUEST)),
+            .step(json!({"op": "task.queue", "task": null}), Expect::Error(error::BAD_REQUEST))
+            .logged(LogLevel::Warn, &crate::task_refused_log(error::BAD_REQUEST, &schedule_refused))
+            .logged(LogLevel::Warn, &crate::task_refused_log(error::BAD_REQUEST, "task must be a JSON object"))
+            .logged(LogLevel::Warn, &crate::task_refused_log(error::BAD_REQUEST, "task must be a JSON object")),
         Case::new("http.fetch answers status, headers and a base64 body")
             .step(
                 json!({"op": "http.fetch", "request": {"url": FETCH_URL}}),

@@ -133,3 +133,9 @@ pub fn check_task(task: &serde_json::Value, schedule_secs: u32) -> Result<(), Re
     }
     Ok(())
 }
+
+/// The warning a host logs when it refuses a `task.queue` (so a refused task shows in the
+/// event's logs, not only in the guest's hands).
+pub fn task_refused_log(code: &str, message: &str) -> String {
+    format!("task.queue refused: {code}: {message}")
+}

@@ -422,8 +422,16 @@ async fn authenticate_client(
 
 /// The fields of a form-encoded request body, or `invalid_request`.
 fn form_fields(form: Result<Form<Params>, FormRejection>) -> SpaceResult<Params> {
-    form.map(|Form(fields)| fields)
-        .map_err(|e| invalid_request(format!("send an application/x-www-form-urlencoded body: {e}")))
+    form.map(|Form(fields)| fields).map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return oauth_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                format!("the body is larger than the {} bytes allowed", super::MAX_BODY_BYTES),
+            );
+        }
+        invalid_request(format!("send an application/x-www-form-urlencoded body: {e}"))
+    })
 }
 
 fn no_store(body: Value) -> Response {
