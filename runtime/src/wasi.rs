@@ -187,10 +187,45 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result
             }
         },
     )?;
-    linker.func_wrap(
+    // Clock subscriptions only: the guest sleeps (without holding a thread) until the
+    // earliest one; the event's deadline still ends it.
+    linker.func_wrap_async(
         MODULE,
         "poll_oneoff",
-        |_: Caller<'_, StoreState>, _i: i32, _o: i32, _n: i32, _e: i32| -> i32 { ENOSYS },
+        |mut caller: Caller<'_, StoreState>, (subs, events, count, nevents): (i32, i32, i32, i32)| {
+            Box::new(async move {
+                let memory = memory(&mut caller)?;
+                let mut earliest: Option<(u64, Duration)> = None;
+                {
+                    let data = memory.data(&caller);
+                    for i in 0..count.max(0) as usize {
+                        let at = subs as u32 as usize + i * 48;
+                        let Some(sub) = data.get(at..at + 48) else { return Ok(EFAULT) };
+                        if sub[8] != 0 {
+                            return Ok(ENOSYS);
+                        }
+                        let userdata = u64::from_le_bytes(sub[0..8].try_into().expect("8 bytes"));
+                        let timeout = u64::from_le_bytes(sub[24..32].try_into().expect("8 bytes"));
+                        let absolute = u16::from_le_bytes(sub[40..42].try_into().expect("2 bytes")) & 1 == 1;
+                        let wait = if absolute {
+                            Duration::from_nanos(timeout.saturating_sub(monotonic_nanos()))
+                        } else {
+                            Duration::from_nanos(timeout)
+                        };
+                        if earliest.is_none_or(|(_, best)| wait < best) {
+                            earliest = Some((userdata, wait));
+                        }
+                    }
+                }
+                let Some((userdata, wait)) = earliest else { return Ok(EINVAL) };
+                tokio::time::sleep(wait).await;
+                let mut event = [0u8; 32];
+                event[0..8].copy_from_slice(&userdata.to_le_bytes());
+                let data = memory.data_mut(&mut caller);
+                let ok = write(data, events as u32, &event) && write(data, nevents as u32, &1u32.to_le_bytes());
+                Ok(if ok { SUCCESS } else { EFAULT })
+            })
+        },
     )?;
     linker.func_wrap(MODULE, "sched_yield", |_: Caller<'_, StoreState>| -> i32 { SUCCESS })?;
     linker.func_wrap(MODULE, "proc_exit", |_: Caller<'_, StoreState>, code: i32| -> wasmtime::Result<()> {
