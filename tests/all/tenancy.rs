@@ -342,6 +342,26 @@ async fn a_slowloris_connection_is_closed_and_others_are_served() {
 }
 
 #[tokio::test]
+async fn past_the_connection_cap_a_client_waits_until_a_connection_closes() {
+    let app = spawn_app_with(|config| {
+        config.connections.max_connections = 2;
+        config.connections.head_timeout = Duration::from_secs(60);
+        config.queue.enabled = false;
+    })
+    .await;
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    // Two clients hold every place without sending anything.
+    let first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let second = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut third = tokio::spawn(reqwest::Client::new().get(format!("{}/healthz", app.url)).send());
+    let early = tokio::time::timeout(Duration::from_millis(500), &mut third).await;
+    assert!(early.is_err(), "a third connection was served past the cap: {early:?}");
+    // A place frees up: the waiting client is accepted and answered.
+    drop((first, second));
+    assert_eq!(third.await.unwrap().unwrap().status(), 200);
+}
+
+#[tokio::test]
 async fn the_oauth_token_endpoint_answers_413_past_its_body_limit() {
     let app = spawn_app_with(|config| config.queue.enabled = false).await;
     let form = format!("grant_type=client_credentials&padding={}", "x".repeat(300 * 1024));
