@@ -38,6 +38,9 @@ pub struct ServerConfig {
     /// Where compiled modules are kept as files, mapped on first use instead of read from
     /// the database. Default: `<database file>.artifacts` with SQLite, none with PostgreSQL.
     pub artifact_dir: Option<std::path::PathBuf>,
+    /// Bytes of compiled machine code each process keeps in memory; past it the least
+    /// recently used modules are dropped (and mapped again from their files when needed).
+    pub module_cache_bytes: u64,
     /// What the events log, the queue and the tokens keep, and for how long.
     pub retention: RetentionConfig,
     /// Each tenant's share of slots, public endpoint and queue.
@@ -61,6 +64,7 @@ impl Default for ServerConfig {
             outbound: OutboundConfig::default(),
             metrics_public: false,
             artifact_dir: None,
+            module_cache_bytes: 512 << 20,
             retention: RetentionConfig::default(),
             tenancy: Default::default(),
             connections: Default::default(),

@@ -4,10 +4,13 @@
 //! other process (a restart, another replica) only deserializes it. Versions are immutable,
 //! so a cached entry never goes stale: a new publish is a new key. Each process also keeps
 //! the machine code as files in its artifact directory, which it maps instead of reading
-//! from the database.
+//! from the database. The cache in memory holds at most `--module-cache-bytes` of machine
+//! code: past it the least recently used modules are dropped (reloading one from its file
+//! is a map, about a millisecond; see the restart bench).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
@@ -54,14 +57,73 @@ pub enum ModuleError {
 pub struct ModuleCache {
     runtime: Arc<Runtime>,
     store: Store,
-    prepared: RwLock<HashMap<(String, i64), PreparedModule>>,
+    prepared: RwLock<Prepared>,
+    /// Ticks on every lookup: an entry's `last_used` orders evictions.
+    clock: AtomicU64,
     files: Option<ArtifactFiles>,
 }
 
+/// The modules in memory and the bytes of machine code they hold.
+struct Prepared {
+    entries: HashMap<(String, i64), Entry>,
+    bytes: u64,
+    max_bytes: u64,
+}
+
+struct Entry {
+    module: PreparedModule,
+    /// Size of its machine code (the serialized artifact).
+    bytes: u64,
+    last_used: AtomicU64,
+}
+
+impl Prepared {
+    /// Adds a module, then drops the least recently used others until the cache fits (the
+    /// newest always stays, however big).
+    fn insert(&mut self, key: (String, i64), module: PreparedModule, bytes: u64, now: u64) {
+        let entry = Entry { module, bytes, last_used: AtomicU64::new(now) };
+        if let Some(old) = self.entries.insert(key.clone(), entry) {
+            self.bytes -= old.bytes;
+        }
+        self.bytes += bytes;
+        while self.bytes > self.max_bytes && self.entries.len() > 1 {
+            let oldest = self
+                .entries
+                .iter()
+                .filter(|(k, _)| **k != key)
+                .min_by_key(|(_, e)| e.last_used.load(Ordering::Relaxed))
+                .map(|(k, _)| k.clone());
+            let Some(oldest) = oldest else { break };
+            if let Some(evicted) = self.entries.remove(&oldest) {
+                self.bytes -= evicted.bytes;
+            }
+        }
+    }
+}
+
 impl ModuleCache {
-    /// An empty cache; with `artifact_dir`, compiled modules are also kept there as files.
-    pub fn new(runtime: Arc<Runtime>, store: Store, artifact_dir: Option<PathBuf>) -> Self {
-        Self { runtime, store, prepared: RwLock::new(HashMap::new()), files: artifact_dir.map(ArtifactFiles) }
+    /// An empty cache holding at most `max_bytes` of machine code; with `artifact_dir`,
+    /// compiled modules are also kept there as files.
+    pub fn new(runtime: Arc<Runtime>, store: Store, artifact_dir: Option<PathBuf>, max_bytes: u64) -> Self {
+        let prepared = Prepared { entries: HashMap::new(), bytes: 0, max_bytes };
+        Self {
+            runtime,
+            store,
+            prepared: RwLock::new(prepared),
+            clock: AtomicU64::new(0),
+            files: artifact_dir.map(ArtifactFiles),
+        }
+    }
+
+    /// How many modules are in memory, and the bytes of their machine code.
+    pub fn usage(&self) -> (usize, u64) {
+        let prepared = self.prepared.read().expect("module cache lock");
+        (prepared.entries.len(), prepared.bytes)
+    }
+
+    fn remember(&self, key: (String, i64), module: PreparedModule, bytes: usize) {
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        self.prepared.write().expect("module cache lock").insert(key, module, bytes as u64, now);
     }
 
     /// Validates and compiles `wasm` off the async executor (compiling is CPU-bound).
@@ -78,10 +140,11 @@ impl ModuleCache {
 
     /// Remembers a module just published (and keeps its artifact file).
     pub async fn insert(&self, integration_id: &str, version: i64, compiled: CompiledModule) {
+        let bytes = compiled.artifact.len();
         if let Some(files) = &self.files {
             files.write(&compiled.sha256, compiled.artifact).await;
         }
-        self.prepared.write().expect("module cache lock").insert((integration_id.to_owned(), version), compiled.module);
+        self.remember((integration_id.to_owned(), version), compiled.module, bytes);
     }
 
     /// The prepared module of a version: from memory, else from its artifact file, else
@@ -89,8 +152,9 @@ impl ModuleCache {
     /// compiled again and re-stored.
     pub async fn get(&self, integration_id: &str, version: i64) -> Result<PreparedModule, ModuleError> {
         let key = (integration_id.to_owned(), version);
-        if let Some(module) = self.prepared.read().expect("module cache lock").get(&key) {
-            return Ok(module.clone());
+        if let Some(entry) = self.prepared.read().expect("module cache lock").entries.get(&key) {
+            entry.last_used.store(self.clock.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+            return Ok(entry.module.clone());
         }
         let started = std::time::Instant::now();
         // The wasm's hash names the artifact file; without an artifact directory it is not needed.
@@ -104,8 +168,8 @@ impl ModuleCache {
             source = "database";
             loaded = self.load_stored(integration_id, version, sha256.as_deref()).await?;
         }
-        let module = match loaded {
-            Some(module) => module,
+        let (module, bytes) = match loaded {
+            Some(loaded) => loaded,
             None => {
                 tracing::info!(%integration_id, version, "compiling module: no loadable stored artifact");
                 source = "compiled";
@@ -116,27 +180,32 @@ impl ModuleCache {
                     .ok_or_else(|| ModuleError::Missing(integration_id.to_owned(), version))?;
                 let compiled = self.compile(Arc::new(wasm)).await?;
                 self.store.set_module_artifact(integration_id, version, &compiled.artifact).await?;
+                let bytes = compiled.artifact.len();
                 if let Some(files) = &self.files {
                     files.write(&compiled.sha256, compiled.artifact).await;
                 }
-                compiled.module
+                (compiled.module, bytes)
             }
         };
         tracing::debug!(%integration_id, version, source, took_us = started.elapsed().as_micros() as u64, "module ready");
-        self.prepared.write().expect("module cache lock").insert(key, module.clone());
+        self.remember(key, module.clone(), bytes);
         Ok(module)
     }
 
-    /// The module from the artifact file of the wasm with this hash, when there is a loadable one.
-    async fn load_file(&self, sha256: Option<&str>) -> Option<PreparedModule> {
+    /// The module from the artifact file of the wasm with this hash, when there is a loadable
+    /// one, and the file's size.
+    async fn load_file(&self, sha256: Option<&str>) -> Option<(PreparedModule, usize)> {
         let (Some(files), Some(sha256)) = (&self.files, sha256) else { return None };
         let path = files.path(sha256);
         let runtime = self.runtime.clone();
-        let loaded = tokio::task::spawn_blocking(move || path.exists().then(|| runtime.load_file(&path)))
-            .await
-            .expect("artifact load panicked");
+        let loaded = tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::metadata(&path).ok()?.len() as usize;
+            Some(runtime.load_file(&path).map(|module| (module, bytes)))
+        })
+        .await
+        .expect("artifact load panicked");
         match loaded? {
-            Ok(module) => Some(module),
+            Ok(loaded) => Some(loaded),
             Err(e) => {
                 // Another engine's file, or a damaged one: the database's copy replaces it.
                 tracing::info!(%sha256, error = %e, "artifact file not loadable");
@@ -151,13 +220,14 @@ impl ModuleCache {
         integration_id: &str,
         version: i64,
         sha256: Option<&str>,
-    ) -> Result<Option<PreparedModule>, ModuleError> {
+    ) -> Result<Option<(PreparedModule, usize)>, ModuleError> {
         let Some(artifact) = self.store.module_artifact(integration_id, version).await? else { return Ok(None) };
         let Ok(module) = self.runtime.load(&artifact) else { return Ok(None) };
+        let bytes = artifact.len();
         if let (Some(files), Some(sha256)) = (&self.files, sha256) {
             files.write(sha256, artifact).await;
         }
-        Ok(Some(module))
+        Ok(Some((module, bytes)))
     }
 }
 

@@ -50,7 +50,12 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let (events, events_writer) = EventsLog::spawn(store.clone(), metrics.clone());
         let state = AppState::new(Shared {
-            modules: ModuleCache::new(runtime.clone(), store.clone(), artifact_dir(&config, &store)),
+            modules: ModuleCache::new(
+                runtime.clone(),
+                store.clone(),
+                artifact_dir(&config, &store),
+                config.module_cache_bytes,
+            ),
             store,
             runtime,
             secrets,

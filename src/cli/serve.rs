@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Largest request body of the installations' public endpoints, in bytes [default: 1048576].
     #[arg(long, env = "WEFT_MAX_FETCH_BODY_BYTES")]
     max_fetch_body_bytes: Option<usize>,
+    /// Bytes of compiled modules kept in memory; past it the least recently used are dropped
+    /// and mapped again from their artifact files when next needed [default: 536870912].
+    #[arg(long, env = "WEFT_MODULE_CACHE_BYTES")]
+    module_cache_bytes: Option<u64>,
     /// Jobs (events, tasks, cron firings) this process runs at once; 0 runs none (API only)
     /// [default: 64].
     #[arg(long, env = "WEFT_WORKERS")]
@@ -156,6 +160,7 @@ impl ServeArgs {
             admin_token,
             secret_key,
             max_fetch_body_bytes,
+            module_cache_bytes,
             workers,
             job_lease_secs,
             max_attempts,
@@ -192,6 +197,7 @@ impl ServeArgs {
             admin_token: self.admin_token.clone(),
             secret_key: self.secret_key.clone(),
             max_fetch_body_bytes: self.max_fetch_body_bytes.unwrap_or(defaults.max_fetch_body_bytes),
+            module_cache_bytes: self.module_cache_bytes.unwrap_or(defaults.module_cache_bytes),
             metrics_public: self.metrics_public.unwrap_or(false),
             artifact_dir: self.artifact_dir.clone(),
             ..ServerConfig::default()

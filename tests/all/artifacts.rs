@@ -60,3 +60,27 @@ async fn an_artifact_file_that_does_not_load_is_replaced_from_the_database() {
     assert_eq!(response.status(), 200);
     assert_eq!(std::fs::read(&artifact).unwrap(), stored, "the database's artifact replaced the file");
 }
+
+#[tokio::test]
+async fn the_module_cache_keeps_its_byte_budget_and_reloads_what_it_dropped() {
+    // A budget smaller than one module: only the module used last stays in memory.
+    let app = spawn_app_with(|config| config.module_cache_bytes = 1).await;
+    app.create_org("acme").await;
+    let mut endpoints = Vec::new();
+    for name in ["hello", "hello-too"] {
+        app.publish(name, "acme", hello_wasm()).await;
+        let installation = app.install(name, "acme").await;
+        endpoints.push(installation["urls"]["publicEndpoint"].as_str().unwrap().to_owned());
+    }
+    let modules = &app.state().modules;
+    for round in 0..3 {
+        for endpoint in &endpoints {
+            let response = app.client.get(format!("{endpoint}/round/{round}")).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["path"], format!("/round/{round}"));
+            let (count, bytes) = modules.usage();
+            assert_eq!(count, 1, "one module in memory, {bytes} bytes");
+        }
+    }
+}
