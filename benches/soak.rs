@@ -227,6 +227,11 @@ async fn count(db: &mut sqlx::PgConnection, sql: &str) -> i64 {
     sqlx::query(sql).fetch_one(&mut *db).await.map(|row| row.get::<i64, _>(0)).unwrap_or(-1)
 }
 
+/// `(key, count)` rows of a `SELECT key, count(*) … GROUP BY` query.
+async fn counts_by(db: &mut sqlx::PgConnection, sql: &str) -> Vec<(String, i64)> {
+    sqlx::query(sql).fetch_all(&mut *db).await.unwrap().into_iter().map(|row| (row.get(0), row.get(1))).collect()
+}
+
 #[tokio::main]
 async fn main() {
     let secs: u64 = std::env::var("WEFT_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(180);
@@ -324,14 +329,8 @@ async fn main() {
     }
 
     let logged = read_log(&mut db).await;
-    let delivery_states: Vec<(String, i64)> =
-        sqlx::query("SELECT status, count(*) FROM application_deliveries GROUP BY status ORDER BY 1")
-            .fetch_all(&mut db)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
+    let delivery_states =
+        counts_by(&mut db, "SELECT status, count(*) FROM application_deliveries GROUP BY status ORDER BY 1").await;
     println!("delivery log by status: {delivery_states:?}");
     let undelivered: Vec<u64> = {
         let delivered = delivered.lock().unwrap();
@@ -364,14 +363,9 @@ async fn main() {
         println!("event {n} not delivered: {rows:?}");
     }
     let dead = count(&mut db, "SELECT count(*) FROM jobs WHERE status = 'dead'").await;
-    let cron_jobs: Vec<(String, i64)> =
-        sqlx::query("SELECT idempotency_key, count(*) FROM jobs WHERE idempotency_key LIKE 'cron:%' GROUP BY 1")
-            .fetch_all(&mut db)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
+    let cron_jobs =
+        counts_by(&mut db, "SELECT idempotency_key, count(*) FROM jobs WHERE idempotency_key LIKE 'cron:%' GROUP BY 1")
+            .await;
     let delivered = delivered.lock().unwrap().clone();
 
     let missing = |accepted: &BTreeSet<u64>, seen: &BTreeMap<u64, usize>| {
