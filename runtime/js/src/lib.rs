@@ -163,6 +163,7 @@ fn load(bundle: &[u8]) -> Result<(), LoadError> {
     let runtime = Runtime::new().map_err(|e| fail("threw", format!("cannot start the engine: {e}")))?;
     runtime.set_max_stack_size(MAX_STACK_BYTES);
     let context = Context::full(&runtime).map_err(|e| fail("threw", format!("cannot start the engine: {e}")))?;
+    runtime.set_host_promise_rejection_tracker(Some(Box::new(track_rejection)));
     let result = context.with(|ctx| -> Result<(), LoadError> {
         native::install(&ctx).map_err(|e| fail("threw", format!("engine natives: {e}")))?;
         let mut options = rquickjs::context::EvalOptions::default();
@@ -196,6 +197,14 @@ fn load(bundle: &[u8]) -> Result<(), LoadError> {
     runtime.run_gc();
     ENGINE.with_borrow_mut(|engine| *engine = Some(Engine { runtime, context }));
     Ok(())
+}
+
+/// Hands a rejection without a handler (or a handler attached later) to the dispatcher.
+fn track_rejection<'js>(ctx: Ctx<'js>, promise: Value<'js>, reason: Value<'js>, handled: bool) {
+    let Ok(weft) = ctx.globals().get::<_, Object>("__weft") else { return };
+    if let Ok(rejection) = weft.get::<_, Function>("rejection") {
+        let _ = rejection.call::<_, ()>((promise, reason, handled));
+    }
 }
 
 /// The message, stack, line and column of a caught exception.

@@ -1032,7 +1032,22 @@
   const DISPATCH_URL = 'https://integration.weft/v1';
   const statusCode = (s) => (Number.isInteger(s) && s >= 400 && s <= 599 ? s : 500);
   const errorText = (e) => (e instanceof Error ? `${e.name === 'Error' ? '' : e.name + ': '}${e.message}` : `uncaught ${inspect(e, 1, [])}`);
-  const report = (header, body) => native.finish(JSON.stringify(header), body || new Uint8Array(0));
+  // The outcome is handed over once no promise job is left (see `tick`), so that rejections
+  // nobody handled by then are known.
+  let finished = null;
+  let isFetchEvent = false;
+  const unhandled = new Map();
+  const report = (header, body) => { if (!finished) finished = { header, body }; };
+  const finalize = () => {
+    let { header, body } = finished;
+    for (const reason of unhandled.values()) {
+      const text = reason instanceof Error && typeof reason.stack === 'string' ? reason.stack : errorText(reason);
+      console.error(`Uncaught (in promise) ${text}`);
+      // A response already made is still answered (as Workers do); another event fails.
+      if (!isFetchEvent && !header.error) { header = { error: { code: 500, message: `unhandled rejection: ${errorText(reason)}` } }; body = null; }
+    }
+    native.finish(JSON.stringify(header), body || new Uint8Array(0));
+  };
   const fail = (e) => {
     const text = errorText(e);
     if (/out of memory/.test(text)) native.abort();
@@ -1068,10 +1083,12 @@
     dispatch(eventJson, environmentJson, body) {
       timers = [];
       virtualNow = 0;
+      finished = null;
+      unhandled.clear();
       let isFetch = false;
       try {
         const event = JSON.parse(eventJson);
-        isFetch = event && event.type === 'fetch';
+        isFetch = isFetchEvent = !!event && event.type === 'fetch';
         const form = new FormData();
         form.append('event', eventJson);
         form.append('environment', environmentJson);
@@ -1119,7 +1136,15 @@
         fail(e);
       }
     },
-    tick,
+    // Called when no promise job is left: hands over the outcome, or fires the next timer.
+    tick() {
+      if (finished) { finalize(); return true; }
+      return tick();
+    },
+    // The engine's promise rejection tracker.
+    rejection(promise, reason, handled) {
+      if (handled) unhandled.delete(promise); else unhandled.set(promise, reason);
+    },
   };
   Object.defineProperty(G, '__weft', { value: Object.freeze(weft) });
   delete G.__native;
