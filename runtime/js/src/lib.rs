@@ -27,6 +27,9 @@ const INPUT_BUFFER_BYTES: usize = 64 << 10;
 /// that runaway recursion is a RangeError rather than a trap.
 const MAX_STACK_BYTES: usize = 512 << 10;
 
+/// How much an event may allocate before QuickJS collects garbage.
+const GC_HEADROOM: usize = 4 << 20;
+
 struct Engine {
     runtime: Runtime,
     context: Context,
@@ -193,8 +196,12 @@ fn load(bundle: &[u8]) -> Result<(), LoadError> {
         Ok(())
     });
     result?;
-    // Collect what loading left behind, so the snapshot holds less garbage.
+    // Collect what loading left behind, so the snapshot holds less garbage. Each event
+    // starts from the snapshot, so garbage never accumulates across events: let one event
+    // allocate GC_HEADROOM before collecting (a collection walks the whole heap).
     runtime.run_gc();
+    let in_use = runtime.memory_usage().malloc_size.max(0) as usize;
+    runtime.set_gc_threshold(in_use + GC_HEADROOM);
     ENGINE.with_borrow_mut(|engine| *engine = Some(Engine { runtime, context }));
     Ok(())
 }

@@ -530,15 +530,30 @@
     return h;
   };
   const URL_RE = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/s;
+  // Parsed absolute URLs by their text: an event parses the same few URLs several times
+  // (the dispatcher's, the request's), and parsing costs more than copying.
+  const parsed = new Map();
+  const FIELDS = ['_protocol', '_username', '_password', '_hostname', '_port', '_pathname', '_search', '_hash', '_opaque'];
   class URL {
     constructor(url, base) {
-      const input = String(url).replace(/^[\x00-\x20]+|[\x00-\x20]+$/g, '').replace(/[\t\n\r]/g, '');
+      const text = String(url);
+      const known = base === undefined ? parsed.get(text) : undefined;
+      if (known) { for (const f of FIELDS) this[f] = known[f]; return; }
+      let input = text;
+      if (input.charCodeAt(0) <= 0x20 || input.charCodeAt(input.length - 1) <= 0x20) input = input.replace(/^[\x00-\x20]+|[\x00-\x20]+$/g, '');
+      if (input.includes('\t') || input.includes('\n') || input.includes('\r')) input = input.replace(/[\t\n\r]/g, '');
       let baseUrl = null;
       if (base !== undefined) baseUrl = base instanceof URL ? base : new URL(base);
       const m = URL_RE.exec(input);
       if (m) this._parseAbsolute(m[1].toLowerCase() + ':', m[2], baseUrl);
       else if (baseUrl) this._parseRelative(input, baseUrl);
       else throw new TypeError(`Invalid URL: '${url}'`);
+      if (base === undefined) {
+        if (parsed.size >= 64) parsed.delete(parsed.keys().next().value);
+        const entry = {};
+        for (const f of FIELDS) entry[f] = this[f];
+        parsed.set(text, entry);
+      }
     }
     _reset(protocol) {
       this._protocol = protocol; this._username = ''; this._password = ''; this._hostname = ''; this._port = '';
@@ -1030,6 +1045,7 @@
   // `environment` and `fetch-body`), calls the integration, and reports the outcome.
   let handler = null;
   const DISPATCH_URL = 'https://integration.weft/v1';
+  new URL(DISPATCH_URL);
   const statusCode = (s) => (Number.isInteger(s) && s >= 400 && s <= 599 ? s : 500);
   const errorText = (e) => (e instanceof Error ? `${e.name === 'Error' ? '' : e.name + ': '}${e.message}` : `uncaught ${inspect(e, 1, [])}`);
   // The outcome is handed over once no promise job is left (see `tick`), so that rejections
