@@ -161,8 +161,13 @@ async fn guests_always_reach_wefts_own_api_origin_and_no_other_loopback_port() {
     assert_ne!(status, 200, "{body}");
     assert!(body.to_string().contains("not in the integration's allowed hosts"), "{body}");
     // Even listed in connect-src, another loopback port stays a private address.
-    app.publish_with("probe", "acme", probe_wasm(), json!({"contentSecurityPolicy": "connect-src 127.0.0.1 localhost"}))
-        .await;
+    app.publish_with(
+        "probe",
+        "acme",
+        probe_wasm(),
+        json!({"contentSecurityPolicy": "connect-src 127.0.0.1 localhost"}),
+    )
+    .await;
     let (status, body) = fetch_through(&app, &endpoint, &format!("http://127.0.0.1:{port}/pong")).await;
     assert_ne!(status, 200, "{body}");
     assert!(body.to_string().contains("not a public address"), "{body}");
