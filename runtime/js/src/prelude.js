@@ -212,8 +212,22 @@
   };
 
   // ---------------------------------------------------------------- randomness and crypto
-  const randomBytes = (n) => { const b = new Uint8Array(n); native.random(b); return b; };
+  // Random values read while the script loads would be the same in every event (the
+  // snapshot keeps them): refused until the handler runs.
+  let loading = true;
+  const fillRandom = (bytes) => {
+    if (loading) throw new Error('random values are not available while the script loads (at publish): they would be the same in every event; read them inside a handler');
+    native.random(bytes);
+  };
+  const randomBytes = (n) => { const b = new Uint8Array(n); fillRandom(b); return b; };
+  // While loading, Math.random is a fixed-seed generator (libraries call it at their top
+  // level; what they get is the same in every event, as a snapshot means); crypto refuses.
+  let seed = 0x2545f491;
   Math.random = () => {
+    if (loading) {
+      seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+      return (seed >>> 0) / 2 ** 32;
+    }
     const b = randomBytes(8);
     // 53 random bits.
     return ((b[0] & 0x1f) * 2 ** 48 + b[1] * 2 ** 40 + b[2] * 2 ** 32 + b[3] * 2 ** 24 + b[4] * 2 ** 16 + b[5] * 2 ** 8 + b[6]) / 2 ** 53;
@@ -303,7 +317,7 @@
         throw new DOMException('getRandomValues takes an integer typed array', 'TypeMismatchError');
       }
       if (array.byteLength > 65536) throw new DOMException('getRandomValues takes at most 65536 bytes', 'QuotaExceededError');
-      native.random(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+      fillRandom(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
       return array;
     },
     randomUUID() {
@@ -1074,6 +1088,7 @@
   const weft = {
     // Called once, after the bundle: finds what handles events.
     adopt(namespace) {
+      loading = false;
       const exported = namespace.default;
       if (exported && typeof exported.fetch === 'function') handler = (req, env, ctx) => exported.fetch(req, env, ctx);
       else if (typeof exported === 'function' && exported.prototype && typeof exported.prototype.fetch === 'function') {
