@@ -23,6 +23,7 @@ async fn publish_install_and_log(store: &Store) {
         wasm: b"\0asm",
         artifact: b"compiled",
         sha256: "00",
+        source: None,
     };
     let hello = store.publish_version(version("acme")).await.unwrap().unwrap();
     assert_eq!(hello.current_version, 1);
