@@ -302,7 +302,7 @@ impl Runtime {
             let outcome = load(&mut store, instance, script).await;
             let outcome = match outcome {
                 Ok(outcome) => outcome,
-                Err(error) => return Err(load_trap(&store, error, deadline, self.config().max_limits.memory_bytes)),
+                Err(error) => return Err(load_trap(error, deadline, self.config().max_limits.memory_bytes)),
             };
             if let Some(error) = script_error(&outcome) {
                 return Err(error);
@@ -399,7 +399,7 @@ fn script_error(header: &[u8]) -> Option<ScriptError> {
     })
 }
 
-fn load_trap(store: &Store<LoadState>, error: wasmtime::Error, deadline: Duration, memory: usize) -> ScriptError {
+fn load_trap(error: wasmtime::Error, deadline: Duration, memory: usize) -> ScriptError {
     let message = if error.downcast_ref::<DeadlinePassed>().is_some() {
         format!("the script's top level ran longer than {} ms while loading", deadline.as_millis())
     } else if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::StackOverflow)) {
