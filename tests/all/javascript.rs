@@ -375,3 +375,54 @@ async fn each_hostile_script_fails_alone_with_its_kind_while_a_healthy_integrati
     let hello = app.install("hello", "acme").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
     assert_eq!(app.client.get(hello).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn a_javascript_version_whose_compiled_code_is_lost_is_compiled_again_from_its_stored_snapshot() {
+    let app = app().await;
+    let script = module("if (route === 'hi') return new Response('hi after a restart');");
+    let endpoint = install_script(&app, "again", &script, json!({})).await;
+    let endpoint = endpoint.trim_start_matches(&app.url).to_owned();
+    let database_url = app.database_url.clone();
+    let _dir = app.stop().await;
+    // No artifact file, no stored artifact: only the stored snapshot is left to run.
+    let artifacts = format!("{}.artifacts", database_url.strip_prefix("sqlite://").unwrap());
+    std::fs::remove_dir_all(&artifacts).unwrap();
+    let store = weft::store::Store::connect(&database_url).await.unwrap();
+    let again = store.integration("again").await.unwrap().unwrap();
+    store.set_module_artifact(&again.id, 1, b"made by another engine").await.unwrap();
+    let source = store.module_source(&again.id, 1).await.unwrap();
+    assert_eq!(source.as_deref(), Some(script.as_bytes()), "the bundle is kept beside its snapshot");
+    drop(store);
+
+    let url = database_url.clone();
+    let app = spawn_app_with(move |config| config.database_url = url).await;
+    let response = app.client.get(format!("{}{endpoint}/hi", app.url)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "hi after a restart");
+}
+
+#[tokio::test]
+async fn weft_check_and_publish_take_a_bundle_named_by_weft_toml() {
+    let app = app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "name = \"bundled\"\ntitle = \"Bundled\"\ndescription = \"A bundle.\"\norganization = \"acme\"\n\
+                    script = \"dist/bundle.js\"\n";
+    std::fs::write(dir.path().join("weft.toml"), manifest).unwrap();
+    std::fs::create_dir(dir.path().join("dist")).unwrap();
+    std::fs::write(dir.path().join("dist/bundle.js"), "export default {\n  fetch() {\n    return 1 +;\n  }\n};\n")
+        .unwrap();
+    let output = weft(&app, dir.path(), &["check"], None).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("syntax_error") && stderr.contains("line 3"), "{stderr}");
+
+    std::fs::write(dir.path().join("dist/bundle.js"), module("if (route === 'b') return new Response('bundled');"))
+        .unwrap();
+    let output = weft(&app, dir.path(), &["check", "--json"], None).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let checked: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(checked["module"]["language"], "javascript", "{checked}");
+    let output = weft(&app, dir.path(), &["publish"], None).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let endpoint = app.install("bundled", "acme").await["urls"]["publicEndpoint"].as_str().unwrap().to_owned();
+    assert_eq!(app.client.get(format!("{endpoint}/b")).send().await.unwrap().text().await.unwrap(), "bundled");
+}
