@@ -167,7 +167,7 @@ pub enum Target {
 pub struct PublishBody {
     pub title: String,
     pub description: String,
-    /// The module, base64.
+    /// The module, base64; or a JavaScript bundle, as its source text (see [`Script`]).
     pub script: String,
     pub organization: String,
     pub icon: Option<String>,
