@@ -199,19 +199,6 @@ impl Store {
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
-    /// Cancels every pending delivery of an application.
-    pub async fn cancel_pending_deliveries(&self, app_id: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE application_deliveries SET status = 'cancelled', lease_until = NULL, updated_at = $2 \
-             WHERE app_id = $1 AND status = 'pending'",
-        )
-        .bind(app_id)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// Deletes settled deliveries last changed before `before` (ms); returns how many.
     pub async fn prune_deliveries(&self, before: i64) -> Result<u64> {
         let deleted = sqlx::query("DELETE FROM application_deliveries WHERE status <> 'pending' AND updated_at < $1")
@@ -226,26 +213,14 @@ impl Store {
     /// its attempts reset. `None` when there is no such delivery; `Some(false)` when it is
     /// pending or cancelled.
     pub async fn redeliver(&self, app_id: &str, id: &str) -> Result<Option<bool>> {
-        let now = now_ms();
-        let updated = sqlx::query(
-            "UPDATE application_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $3, \
-             lease_until = NULL, updated_at = $3 WHERE id = $1 AND app_id = $2 AND status IN ('succeeded', 'failed')",
+        self.update_if(
+            "application_deliveries",
+            ("app_id", app_id),
+            id,
+            "status = 'pending', attempts = 0, next_attempt_at = $3, lease_until = NULL, updated_at = $3",
+            "status IN ('succeeded', 'failed')",
         )
-        .bind(id)
-        .bind(app_id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if updated == 1 {
-            return Ok(Some(true));
-        }
-        let exists = sqlx::query("SELECT id FROM application_deliveries WHERE id = $1 AND app_id = $2")
-            .bind(id)
-            .bind(app_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(exists.map(|_| false))
+        .await
     }
 
     /// A page of an application's deliveries, newest first, and their total.
@@ -278,7 +253,11 @@ impl Store {
 }
 
 /// Inserts deliveries due now, a few hundred rows per statement.
-async fn insert_deliveries(connection: &mut AnyConnection, backend: Backend, deliveries: &[NewDelivery]) -> Result<()> {
+pub(super) async fn insert_deliveries(
+    connection: &mut AnyConnection,
+    backend: Backend,
+    deliveries: &[NewDelivery],
+) -> Result<()> {
     let now = now_ms();
     for chunk in deliveries.chunks(400) {
         let sql = format!(
@@ -306,5 +285,18 @@ async fn insert_deliveries(connection: &mut AnyConnection, backend: Backend, del
         }
         insert.execute(&mut *connection).await?;
     }
+    Ok(())
+}
+
+/// Cancels every pending delivery of an application (see `Store::archive_application`).
+pub(super) async fn cancel_pending(connection: &mut AnyConnection, app_id: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE application_deliveries SET status = 'cancelled', lease_until = NULL, updated_at = $2 \
+         WHERE app_id = $1 AND status = 'pending'",
+    )
+    .bind(app_id)
+    .bind(now_ms())
+    .execute(connection)
+    .await?;
     Ok(())
 }
