@@ -40,36 +40,34 @@ pub async fn deliveries_for_event(
     event: &Value,
 ) -> Result<Vec<NewDelivery>, StoreError> {
     let mut deliveries = Vec::new();
-    for app in state.store.active_applications_of_org(org_id).await? {
-        for webhook in state.store.live_webhooks(&app.id).await? {
-            if !webhook_enabled(&webhook) {
-                continue;
-            }
-            let subscriptions = state.store.subscriptions(&webhook.id).await?;
-            let matching: Vec<&SubscriptionRecord> =
-                subscriptions.iter().filter(|s| s.enabled && subscription_matches(&s.definition, event)).collect();
-            if matching.is_empty() {
-                continue;
-            }
-            let Some(url) = webhook_url(&app, &webhook) else { continue };
-            let (body, content_type) = webhook_body(state, &app, &webhook, org_id, &matching, event);
-            let retries = webhook.settings["doRetries"].as_bool().unwrap_or(true);
-            let accepted = webhook.settings["acceptedHttpResponseCodes"]
-                .as_array()
-                .map(|codes| codes.iter().filter_map(Value::as_i64).collect())
-                .unwrap_or_default();
-            deliveries.push(NewDelivery {
-                id: crate::ids::random("whd_", 24),
-                app_id: app.id.clone(),
-                webhook_id: Some(webhook.id.clone()),
-                kind: "webhook".into(),
-                url,
-                body,
-                content_type,
-                max_attempts: if retries { MAX_ATTEMPTS_WITH_RETRIES } else { 1 },
-                accepted_codes: accepted,
-            });
+    for route in state.store.delivery_routes(org_id).await? {
+        let (app, webhook) = (&route.app, &route.webhook);
+        if !webhook_enabled(webhook) {
+            continue;
         }
+        let matching: Vec<&SubscriptionRecord> =
+            route.subscriptions.iter().filter(|s| subscription_matches(&s.definition, event)).collect();
+        if matching.is_empty() {
+            continue;
+        }
+        let Some(url) = webhook_url(app, webhook) else { continue };
+        let (body, content_type) = webhook_body(state, app, webhook, org_id, &matching, event);
+        let retries = webhook.settings["doRetries"].as_bool().unwrap_or(true);
+        let accepted = webhook.settings["acceptedHttpResponseCodes"]
+            .as_array()
+            .map(|codes| codes.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        deliveries.push(NewDelivery {
+            id: crate::ids::random("whd_", 24),
+            app_id: app.id.clone(),
+            webhook_id: Some(webhook.id.clone()),
+            kind: "webhook".into(),
+            url,
+            body,
+            content_type,
+            max_attempts: if retries { MAX_ATTEMPTS_WITH_RETRIES } else { 1 },
+            accepted_codes: accepted,
+        });
     }
     Ok(deliveries)
 }

@@ -15,7 +15,7 @@ use super::{Result, Store, StoreError, now_ms};
 pub use authorizations::{Authorizations, TooManyContexts};
 pub use deliveries::{DeliveryAttempt, DeliveryRecord, NewDelivery};
 pub use oauth::{OAuthCode, Redeemed, RefreshToken};
-pub use webhooks::{SubscriptionRecord, WebhookRecord};
+pub use webhooks::{DeliveryRoute, SubscriptionRecord, WebhookRecord};
 
 /// An application.
 #[derive(Debug, Clone)]
