@@ -99,13 +99,15 @@ async fn versions(
     let versions = state.store.versions(&integration.id, limit).await?;
     let items: Vec<Value> = versions
         .into_iter()
-        .map(|(version, published, size, sha256)| {
+        .map(|v| {
             json!({
-                "version": version,
-                "publishedAt": super::timestamp(published),
-                "size": size,
-                "sha256": sha256,
-                "current": version == integration.current_version,
+                "version": v.version,
+                "publishedAt": super::timestamp(v.created_at),
+                "size": v.size,
+                "sha256": v.sha256,
+                "current": v.version == integration.current_version,
+                "language": if v.source_size.is_some() { "javascript" } else { "wasm" },
+                "sourceBytes": v.source_size,
             })
         })
         .collect();

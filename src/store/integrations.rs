@@ -62,6 +62,21 @@ pub struct NewVersion<'a> {
     pub artifact: &'a [u8],
     /// Hex SHA-256 of `wasm`.
     pub sha256: &'a str,
+    /// A JavaScript bundle's source (`wasm` is then the engine's snapshot of it).
+    pub source: Option<&'a [u8]>,
+}
+
+/// One published version, as the versions list shows it.
+#[derive(Debug, Clone)]
+pub struct VersionSummary {
+    pub version: i64,
+    /// Published at, in ms.
+    pub created_at: i64,
+    /// The module's size in bytes.
+    pub size: i64,
+    pub sha256: String,
+    /// The JavaScript bundle's size, for a JavaScript version.
+    pub source_size: Option<i64>,
 }
 
 const COLUMNS: &str = "id, name, org_id, visibility, target, current_version, manifest, created_at, updated_at";
@@ -112,8 +127,8 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let integration = record(&row)?;
         sqlx::query(
-            "INSERT INTO integration_versions (integration_id, version, wasm, artifact, sha256, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO integration_versions (integration_id, version, wasm, artifact, sha256, created_at, source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&integration.id)
         .bind(integration.current_version)
@@ -121,6 +136,7 @@ impl Store {
         .bind(new.artifact)
         .bind(new.sha256)
         .bind(now)
+        .bind(new.source)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -170,6 +186,16 @@ impl Store {
         let sql = format!("SELECT sha256 FROM integration_versions {index} WHERE integration_id = $1 AND version = $2");
         let row = sqlx::query(&sql).bind(integration_id).bind(version).fetch_optional(&self.pool).await?;
         Ok(row.map(|row| row.try_get("sha256")).transpose()?)
+    }
+
+    /// The JavaScript bundle a version was published from (`None` for a WebAssembly one).
+    pub async fn module_source(&self, integration_id: &str, version: i64) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT source FROM integration_versions WHERE integration_id = $1 AND version = $2")
+            .bind(integration_id)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get("source")).transpose()?.flatten())
     }
 
     /// The module bytes of a version.
@@ -260,11 +286,11 @@ impl Store {
         rows.iter().map(record).collect()
     }
 
-    /// The newest `limit` versions of integration `integration_id`: (version, published at
-    /// in ms, module size in bytes, SHA-256), newest first.
-    pub async fn versions(&self, integration_id: &str, limit: i64) -> Result<Vec<(i64, i64, i64, String)>> {
+    /// The newest `limit` versions of integration `integration_id`, newest first.
+    pub async fn versions(&self, integration_id: &str, limit: i64) -> Result<Vec<VersionSummary>> {
         let rows = sqlx::query(
-            "SELECT version, created_at, CAST(LENGTH(wasm) AS BIGINT) AS size, sha256 FROM integration_versions \
+            "SELECT version, created_at, CAST(LENGTH(wasm) AS BIGINT) AS size, sha256, \
+                CAST(LENGTH(source) AS BIGINT) AS source_size FROM integration_versions \
              WHERE integration_id = $1 ORDER BY version DESC LIMIT $2",
         )
         .bind(integration_id)
@@ -273,7 +299,13 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                Ok((row.try_get("version")?, row.try_get("created_at")?, row.try_get("size")?, row.try_get("sha256")?))
+                Ok(VersionSummary {
+                    version: row.try_get("version")?,
+                    created_at: row.try_get("created_at")?,
+                    size: row.try_get("size")?,
+                    sha256: row.try_get("sha256")?,
+                    source_size: row.try_get("source_size")?,
+                })
             })
             .collect()
     }
