@@ -17,7 +17,7 @@ use crate::store::{ApplicationRecord, TooManyContexts};
 /// Most UI extensions per context, rights per request, contexts per application.
 const MAX_ITEMS: usize = 100;
 /// Unfurl contents and external-auth requests kept per application.
-pub(crate) const MAX_UNFURLS: i64 = 1000;
+const MAX_UNFURLS: i64 = 1000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
