@@ -99,14 +99,20 @@ async fn versions(
     let versions = state.store.versions(&integration.id, limit).await?;
     let items: Vec<Value> = versions
         .into_iter()
-        .map(|(version, published, size, sha256)| {
-            json!({
-                "version": version,
-                "publishedAt": super::timestamp(published),
-                "size": size,
-                "sha256": sha256,
-                "current": version == integration.current_version,
-            })
+        .map(|v| {
+            let mut item = json!({
+                "version": v.version,
+                "publishedAt": super::timestamp(v.published_at),
+                "size": v.size,
+                "sha256": v.sha256,
+                "current": v.version == integration.current_version,
+            });
+            // As publish answered: `abi`, `snapshot` and, when not taken, `snapshotReason`;
+            // absent for versions published before these were stored.
+            if let Some(Value::Object(module)) = v.module.as_ref().map(crate::modules::module_report) {
+                item.as_object_mut().expect("an object").extend(module);
+            }
+            item
         })
         .collect();
     Ok(Json(json!({ "count": items.len(), "items": items })))

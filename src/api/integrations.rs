@@ -92,6 +92,7 @@ async fn publish(
     let visibility = serde_json::to_value(body.visibility).expect("enum encodes");
     let target = serde_json::to_value(body.target).expect("enum encodes");
     let manifest = body.stored_manifest(wasm.len());
+    let facts = crate::modules::module_facts(&compiled.module);
     let integration = state
         .store
         .publish_version(NewVersion {
@@ -103,10 +104,11 @@ async fn publish(
             wasm: &wasm,
             artifact: &compiled.artifact,
             sha256: &compiled.sha256,
+            module: &facts,
         })
         .await?
         .ok_or_else(|| ApiError::conflict(format!("integration `{name}` belongs to another organization")))?;
-    let module = crate::modules::module_report(&compiled.module);
+    let module = crate::modules::module_report(&facts);
     state.modules.insert(&integration.id, integration.current_version, compiled).await;
     if let Some(secrets) = &body.secrets {
         let sealed = state.secrets.seal(serde_json::to_string(secrets).expect("strings encode").as_bytes());

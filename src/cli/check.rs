@@ -86,6 +86,6 @@ pub fn check(dir: &Path) -> anyhow::Result<Checked> {
     let runtime = Runtime::new(config).context("starting the wasm runtime")?;
     let module = runtime.compile(&wasm).map_err(|e| anyhow!("script: {}: {e}", script.display()))?;
     let schedules = body.schedules.as_ref().and_then(Value::as_array).map_or(0, Vec::len);
-    let report = crate::modules::module_report(&module);
+    let report = crate::modules::module_report(&crate::modules::module_facts(&module));
     Ok(Checked { name: manifest.name, module: script, bytes: wasm.len(), schedules, report })
 }

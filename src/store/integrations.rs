@@ -62,6 +62,35 @@ pub struct NewVersion<'a> {
     pub artifact: &'a [u8],
     /// Hex SHA-256 of `wasm`.
     pub sha256: &'a str,
+    /// What compiling it at publish found (shown with the version).
+    pub module: &'a ModuleFacts,
+}
+
+/// What publish found of a version's module: the guest ABI it speaks and whether it was
+/// pre-initialised (snapshotted), or why it runs as published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleFacts {
+    /// Guest ABI version (1 or 2).
+    pub abi: i64,
+    /// Whether the module was pre-initialised at publish.
+    pub snapshot: bool,
+    /// Why it was not, when it was not.
+    pub snapshot_reason: Option<String>,
+}
+
+/// One published version, as the versions list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSummary {
+    /// Version number.
+    pub version: i64,
+    /// When it was published (ms).
+    pub published_at: i64,
+    /// Size of the wasm in bytes.
+    pub size: i64,
+    /// Hex SHA-256 of the wasm.
+    pub sha256: String,
+    /// What publish found of its module; `None` for versions published before it was stored.
+    pub module: Option<ModuleFacts>,
 }
 
 const COLUMNS: &str = "id, name, org_id, visibility, target, current_version, manifest, created_at, updated_at";
@@ -112,8 +141,9 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let integration = record(&row)?;
         sqlx::query(
-            "INSERT INTO integration_versions (integration_id, version, wasm, artifact, sha256, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO integration_versions \
+                (integration_id, version, wasm, artifact, sha256, created_at, abi, snapshot, snapshot_reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&integration.id)
         .bind(integration.current_version)
@@ -121,6 +151,9 @@ impl Store {
         .bind(new.artifact)
         .bind(new.sha256)
         .bind(now)
+        .bind(new.module.abi)
+        .bind(i64::from(new.module.snapshot))
+        .bind(new.module.snapshot_reason.as_deref())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -260,12 +293,11 @@ impl Store {
         rows.iter().map(record).collect()
     }
 
-    /// The newest `limit` versions of integration `integration_id`: (version, published at
-    /// in ms, module size in bytes, SHA-256), newest first.
-    pub async fn versions(&self, integration_id: &str, limit: i64) -> Result<Vec<(i64, i64, i64, String)>> {
+    /// The newest `limit` versions of integration `integration_id`, newest first.
+    pub async fn versions(&self, integration_id: &str, limit: i64) -> Result<Vec<VersionSummary>> {
         let rows = sqlx::query(
-            "SELECT version, created_at, CAST(LENGTH(wasm) AS BIGINT) AS size, sha256 FROM integration_versions \
-             WHERE integration_id = $1 ORDER BY version DESC LIMIT $2",
+            "SELECT version, created_at, CAST(LENGTH(wasm) AS BIGINT) AS size, sha256, abi, snapshot, snapshot_reason \
+             FROM integration_versions WHERE integration_id = $1 ORDER BY version DESC LIMIT $2",
         )
         .bind(integration_id)
         .bind(limit)
@@ -273,7 +305,18 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                Ok((row.try_get("version")?, row.try_get("created_at")?, row.try_get("size")?, row.try_get("sha256")?))
+                let abi: Option<i64> = row.try_get("abi")?;
+                let snapshot: Option<i64> = row.try_get("snapshot")?;
+                let module = abi.zip(snapshot).map(|(abi, snapshot)| -> Result<ModuleFacts> {
+                    Ok(ModuleFacts { abi, snapshot: snapshot != 0, snapshot_reason: row.try_get("snapshot_reason")? })
+                });
+                Ok(VersionSummary {
+                    version: row.try_get("version")?,
+                    published_at: row.try_get("created_at")?,
+                    size: row.try_get("size")?,
+                    sha256: row.try_get("sha256")?,
+                    module: module.transpose()?,
+                })
             })
             .collect()
     }

@@ -39,6 +39,7 @@ async fn directory_and_installations(store: &Store) {
         wasm: b"\0asm",
         artifact: b"compiled",
         sha256: "00",
+        module: &weft::store::ModuleFacts { abi: 2, snapshot: true, snapshot_reason: None },
     };
     let hello = store.publish_version(version).await.unwrap().unwrap();
     store.set_integration_secrets(&hello.id, "v1:sealed").await.unwrap();
@@ -54,6 +55,7 @@ async fn directory_and_installations(store: &Store) {
         wasm: b"\0asm",
         artifact: b"compiled",
         sha256: "00",
+        module: &weft::store::ModuleFacts { abi: 2, snapshot: true, snapshot_reason: None },
     };
     store.publish_version(private).await.unwrap().unwrap();
     let names = |list: Vec<weft::store::IntegrationRecord>| list.into_iter().map(|i| i.name).collect::<Vec<_>>();
