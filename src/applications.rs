@@ -19,6 +19,8 @@ pub use delivery::DeliveryWorker;
 
 /// Attempts of a payload when retries are on.
 pub const MAX_ATTEMPTS_WITH_RETRIES: i64 = 6;
+/// Links kept in an application's unfurl queue (the oldest go first).
+pub const UNFURL_QUEUE_LENGTH: i64 = 1000;
 /// Attempts of an ApplicationUninstalledPayload before the application is archived anyway.
 pub const UNINSTALL_ATTEMPTS: i64 = 3;
 
@@ -38,36 +40,34 @@ pub async fn deliveries_for_event(
     event: &Value,
 ) -> Result<Vec<NewDelivery>, StoreError> {
     let mut deliveries = Vec::new();
-    for app in state.store.active_applications_of_org(org_id).await? {
-        for webhook in state.store.live_webhooks(&app.id).await? {
-            if !webhook_enabled(&webhook) {
-                continue;
-            }
-            let subscriptions = state.store.subscriptions(&webhook.id).await?;
-            let matching: Vec<&SubscriptionRecord> =
-                subscriptions.iter().filter(|s| s.enabled && subscription_matches(&s.definition, event)).collect();
-            if matching.is_empty() {
-                continue;
-            }
-            let Some(url) = webhook_url(&app, &webhook) else { continue };
-            let (body, content_type) = webhook_body(state, &app, &webhook, org_id, &matching, event);
-            let retries = webhook.settings["doRetries"].as_bool().unwrap_or(true);
-            let accepted = webhook.settings["acceptedHttpResponseCodes"]
-                .as_array()
-                .map(|codes| codes.iter().filter_map(Value::as_i64).collect())
-                .unwrap_or_default();
-            deliveries.push(NewDelivery {
-                id: crate::ids::random("whd_", 24),
-                app_id: app.id.clone(),
-                webhook_id: Some(webhook.id.clone()),
-                kind: "webhook".into(),
-                url,
-                body,
-                content_type,
-                max_attempts: if retries { MAX_ATTEMPTS_WITH_RETRIES } else { 1 },
-                accepted_codes: accepted,
-            });
+    for route in state.store.delivery_routes(org_id).await? {
+        let (app, webhook) = (&route.app, &route.webhook);
+        if !webhook_enabled(webhook) {
+            continue;
         }
+        let matching: Vec<&SubscriptionRecord> =
+            route.subscriptions.iter().filter(|s| subscription_matches(&s.definition, event)).collect();
+        if matching.is_empty() {
+            continue;
+        }
+        let Some(url) = webhook_url(app, webhook) else { continue };
+        let (body, content_type) = webhook_body(state, app, webhook, org_id, &matching, event);
+        let retries = webhook.settings["doRetries"].as_bool().unwrap_or(true);
+        let accepted = webhook.settings["acceptedHttpResponseCodes"]
+            .as_array()
+            .map(|codes| codes.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        deliveries.push(NewDelivery {
+            id: crate::ids::random("whd_", 24),
+            app_id: app.id.clone(),
+            webhook_id: Some(webhook.id.clone()),
+            kind: "webhook".into(),
+            url,
+            body,
+            content_type,
+            max_attempts: if retries { MAX_ATTEMPTS_WITH_RETRIES } else { 1 },
+            accepted_codes: accepted,
+        });
     }
     Ok(deliveries)
 }
@@ -220,37 +220,32 @@ pub async fn send_init(state: &AppState, app: &ApplicationRecord, client_secret:
 /// or after [`UNINSTALL_ATTEMPTS`] failures; any other application is archived at once.
 pub async fn uninstall(state: &AppState, app: &ApplicationRecord) -> Result<(), StoreError> {
     let Some(url) = app.settings["endpointUri"].as_str().filter(|_| app.connected) else {
-        return archive(state, &app.id).await;
-    };
-    if !state.store.set_application_status(&app.id, Some("active"), "uninstalling").await? {
+        archive(state, &app.id).await?;
         return Ok(());
-    }
+    };
     let mut body = json!({
         "className": "ApplicationUninstalledPayload",
         "clientId": app.client_id,
         "serverUrl": state.public_url,
     });
     add_verification_token(state, app, &mut body);
-    enqueue(state, app_delivery(app, "uninstall", url, body, UNINSTALL_ATTEMPTS)).await
-}
-
-/// Archives an application at once: revokes its tokens and cancels what it was still owed.
-pub async fn archive(state: &AppState, app_id: &str) -> Result<(), StoreError> {
-    state.store.set_application_status(app_id, None, "archived").await?;
-    revoke(state, app_id).await
-}
-
-/// Archives an application whose uninstall settled, unless it was restored meanwhile.
-pub async fn finish_uninstall(state: &AppState, app_id: &str) -> Result<(), StoreError> {
-    if state.store.set_application_status(app_id, Some("uninstalling"), "archived").await? {
-        revoke(state, app_id).await?;
+    let payload = app_delivery(app, "uninstall", url, body, UNINSTALL_ATTEMPTS);
+    if state.store.begin_application_uninstall(&app.id, &payload).await? {
+        state.delivery_wake.wake();
     }
     Ok(())
 }
 
-async fn revoke(state: &AppState, app_id: &str) -> Result<(), StoreError> {
-    state.store.delete_app_tokens(app_id).await?;
-    state.store.cancel_pending_deliveries(app_id).await
+/// Archives an application at once, whatever its status: revokes its tokens and cancels what
+/// it was still owed, in one transaction. `false` when it was archived already.
+pub async fn archive(state: &AppState, app_id: &str) -> Result<bool, StoreError> {
+    state.store.archive_application(app_id, &["active", "uninstalling"]).await
+}
+
+/// Archives an application whose uninstall settled, unless it was restored meanwhile.
+pub async fn finish_uninstall(state: &AppState, app_id: &str) -> Result<(), StoreError> {
+    state.store.archive_application(app_id, &["uninstalling"]).await?;
+    Ok(())
 }
 
 /// Queues `link` for unfurling by every active application of `org_id` that declared, and
@@ -279,18 +274,7 @@ pub async fn queue_unfurl(state: &AppState, org_id: &str, link: &str) -> Result<
         if !(by_domain || by_pattern) {
             continue;
         }
-        state
-            .store
-            .modify_application::<StoreError>(&app.id, |app| {
-                let mut queue = app.settings["unfurlQueue"].as_array().cloned().unwrap_or_default();
-                let etag = queue.iter().filter_map(|i| i["etag"].as_i64()).max().unwrap_or(0) + 1;
-                queue.push(json!({ "etag": etag, "target": link, "createdAt": crate::store::now_ms() }));
-                let excess = queue.len().saturating_sub(1000);
-                queue.drain(..excess);
-                app.settings["unfurlQueue"] = json!(queue);
-                Ok(())
-            })
-            .await?;
+        state.store.push_unfurl(&app.id, link, UNFURL_QUEUE_LENGTH).await?;
         queued += 1;
     }
     Ok(queued)

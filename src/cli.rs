@@ -9,6 +9,7 @@ mod check;
 mod client;
 mod dev;
 mod events;
+mod gitbook;
 mod install;
 mod new;
 mod publish;

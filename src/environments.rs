@@ -101,7 +101,9 @@ pub fn encode(
         None => json!({ "object": "organization", "id": integration.org_id }),
     };
     let mut environment = json!({
-        "apiEndpoint": format!("{public_url}/v1"),
+        // The API's origin, as GitBook gives `https://api.gitbook.com`: `@gitbook/api`
+        // appends `/v1` itself.
+        "apiEndpoint": public_url,
         "apiTokens": {
             "integration": crate::auth::sealed_token(secrets, TokenKind::Integration, &integration.id),
         },

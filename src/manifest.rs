@@ -97,10 +97,19 @@ impl Manifest {
         dir.join(&self.script)
     }
 
-    /// The body of `POST /v1/integrations/{name}` for this manifest and module.
-    pub fn publish_body(&self, wasm: &[u8]) -> Value {
+    /// Whether `script` names a JavaScript bundle (`.js`, `.mjs`) rather than a module.
+    pub fn is_javascript(&self) -> bool {
+        self.script.extension().is_some_and(|ext| ext == "js" || ext == "mjs")
+    }
+
+    /// The body of `POST /v1/integrations/{name}` for this manifest and its script's bytes:
+    /// a module base64-encoded, a JavaScript bundle as its text.
+    pub fn publish_body(&self, script: &[u8]) -> Value {
         let mut body = serde_json::to_value(self).expect("a manifest is plain data");
-        body["script"] = Value::String(BASE64.encode(wasm));
+        body["script"] = match self.is_javascript() {
+            true => Value::String(String::from_utf8_lossy(script).into_owned()),
+            false => Value::String(BASE64.encode(script)),
+        };
         body
     }
 }
@@ -158,7 +167,7 @@ pub enum Target {
 pub struct PublishBody {
     pub title: String,
     pub description: String,
-    /// The module, base64.
+    /// The module, base64; or a JavaScript bundle, as its source text (see [`Script`]).
     pub script: String,
     pub organization: String,
     pub icon: Option<String>,
@@ -189,8 +198,9 @@ pub struct PublishBody {
     /// This integration's limits (`memoryBytes`, `deadlineMs`, `logBytes`, `outputBytes`,
     /// `hostCalls`, `outboundRequests`), within the server's maxima.
     pub limits: Option<Value>,
-    /// GitBook's runtime version for JavaScript integrations (`v1` or `v2`; `gitbook
-    /// publish` sends `v2`). Accepted and ignored: a weft module is WebAssembly.
+    /// GitBook's runtime version for a JavaScript `script` (`gitbook publish` sends `v2`,
+    /// the Workers-style module weft runs); `v1` is refused for JavaScript. Ignored for a
+    /// WebAssembly module, which has one ABI of its own.
     pub runtime: Option<Runtime>,
     /// GitBook's content sources (`[{id, title, description?, icon?, configuration}]`):
     /// stored and shown on the integration; weft sends no content-compute events yet.
@@ -239,6 +249,34 @@ fn looks_like_javascript(script: &str) -> bool {
     script.contains(['{', '(', ';'])
 }
 
+/// What a publish body's `script` holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Script {
+    /// A WebAssembly module (the script was base64): compiled and snapshotted as it is.
+    Wasm(Vec<u8>),
+    /// A JavaScript bundle as `gitbook publish` sends it (ESM, es2020): evaluated in weft's
+    /// JavaScript engine at publish, and that engine's snapshot is the stored module.
+    JavaScript(String),
+}
+
+impl Script {
+    /// `"wasm"` or `"javascript"`, as the publish answer and the versions list say.
+    pub fn language(&self) -> &'static str {
+        match self {
+            Script::Wasm(_) => "wasm",
+            Script::JavaScript(_) => "javascript",
+        }
+    }
+
+    /// The script's own bytes (the module, or the bundle's source).
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Script::Wasm(wasm) => wasm,
+            Script::JavaScript(source) => source.as_bytes(),
+        }
+    }
+}
+
 impl PublishBody {
     /// Parses a publish body given as JSON, with the same serde rules as the endpoint.
     pub fn from_json(body: Value) -> Result<PublishBody, String> {
@@ -247,9 +285,9 @@ impl PublishBody {
 
     /// Every rule a publish body must pass before the server looks at its database: the
     /// reference's limits, the schedules, the limits against the server's `max_limits`,
-    /// and a base64 script. Returns the module's bytes (validated by the runtime next).
-    /// Each error names its field.
-    pub fn check(&self, max_limits: &Limits) -> Result<Vec<u8>, String> {
+    /// and a script that is base64 WebAssembly or JavaScript. Returns the script (the
+    /// runtime validates a module, or evaluates a bundle, next). Each error names its field.
+    pub fn check(&self, max_limits: &Limits) -> Result<Script, String> {
         let chars = |s: &str| s.chars().count();
         if let Some(event) =
             self.events.iter().find(|e| e.is_empty() || e.len() > 100 || matches!(e.as_str(), "fetch" | "task"))
@@ -322,15 +360,19 @@ impl PublishBody {
             ));
         }
         let script = self.script.trim();
-        BASE64.decode(script).map_err(|e| {
-            if looks_like_javascript(script) {
-                "script is JavaScript: JavaScript integrations are not supported yet (issue 20); \
-                 publish a WebAssembly module, base64-encoded"
-                    .to_owned()
-            } else {
-                format!("script is not base64: {e}")
+        match BASE64.decode(script) {
+            Ok(wasm) => Ok(Script::Wasm(wasm)),
+            Err(_) if looks_like_javascript(script) => {
+                if self.runtime == Some(Runtime::V1) {
+                    return Err("runtime: `v1` (GitBook's first runtime) is not supported; weft runs a JavaScript \
+                                script as runtime `v2`, a module whose default export has `fetch` (what \
+                                `gitbook publish` sends): send `\"runtime\": \"v2\"` or leave it out"
+                        .to_owned());
+                }
+                Ok(Script::JavaScript(self.script.clone()))
             }
-        })
+            Err(e) => Err(format!("script is not base64: {e} (nor JavaScript source)")),
+        }
     }
 
     /// Everything but the script, as stored.

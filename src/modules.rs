@@ -47,6 +47,13 @@ pub fn module_report(facts: &ModuleFacts) -> serde_json::Value {
     report
 }
 
+/// Evaluates a JavaScript bundle in weft's engine and snapshots it: the module to run and
+/// the snapshot's wasm. The error, for the publisher, names what is wrong and its line.
+pub fn compile_javascript(runtime: &Runtime, source: &[u8]) -> Result<(PreparedModule, Vec<u8>), String> {
+    let script = runtime.compile_script(source).map_err(|e| format!("script ({}): {e}", e.kind.as_str()))?;
+    Ok((script.module, script.wasm))
+}
+
 /// Why a stored module could not be made ready.
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
@@ -142,6 +149,22 @@ impl ModuleCache {
             let module = runtime.compile(&wasm)?;
             let artifact = module.serialize().map_err(|e| ValidationError::Compile(e.to_string()))?;
             Ok(CompiledModule { module, artifact, sha256: hex::encode(Sha256::digest(wasm.as_slice())) })
+        })
+        .await
+        .expect("compile task panicked")
+    }
+
+    /// Evaluates a JavaScript bundle in weft's engine and snapshots it, off the async
+    /// executor: the module compiled from the snapshot, and the snapshot's wasm (what the
+    /// version stores as its module). The error names what is wrong and where, for the
+    /// publisher.
+    pub async fn compile_script(&self, source: Arc<String>) -> Result<(CompiledModule, Vec<u8>), String> {
+        let runtime = self.runtime.clone();
+        tokio::task::spawn_blocking(move || {
+            let (module, wasm) = compile_javascript(&runtime, source.as_bytes())?;
+            let artifact = module.serialize().map_err(|e| format!("script: {e}"))?;
+            let sha256 = hex::encode(Sha256::digest(wasm.as_slice()));
+            Ok((CompiledModule { module, artifact, sha256 }, wasm))
         })
         .await
         .expect("compile task panicked")

@@ -2,6 +2,12 @@
 //! manifest allows, never private or loopback addresses unless the operator allows them,
 //! bounded in time and size, with every redirect checked again.
 //!
+//! One origin is always reachable: weft's own API (the server's public URL), which every
+//! integration is given as `environment.apiEndpoint` with its tokens and which GitBook's
+//! `@gitbook/api` client calls — even when that origin is on loopback or a private network.
+//! Only that exact origin (scheme, host, port) is exempt; a redirect from it elsewhere is
+//! checked like any other request.
+//!
 //! Addresses are checked after DNS resolution, inside the client's resolver, so the address
 //! that is checked is the address that is connected to: a name that resolves to a public
 //! address for the check and a private one for the connection (DNS rebinding) gets nowhere.
@@ -46,6 +52,21 @@ impl Default for OutboundConfig {
 pub struct Outbound {
     client: reqwest::Client,
     config: OutboundConfig,
+    own: Option<OwnOrigin>,
+}
+
+/// weft's own API origin and the client that reaches it (its resolver is the system's: the
+/// operator chose this address, wherever it points).
+#[derive(Clone)]
+struct OwnOrigin {
+    origin: String,
+    client: reqwest::Client,
+}
+
+/// `scheme://host:port` of `url`, the port spelled out even when it is the default.
+fn origin(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    format!("{}://{host}:{}", url.scheme(), url.port_or_known_default().unwrap_or_default())
 }
 
 impl Outbound {
@@ -61,7 +82,21 @@ impl Outbound {
             .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client configuration is valid");
-        Self { client, config }
+        Self { client, config, own: None }
+    }
+
+    /// Lets guests reach `public_url`'s origin (weft's own API) whatever its address.
+    pub fn with_own_origin(mut self, public_url: &str) -> Self {
+        let Ok(url) = reqwest::Url::parse(public_url) else { return self };
+        let client = reqwest::Client::builder()
+            .redirect(Policy::none())
+            .no_proxy()
+            .timeout(self.config.timeout)
+            .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client configuration is valid");
+        self.own = Some(OwnOrigin { origin: origin(&url), client });
+        self
     }
 
     /// Whether the operator lets outbound requests reach non-public addresses.
@@ -78,8 +113,12 @@ impl Outbound {
         let mut method = method;
         let mut body = Some(request.body);
         for _ in 0..=self.config.max_redirects {
-            self.check_url(allowed, &url)?;
-            let mut builder = self.client.request(method.clone(), url.clone());
+            let own = self.own.as_ref().filter(|own| origin(&url) == own.origin);
+            if own.is_none() {
+                self.check_url(allowed, &url)?;
+            }
+            let client = own.map_or(&self.client, |own| &own.client);
+            let mut builder = client.request(method.clone(), url.clone());
             for (name, value) in &request.headers {
                 builder = builder.header(name, value);
             }

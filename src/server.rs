@@ -62,7 +62,7 @@ impl Server {
             queue: QueueHandle::new(config.queue.clone()),
             targets: Default::default(),
             environments: Default::default(),
-            outbound: Outbound::new(config.outbound.clone()),
+            outbound: Outbound::new(config.outbound.clone()).with_own_origin(&public_url),
             events,
             public_url: public_url.trim_end_matches('/').to_owned(),
             max_fetch_body_bytes: config.max_fetch_body_bytes,

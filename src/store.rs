@@ -28,8 +28,9 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
 pub use applications::{
-    AppFilter, AppOrder, AppSecret, AppTokenRecord, ApplicationRecord, DeliveryAttempt, DeliveryRecord, NewDelivery,
-    OAuthCode, ParameterLimit, PrivateAppRecord, Redeemed, RefreshToken, SubscriptionRecord, WebhookRecord,
+    AppFilter, AppOrder, AppSecret, AppTokenRecord, ApplicationRecord, Authorizations, DeliveryAttempt, DeliveryRecord,
+    DeliveryRoute, NewDelivery, OAuthCode, ParameterLimit, PrivateAppRecord, Redeemed, RefreshToken,
+    SubscriptionRecord, TooManyContexts, WebhookRecord,
 };
 pub use cron::ScheduledIntegration;
 pub use dev::DevModeRecord;
@@ -202,6 +203,37 @@ impl Store {
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Applies `set` to the row `id` of `owner` (`(column, value)`) in `table` when
+    /// `condition` holds (`$3` in `set` is the time now): `Some(true)` when it did,
+    /// `Some(false)` when the row exists but `condition` does not hold, `None` when there is no
+    /// such row (the shape of "retry this dead job / settled delivery").
+    pub(crate) async fn update_if(
+        &self,
+        table: &str,
+        (owner_column, owner): (&str, &str),
+        id: &str,
+        set: &str,
+        condition: &str,
+    ) -> Result<Option<bool>> {
+        let updated =
+            sqlx::query(&format!("UPDATE {table} SET {set} WHERE id = $1 AND {owner_column} = $2 AND {condition}"))
+                .bind(id)
+                .bind(owner)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        if updated == 1 {
+            return Ok(Some(true));
+        }
+        let exists = sqlx::query(&format!("SELECT id FROM {table} WHERE id = $1 AND {owner_column} = $2"))
+            .bind(id)
+            .bind(owner)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(exists.map(|_| false))
     }
 
     /// Makes every transaction that calls this with the same `key` run its next statements

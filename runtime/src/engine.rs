@@ -92,6 +92,8 @@ pub struct Runtime {
     slots: Arc<Semaphore>,
     config: RuntimeConfig,
     ticker_stop: Arc<AtomicBool>,
+    /// The JavaScript engine, prepared on the first [`Runtime::compile_script`].
+    script: OnceLock<crate::script::ScriptEngine>,
 }
 
 impl Runtime {
@@ -132,12 +134,27 @@ impl Runtime {
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone());
-        Ok(Self { engine, linker, slots: Arc::new(Semaphore::new(config.max_instances as usize)), config, ticker_stop })
+        Ok(Self {
+            engine,
+            linker,
+            slots: Arc::new(Semaphore::new(config.max_instances as usize)),
+            config,
+            ticker_stop,
+            script: OnceLock::new(),
+        })
     }
 
     /// The settings this runtime was built with.
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+
+    pub(crate) fn wasm_engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn script_cell(&self) -> &OnceLock<crate::script::ScriptEngine> {
+        &self.script
     }
 
     /// How many instance slots are free right now.
@@ -157,6 +174,10 @@ impl Runtime {
         }
         let module = Module::from_binary(&self.engine, wasm).map_err(|e| ValidationError::Compile(format!("{e:#}")))?;
         validate::check_interface(&module)?;
+        if crate::script::is_script_snapshot(wasm) {
+            // A JavaScript bundle's snapshot (`compile_script`): initialised already.
+            return self.link(module, crate::script::snapshot_of_script());
+        }
         if !self.config.snapshot {
             return self.link(module, Snapshot::NotTaken { reason: "snapshots are turned off on this server".into() });
         }

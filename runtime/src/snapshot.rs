@@ -100,12 +100,13 @@ pub(crate) fn pre_initialize(
     })
 }
 
-struct Instantiated<'a> {
-    store: &'a mut Store<InitState>,
-    instance: Instance,
+/// A running instance as wizer reads it for the snapshot.
+pub(crate) struct Instantiated<'a, T: 'static> {
+    pub(crate) store: &'a mut Store<T>,
+    pub(crate) instance: Instance,
 }
 
-impl InstanceState for Instantiated<'_> {
+impl<T: Send + 'static> InstanceState for Instantiated<'_, T> {
     async fn global_get(&mut self, name: &str, _: ValType) -> SnapshotVal {
         let global = self.instance.get_global(&mut *self.store, name).expect("wizer exported this global");
         match global.get(&mut *self.store) {
@@ -125,7 +126,7 @@ impl InstanceState for Instantiated<'_> {
 }
 
 /// Drives a future that never waits on I/O (imports trap, epoch callbacks never yield).
-fn block_on<F: Future>(future: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
     loop {

@@ -346,7 +346,9 @@ async fn resolve(state: &AppState, caller: &Caller, reference: &str, right: Righ
         }
         (_, None) => Err(SpaceError::not_found(format!("no application `{reference}`"))),
         (_, Some(app)) => {
-            rights::check(caller, &app, right)?;
+            let granted = rights::needs_grant(caller, right)
+                && state.store.authorization(&app.id, "global", right.code()).await?.as_deref() == Some("GRANTED");
+            rights::check(caller, &app, right, granted)?;
             Ok(app)
         }
     }

@@ -102,10 +102,12 @@ async fn versions(
         .map(|v| {
             let mut item = json!({
                 "version": v.version,
-                "publishedAt": super::timestamp(v.published_at),
+                "publishedAt": super::timestamp(v.created_at),
                 "size": v.size,
                 "sha256": v.sha256,
                 "current": v.version == integration.current_version,
+                "language": if v.source_size.is_some() { "javascript" } else { "wasm" },
+                "sourceBytes": v.source_size,
             });
             // As publish answered: `abi`, `snapshot` and, when not taken, `snapshotReason`;
             // absent for versions published before these were stored.

@@ -15,7 +15,7 @@ use super::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery, integration_name};
 use super::page::{self, PageQuery};
 use crate::auth::{Principal, Role, generate_token, hash_token};
-use crate::manifest::PublishBody;
+use crate::manifest::{PublishBody, Script};
 use crate::shapes;
 use crate::state::AppState;
 use crate::store::{IntegrationRecord, NewVersion, TokenKind};
@@ -80,18 +80,27 @@ async fn publish(
         _ => principal.require_org_admin(&body.organization)?,
     }
     // The same rules `weft check` applies on the author's machine.
-    let wasm = body.check(&state.runtime.config().max_limits).map_err(ApiError::bad_request)?;
+    let script = body.check(&state.runtime.config().max_limits).map_err(ApiError::bad_request)?;
     if state.store.org(&body.organization).await?.is_none() {
         return Err(ApiError::bad_request(format!("organization `{}` does not exist", body.organization)));
     }
-    let compiled = state
-        .modules
-        .compile(Arc::new(wasm.clone()))
-        .await
-        .map_err(|e| ApiError::bad_request(format!("script: {e}")))?;
+    let (compiled, wasm) = match &script {
+        Script::Wasm(wasm) => {
+            let compiled = state
+                .modules
+                .compile(Arc::new(wasm.clone()))
+                .await
+                .map_err(|e| ApiError::bad_request(format!("script: {e}")))?;
+            (compiled, wasm.clone())
+        }
+        // Evaluated once here; the engine's snapshot of it is the module every event runs.
+        Script::JavaScript(source) => {
+            state.modules.compile_script(Arc::new(source.clone())).await.map_err(ApiError::bad_request)?
+        }
+    };
     let visibility = serde_json::to_value(body.visibility).expect("enum encodes");
     let target = serde_json::to_value(body.target).expect("enum encodes");
-    let manifest = body.stored_manifest(wasm.len());
+    let manifest = body.stored_manifest(script.bytes().len());
     let facts = crate::modules::module_facts(&compiled.module);
     let integration = state
         .store
@@ -105,10 +114,15 @@ async fn publish(
             artifact: &compiled.artifact,
             sha256: &compiled.sha256,
             module: &facts,
+            source: match &script {
+                Script::JavaScript(source) => Some(source.as_bytes()),
+                Script::Wasm(_) => None,
+            },
         })
         .await?
         .ok_or_else(|| ApiError::conflict(format!("integration `{name}` belongs to another organization")))?;
-    let module = crate::modules::module_report(&facts);
+    let mut module = crate::modules::module_report(&facts);
+    module["language"] = json!(script.language());
     state.modules.insert(&integration.id, integration.current_version, compiled).await;
     if let Some(secrets) = &body.secrets {
         let sealed = state.secrets.seal(serde_json::to_string(secrets).expect("strings encode").as_bytes());

@@ -1,7 +1,9 @@
 //! `weft check [DIR]`: everything the server would refuse at publish, found without a
 //! server: weft.toml's keys, the publish body's rules ([`PublishBody::check`], the very
 //! function the publish endpoint calls) and the module's guest ABI (the runtime's own
-//! validation, with the server's default limits).
+//! validation, with the server's default limits). A JavaScript bundle (a `.js` script, or
+//! a GitBook project's bundled script) is evaluated and snapshotted by weft's engine, as
+//! publishing would.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +17,8 @@ use crate::manifest::{self, Manifest, PublishBody};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The integration's directory (holding weft.toml).
+    /// The integration's directory (holding weft.toml, or a GitBook project's
+    /// gitbook-manifest.yaml).
     #[arg(default_value = ".")]
     dir: PathBuf,
 }
@@ -33,7 +36,10 @@ pub struct Checked {
     pub module: PathBuf,
     pub bytes: usize,
     pub schedules: usize,
-    /// `crate::modules::module_report`: the guest ABI version and whether it was snapshotted.
+    /// Whether it is a GitBook project (`gitbook-manifest.yaml`, bundled here).
+    pub gitbook: bool,
+    /// `crate::modules::module_report`: the guest ABI version and whether it was snapshotted,
+    /// and the script's language.
     pub report: Value,
 }
 
@@ -52,14 +58,23 @@ impl Checked {
     pub fn human(&self) -> String {
         format!(
             "weft check: `{}` is ready to publish\n  \
-             weft.toml     known keys only, {} schedule(s)\n  \
+             manifest      {}, {} schedule(s)\n  \
              publish body  passes the server's rules (name, title, description, limits, schedules, …)\n  \
-             module        {} ({} bytes): compiles, guest ABI v{} exports and imports\n  \
+             module        {} ({} bytes, {}): {}, guest ABI v{} exports and imports\n  \
              snapshot      {}\n",
             self.name,
+            match self.gitbook {
+                true => "gitbook-manifest.yaml read, script bundled as `gitbook publish` does",
+                false => "weft.toml: known keys only",
+            },
             self.schedules,
             self.module.display(),
             self.bytes,
+            self.report["language"].as_str().unwrap_or("wasm"),
+            match self.report["language"].as_str() {
+                Some("javascript") => "loads and runs its top level in weft's engine",
+                _ => "compiles",
+            },
             self.report["abi"],
             match self.report["snapshotReason"].as_str() {
                 Some(reason) => format!("not taken, the module runs as published: {reason}"),
@@ -69,8 +84,12 @@ impl Checked {
     }
 }
 
-/// Checks `dir/weft.toml` and its module; the first problem is the error, naming its field.
+/// Checks `dir/weft.toml` and its module (or a GitBook project's manifest and bundle); the
+/// first problem is the error, naming its field.
 pub fn check(dir: &Path) -> anyhow::Result<Checked> {
+    if super::gitbook::is_project(dir) {
+        return check_gitbook(dir);
+    }
     let manifest = Manifest::load(dir)?;
     let in_manifest = |message: String| anyhow!("{}: {message}", dir.join(manifest::FILE_NAME).display());
     manifest::check_name(&manifest.name).map_err(|e| in_manifest(format!("name: {e}")))?;
@@ -84,8 +103,34 @@ pub fn check(dir: &Path) -> anyhow::Result<Checked> {
     let wasm =
         wasm.with_context(|| format!("script: cannot read the module {} (run `weft build` first)", script.display()))?;
     let runtime = Runtime::new(config).context("starting the wasm runtime")?;
-    let module = runtime.compile(&wasm).map_err(|e| anyhow!("script: {}: {e}", script.display()))?;
+    let module = match manifest.is_javascript() {
+        true => compile_javascript(&runtime, &wasm).map_err(|e| anyhow!("{}: {e}", script.display()))?,
+        false => runtime.compile(&wasm).map_err(|e| anyhow!("script: {}: {e}", script.display()))?,
+    };
     let schedules = body.schedules.as_ref().and_then(Value::as_array).map_or(0, Vec::len);
-    let report = crate::modules::module_report(&crate::modules::module_facts(&module));
-    Ok(Checked { name: manifest.name, module: script, bytes: wasm.len(), schedules, report })
+    let mut report = crate::modules::module_report(&crate::modules::module_facts(&module));
+    report["language"] = json!(if manifest.is_javascript() { "javascript" } else { "wasm" });
+    Ok(Checked { name: manifest.name, module: script, bytes: wasm.len(), schedules, gitbook: false, report })
+}
+
+/// Evaluates a bundle in weft's engine as publishing does; the error names its line.
+pub fn compile_javascript(runtime: &Runtime, source: &[u8]) -> anyhow::Result<weft_runtime::PreparedModule> {
+    let (module, _) = crate::modules::compile_javascript(runtime, source).map_err(|e| anyhow!(e))?;
+    Ok(module)
+}
+
+/// [`check`] for a GitBook project: its manifest and bundle against the publish rules.
+fn check_gitbook(dir: &Path) -> anyhow::Result<Checked> {
+    let project = super::gitbook::Project::build(dir)?;
+    let in_manifest = |message: String| anyhow!("{}: {message}", dir.join(super::gitbook::MANIFEST_FILE).display());
+    let body = PublishBody::from_json(project.publish_body()?).map_err(in_manifest)?;
+    let config = RuntimeConfig::default();
+    body.check(&config.max_limits).map_err(in_manifest)?;
+    let runtime = Runtime::new(config).context("starting the wasm runtime")?;
+    let module = compile_javascript(&runtime, project.script.as_bytes())?;
+    let mut report = crate::modules::module_report(&crate::modules::module_facts(&module));
+    report["language"] = json!("javascript");
+    let schedules = body.schedules.as_ref().and_then(Value::as_array).map_or(0, Vec::len);
+    let entry = dir.join(project.manifest["script"].as_str().unwrap_or_default());
+    Ok(Checked { name: project.name, module: entry, bytes: project.script.len(), schedules, gitbook: true, report })
 }

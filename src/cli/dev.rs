@@ -3,7 +3,9 @@
 //!
 //! It builds the module (or takes `--wasm FILE`), runs each event in the same sandbox as the
 //! server (`weft_runtime::Runtime`, with weft.toml's `[limits]` or the defaults) and reloads
-//! the module when the file (or the source) changes. Events arrive over a reverse tunnel: a
+//! the module when the file (or the source) changes. In a GitBook project
+//! (`gitbook-manifest.yaml`) it bundles the script as `gitbook publish` does and runs the
+//! bundle in weft's JavaScript engine, bundling again when a source changes. Events arrive over a reverse tunnel: a
 //! WebSocket from here to the server, so nothing on this machine needs to be reachable. With
 //! `--public-url` it serves HTTP itself instead and registers that URL. Ctrl-C (or SIGTERM)
 //! turns dev mode off.
@@ -66,6 +68,8 @@ enum Build {
     Crate { dir: PathBuf, script: PathBuf },
     /// A shell command (`--build`), run in DIR.
     Shell { dir: PathBuf, command: String },
+    /// A GitBook project's bundle, written to `script`.
+    GitBook { dir: PathBuf, script: PathBuf },
 }
 
 impl Build {
@@ -73,6 +77,15 @@ impl Build {
         match self {
             Build::Crate { dir, script } => super::build::build(dir, script).map(drop),
             Build::Shell { dir, command } => run_build(dir, command),
+            Build::GitBook { dir, script } => {
+                let project = super::gitbook::Project::build(dir)?;
+                if let Some(parent) = script.parent() {
+                    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+                }
+                std::fs::write(script, &project.script).with_context(|| format!("writing {}", script.display()))?;
+                println!("weft dev: bundled {} ({} bytes)", script.display(), project.script.len());
+                Ok(())
+            }
         }
     }
 }
@@ -107,6 +120,9 @@ const HEARTBEAT: Duration = Duration::from_secs(10);
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // Installed first, so a signal during start-up still turns dev mode off.
     let shutdown = shutdown_signal()?;
+    if super::gitbook::is_project(&args.dir) && args.wasm.is_none() {
+        return run_gitbook(args, shutdown).await;
+    }
     let manifest = std::fs::read_to_string(args.dir.join("weft.toml"))
         .ok()
         .map(|text| toml::from_str::<Manifest>(&text).context("parsing weft.toml"))
@@ -138,6 +154,34 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         None => Limits::default(),
     };
     let local = Arc::new(Local::new(wasm, runtime_config, limits)?);
+    serve(args, name, local, build, shutdown).await
+}
+
+/// `weft dev` in a GitBook project: the bundle, in a file of its own, is the module.
+async fn run_gitbook(args: DevArgs, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let dir = args.dir.clone();
+    let project = tokio::task::spawn_blocking(move || super::gitbook::Project::build(&dir)).await??;
+    let name = args.name.clone().unwrap_or_else(|| project.name.clone());
+    let script = std::env::temp_dir().join("weft-dev").join(&project.name).join("script.js");
+    let build = Build::GitBook { dir: args.dir.clone(), script: script.clone() };
+    build.run()?;
+    let runtime_config = RuntimeConfig::default();
+    let limits = Manifest { name: name.clone(), script: script.clone(), limits: project.limits() }
+        .run_limits(&runtime_config)
+        .map_err(|e| anyhow::anyhow!("{}", e.to_string().replace("weft.toml", super::gitbook::MANIFEST_FILE)))?;
+    let local = Arc::new(Local::new(script, runtime_config, limits)?);
+    serve(args, name, local, Some(build), shutdown).await
+}
+
+/// Runs `local`, rebuilt by `build` when the sources change, for the server's events of
+/// `name` until `shutdown`.
+async fn serve(
+    args: DevArgs,
+    name: String,
+    local: Arc<Local>,
+    build: Option<Build>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     println!("weft dev: running {} as `{name}`", local.wasm.display());
     let source = build.as_ref().map(|_| newest_source(&args.dir));
     tokio::spawn(watch(local.clone(), args.dir.clone(), build, source));
@@ -201,7 +245,7 @@ impl Local {
         let runtime = Runtime::new(config)?;
         let stamp = stamp(&wasm);
         let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
-        let module = runtime.compile(&bytes).with_context(|| format!("compiling {}", wasm.display()))?;
+        let module = compile(&runtime, &wasm, &bytes).with_context(|| format!("compiling {}", wasm.display()))?;
         Ok(Self { runtime, limits, wasm, loaded: Mutex::new((stamp, Arc::new(module))) })
     }
 
@@ -214,7 +258,7 @@ impl Local {
         }
         let compiled = std::fs::read(&self.wasm)
             .map_err(anyhow::Error::from)
-            .and_then(|bytes| self.runtime.compile(&bytes).map_err(anyhow::Error::from));
+            .and_then(|bytes| compile(&self.runtime, &self.wasm, &bytes));
         let mut loaded = self.loaded.lock().expect("module lock");
         loaded.0 = current;
         match compiled {
@@ -243,6 +287,14 @@ impl Local {
         };
         print_event(invocation, &report);
         (outcome_json(&report), report.logs)
+    }
+}
+
+/// A module from its file's bytes: a `.js` file is a bundle for weft's JavaScript engine.
+fn compile(runtime: &Runtime, path: &Path, bytes: &[u8]) -> anyhow::Result<PreparedModule> {
+    match path.extension().is_some_and(|ext| ext == "js" || ext == "mjs") {
+        true => super::check::compile_javascript(runtime, bytes),
+        false => Ok(runtime.compile(bytes)?),
     }
 }
 
@@ -301,7 +353,8 @@ async fn watch(local: Arc<Local>, dir: PathBuf, build: Option<Build>, mut source
     }
 }
 
-/// The newest modification time of the crate's sources (`src/`, `Cargo.toml`).
+/// The newest modification time of the crate's or project's sources (`src/`, `Cargo.toml`,
+/// `gitbook-manifest.yaml`).
 fn newest_source(dir: &Path) -> Option<SystemTime> {
     fn walk(path: &Path, newest: &mut Option<SystemTime>) {
         let Ok(meta) = std::fs::metadata(path) else { return };
@@ -316,6 +369,7 @@ fn newest_source(dir: &Path) -> Option<SystemTime> {
     let mut newest = None;
     walk(&dir.join("src"), &mut newest);
     walk(&dir.join("Cargo.toml"), &mut newest);
+    walk(&dir.join(super::gitbook::MANIFEST_FILE), &mut newest);
     newest
 }
 

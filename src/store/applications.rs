@@ -1,18 +1,21 @@
 //! Applications: externally hosted apps, their tokens, webhooks, subscriptions,
 //! parameters, outgoing deliveries and the private development apps.
 
+mod authorizations;
 mod deliveries;
 mod oauth;
+mod unfurls;
 mod webhooks;
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::{Result, Store, StoreError, now_ms};
 
+pub use authorizations::{Authorizations, TooManyContexts};
 pub use deliveries::{DeliveryAttempt, DeliveryRecord, NewDelivery};
 pub use oauth::{OAuthCode, Redeemed, RefreshToken};
-pub use webhooks::{SubscriptionRecord, WebhookRecord};
+pub use webhooks::{DeliveryRoute, SubscriptionRecord, WebhookRecord};
 
 /// An application.
 #[derive(Debug, Clone)]
@@ -401,19 +404,48 @@ impl Store {
         Ok(written == 1)
     }
 
-    /// Sets the status of an application; with `from`, only when it currently has that status.
-    pub async fn set_application_status(&self, id: &str, from: Option<&str>, status: &str) -> Result<bool> {
-        let changed = sqlx::query(
-            "UPDATE applications SET status = $2, updated_at = $3 WHERE id = $1 AND ($4 IS NULL OR status = $4)",
-        )
-        .bind(id)
-        .bind(status)
-        .bind(now_ms())
-        .bind(from)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(changed == 1)
+    /// Archives the application if its status is one of `from`, and in the same transaction
+    /// revokes every token it holds ([`revoke_app_tokens`]) and cancels what it was still
+    /// owed: no request can see it archived with a token still working, nor find a token
+    /// gone while it still looks active. `false` when its status was not one of `from`.
+    pub async fn archive_application(&self, id: &str, from: &[&str]) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        if !set_status(&mut tx, id, from, "archived").await? {
+            return Ok(false);
+        }
+        revoke_app_tokens(&mut tx, id).await?;
+        deliveries::cancel_pending(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Moves an active application to `uninstalling` and queues its ApplicationUninstalledPayload
+    /// in the same transaction (a crash between the two would leave it uninstalling with
+    /// nothing that ever finishes the uninstall). `false` when it was not active.
+    pub async fn begin_application_uninstall(&self, id: &str, payload: &NewDelivery) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        if !set_status(&mut tx, id, &["active"], "uninstalling").await? {
+            return Ok(false);
+        }
+        deliveries::insert_deliveries(&mut tx, self.backend, std::slice::from_ref(payload)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Makes an uninstalling or archived application active again, in one transaction with
+    /// cancelling its pending (uninstall) payload and, coming back from `archived`, deleting
+    /// any token issued while it was being archived, so nothing of before comes back with it.
+    /// `false` when it was active already.
+    pub async fn restore_application(&self, id: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        if set_status(&mut tx, id, &["archived"], "active").await? {
+            revoke_app_tokens(&mut tx, id).await?;
+        } else if !set_status(&mut tx, id, &["uninstalling"], "active").await? {
+            return Ok(false);
+        }
+        deliveries::cancel_pending(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Records a successful client-credentials exchange.
@@ -468,11 +500,13 @@ impl Store {
         Ok(())
     }
 
-    /// The unexpired application token with this hash, marking it used.
+    /// The unexpired application token with this hash, marking it used. Never a token of an
+    /// archived application, even one issued while it was being archived.
     pub async fn app_token_by_hash(&self, token_hash: &str) -> Result<Option<AppTokenRecord>> {
         let now = now_ms();
         let row = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM application_tokens WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)"
+            "SELECT {TOKEN_COLUMNS} FROM application_tokens WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2) \
+             AND EXISTS (SELECT 1 FROM applications a WHERE a.id = application_tokens.app_id AND a.status <> 'archived')"
         ))
         .bind(token_hash)
         .bind(now)
@@ -557,17 +591,6 @@ impl Store {
             .bind(now_ms())
             .execute(&self.pool)
             .await?;
-        Ok(())
-    }
-
-    /// Revokes every token of an application: access, permanent and user tokens, refresh
-    /// tokens and unused authorization codes.
-    pub async fn delete_app_tokens(&self, app_id: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        for table in ["application_tokens", "oauth_refresh_tokens", "oauth_codes"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1")).bind(app_id).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -744,4 +767,28 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Sets the status of application `id` to `to` if it is one of `from`: the one way a status
+/// changes, always inside the transaction that does what the change entails.
+async fn set_status(connection: &mut AnyConnection, id: &str, from: &[&str], to: &str) -> Result<bool> {
+    let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "UPDATE applications SET status = $2, updated_at = $3 WHERE id = $1 AND status IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(id).bind(to).bind(now_ms());
+    for status in from {
+        query = query.bind(*status);
+    }
+    Ok(query.execute(connection).await?.rows_affected() == 1)
+}
+
+/// Revokes every token of an application: access, permanent and user tokens, refresh tokens
+/// and unused authorization codes.
+async fn revoke_app_tokens(connection: &mut AnyConnection, app_id: &str) -> Result<()> {
+    for table in ["application_tokens", "oauth_refresh_tokens", "oauth_codes"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1")).bind(app_id).execute(&mut *connection).await?;
+    }
+    Ok(())
 }

@@ -62,6 +62,8 @@ pub struct NewVersion<'a> {
     pub artifact: &'a [u8],
     /// Hex SHA-256 of `wasm`.
     pub sha256: &'a str,
+    /// A JavaScript bundle's source (`wasm` is then the engine's snapshot of it).
+    pub source: Option<&'a [u8]>,
     /// What compiling it at publish found (shown with the version).
     pub module: &'a ModuleFacts,
 }
@@ -79,16 +81,16 @@ pub struct ModuleFacts {
 }
 
 /// One published version, as the versions list shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct VersionSummary {
-    /// Version number.
     pub version: i64,
-    /// When it was published (ms).
-    pub published_at: i64,
-    /// Size of the wasm in bytes.
+    /// Published at, in ms.
+    pub created_at: i64,
+    /// The module's size in bytes.
     pub size: i64,
-    /// Hex SHA-256 of the wasm.
     pub sha256: String,
+    /// The JavaScript bundle's size, for a JavaScript version.
+    pub source_size: Option<i64>,
     /// What publish found of its module; `None` for versions published before it was stored.
     pub module: Option<ModuleFacts>,
 }
@@ -142,8 +144,8 @@ impl Store {
         let integration = record(&row)?;
         sqlx::query(
             "INSERT INTO integration_versions \
-                (integration_id, version, wasm, artifact, sha256, created_at, abi, snapshot, snapshot_reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                (integration_id, version, wasm, artifact, sha256, created_at, source, abi, snapshot, snapshot_reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&integration.id)
         .bind(integration.current_version)
@@ -151,6 +153,7 @@ impl Store {
         .bind(new.artifact)
         .bind(new.sha256)
         .bind(now)
+        .bind(new.source)
         .bind(new.module.abi)
         .bind(i64::from(new.module.snapshot))
         .bind(new.module.snapshot_reason.as_deref())
@@ -203,6 +206,16 @@ impl Store {
         let sql = format!("SELECT sha256 FROM integration_versions {index} WHERE integration_id = $1 AND version = $2");
         let row = sqlx::query(&sql).bind(integration_id).bind(version).fetch_optional(&self.pool).await?;
         Ok(row.map(|row| row.try_get("sha256")).transpose()?)
+    }
+
+    /// The JavaScript bundle a version was published from (`None` for a WebAssembly one).
+    pub async fn module_source(&self, integration_id: &str, version: i64) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT source FROM integration_versions WHERE integration_id = $1 AND version = $2")
+            .bind(integration_id)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get("source")).transpose()?.flatten())
     }
 
     /// The module bytes of a version.
@@ -296,7 +309,8 @@ impl Store {
     /// The newest `limit` versions of integration `integration_id`, newest first.
     pub async fn versions(&self, integration_id: &str, limit: i64) -> Result<Vec<VersionSummary>> {
         let rows = sqlx::query(
-            "SELECT version, created_at, CAST(LENGTH(wasm) AS BIGINT) AS size, sha256, abi, snapshot, snapshot_reason \
+            "SELECT version, created_at, CAST(LENGTH(wasm) AS BIGINT) AS size, sha256, \
+                CAST(LENGTH(source) AS BIGINT) AS source_size, abi, snapshot, snapshot_reason \
              FROM integration_versions WHERE integration_id = $1 ORDER BY version DESC LIMIT $2",
         )
         .bind(integration_id)
@@ -312,9 +326,10 @@ impl Store {
                 });
                 Ok(VersionSummary {
                     version: row.try_get("version")?,
-                    published_at: row.try_get("created_at")?,
+                    created_at: row.try_get("created_at")?,
                     size: row.try_get("size")?,
                     sha256: row.try_get("sha256")?,
+                    source_size: row.try_get("source_size")?,
                     module: module.transpose()?,
                 })
             })

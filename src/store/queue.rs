@@ -296,26 +296,14 @@ impl Store {
     /// with its attempts reset. `Ok(None)` when there is no such job; `Ok(Some(false))` when
     /// it exists but is not dead.
     pub async fn requeue_dead_job(&self, integration_id: &str, id: &str) -> Result<Option<bool>> {
-        let now = now_ms();
-        let updated = sqlx::query(
-            "UPDATE jobs SET status = 'queued', due_at = $3, attempts = 0, lease_owner = NULL, lease_until = NULL, \
-             updated_at = $3 WHERE id = $1 AND integration_id = $2 AND status = 'dead'",
+        self.update_if(
+            "jobs",
+            ("integration_id", integration_id),
+            id,
+            "status = 'queued', due_at = $3, attempts = 0, lease_owner = NULL, lease_until = NULL, updated_at = $3",
+            "status = 'dead'",
         )
-        .bind(id)
-        .bind(integration_id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if updated == 1 {
-            return Ok(Some(true));
-        }
-        let exists = sqlx::query("SELECT id FROM jobs WHERE id = $1 AND integration_id = $2")
-            .bind(id)
-            .bind(integration_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(exists.map(|_| false))
+        .await
     }
 
     /// One job of integration `integration_id`.

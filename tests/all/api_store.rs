@@ -40,6 +40,7 @@ async fn directory_and_installations(store: &Store) {
         artifact: b"compiled",
         sha256: "00",
         module: &weft::store::ModuleFacts { abi: 2, snapshot: true, snapshot_reason: None },
+        source: None,
     };
     let hello = store.publish_version(version).await.unwrap().unwrap();
     store.set_integration_secrets(&hello.id, "v1:sealed").await.unwrap();
@@ -56,6 +57,7 @@ async fn directory_and_installations(store: &Store) {
         artifact: b"compiled",
         sha256: "00",
         module: &weft::store::ModuleFacts { abi: 2, snapshot: true, snapshot_reason: None },
+        source: None,
     };
     store.publish_version(private).await.unwrap().unwrap();
     let names = |list: Vec<weft::store::IntegrationRecord>| list.into_iter().map(|i| i.name).collect::<Vec<_>>();

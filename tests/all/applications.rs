@@ -8,6 +8,7 @@ mod oauth;
 pub(crate) mod receiver;
 mod redeliver;
 mod rights;
+mod upgrade;
 
 use std::time::{Duration, Instant};
 
@@ -146,9 +147,14 @@ impl App {
     }
 
     /// Stops the server and hands back its database directory.
-    async fn stop_keeping_data(mut self) -> TempDir {
+    async fn stop_keeping_data(self) -> TempDir {
+        self.stop_keeping_databases().await.0
+    }
+
+    /// Stops the server and hands back its database directory and PostgreSQL database, if any.
+    async fn stop_keeping_databases(mut self) -> (TempDir, Option<PostgresDatabase>) {
         self.server.take().unwrap().stop().await.unwrap();
-        self._dir
+        (self._dir, self._postgres)
     }
 }
 
@@ -206,8 +212,18 @@ async fn applications_are_created_listed_read_and_updated() {
     assert_eq!(page["data"][0]["name"], "Zeta bot");
     let (_, page) = app.call("GET", "/api/http/applications/paged?name=zeta", None).await;
     assert_eq!(page["totalCount"], 1);
-    let (_, page) = app.call("GET", "/api/http/applications/paged?ordering=CREATED_DESC", None).await;
-    assert_eq!(page["data"][0]["name"], "alpha");
+    // Two applications created in the same millisecond tie on createdAt (and are then ordered
+    // by id): newest first is exactly oldest first reversed, and the newer one leads whenever
+    // their times differ.
+    let names = |page: &Value| page["data"].as_array().unwrap().iter().map(|a| a["name"].clone()).collect::<Vec<_>>();
+    let (_, oldest_first) = app.call("GET", "/api/http/applications/paged?ordering=CREATED", None).await;
+    let (_, newest_first) = app.call("GET", "/api/http/applications/paged?ordering=CREATED_DESC", None).await;
+    let mut reversed = names(&oldest_first);
+    reversed.reverse();
+    assert_eq!(names(&newest_first), reversed);
+    if created["createdAt"] != given["createdAt"] {
+        assert_eq!(newest_first["data"][0]["name"], "alpha");
+    }
     let (_, page) = app.call("GET", "/api/http/applications/paged?owner=someone-else", None).await;
     assert_eq!(page["totalCount"], 0);
 

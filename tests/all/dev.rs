@@ -436,3 +436,29 @@ async fn weft_dev_runs_events_with_the_manifests_limits() {
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("200 ms deadline"), "the manifest's deadline, not the default 10 s: {body}");
 }
+
+#[tokio::test]
+async fn weft_dev_bundles_a_gitbook_project_and_bundles_again_when_its_source_changes() {
+    let (app, own, _) = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    // esbuild and js-yaml come with @gitbook/cli, as in an author's project.
+    std::os::unix::fs::symlink(
+        crate::support::repo_root().join("tests/clients/node_modules"),
+        dir.path().join("node_modules"),
+    )
+    .unwrap();
+    let manifest = "name: devint\ntitle: Dev\nscript: ./src/index.js\norganization: acme\nscopes: []\n";
+    std::fs::write(dir.path().join("gitbook-manifest.yaml"), manifest).unwrap();
+    let module =
+        |said: &str| format!("export default {{ async fetch(request) {{ return new Response('{said}'); }} }};\n");
+    std::fs::write(dir.path().join("src/index.js"), module("bundled once")).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let mut dev = Cli::spawn(&["dev", root, "--api-url", &app.url, "--token", ADMIN]);
+    dev.wait_for("tunnel connected", Duration::from_secs(60)).await;
+    assert_eq!(fetch(&own).await.1, "bundled once");
+
+    std::fs::write(dir.path().join("src/index.js"), module("bundled again after an edit")).unwrap();
+    dev.wait_for("reloaded", Duration::from_secs(30)).await;
+    assert_eq!(fetch(&own).await.1, "bundled again after an edit");
+}

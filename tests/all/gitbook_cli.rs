@@ -1,6 +1,7 @@
 //! GitBook's own CLI (`@gitbook/cli` 0.25.1 from npm, installed by `scripts/install-clients`)
 //! against a weft server: `gitbook auth`, `whoami`, `unpublish`, `tail`, and `publish` (whose
-//! body weft accepts field by field, refusing only its JavaScript script, for now).
+//! body weft accepts field by field, its JavaScript bundle included; what such a bundle does
+//! once published is tests/all/javascript.rs's).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -24,7 +25,19 @@ pub struct Run {
 /// written), `GITBOOK_ENDPOINT` set to the server and `token` as `GITBOOK_TOKEN` when given,
 /// answering its prompts with `input`.
 pub async fn gitbook(app: &TestApp, home: &Path, dir: &Path, token: Option<&str>, args: &[&str], input: &str) -> Run {
-    gitbook_at(&app.url, home, dir, token, args, input).await
+    gitbook_at(&app.url, home, dir, token, args, input, &[]).await
+}
+
+/// [`gitbook`] with more environment variables (a manifest's `${{ env.NAME }}` secrets).
+pub async fn gitbook_with_env(
+    app: &TestApp,
+    home: &Path,
+    dir: &Path,
+    token: Option<&str>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
+    gitbook_at(&app.url, home, dir, token, args, "", env).await
 }
 
 /// The CLI as a command against `endpoint`, with its own home and `token`.
@@ -51,10 +64,20 @@ fn command(endpoint: &str, home: &Path, dir: &Path, token: Option<&str>, args: &
     command
 }
 
-/// [`gitbook`] against any `endpoint`.
-async fn gitbook_at(endpoint: &str, home: &Path, dir: &Path, token: Option<&str>, args: &[&str], input: &str) -> Run {
-    let mut child =
-        command(endpoint, home, dir, token, args).spawn().expect("run node (scripts/install-clients installs it)");
+/// [`gitbook`] against any `endpoint`, with `env` added to its environment.
+async fn gitbook_at(
+    endpoint: &str,
+    home: &Path,
+    dir: &Path,
+    token: Option<&str>,
+    args: &[&str],
+    input: &str,
+    env: &[(&str, &str)],
+) -> Run {
+    let mut child = command(endpoint, home, dir, token, args)
+        .envs(env.iter().copied())
+        .spawn()
+        .expect("run node (scripts/install-clients installs it)");
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(input.as_bytes()).await.unwrap();
     drop(stdin);
@@ -168,7 +191,7 @@ async fn capture_server() -> (String, Arc<Mutex<Option<Value>>>) {
 }
 
 #[tokio::test]
-async fn gitbooks_cli_publish_body_is_accepted_field_by_field_and_its_javascript_refused_clearly() {
+async fn gitbooks_cli_publish_body_is_accepted_field_by_field_with_its_javascript() {
     let app = spawn_app().await;
     app.create_org("acme").await;
     let ada = user_token(&app, "ada", "acme", "admin").await;
@@ -176,25 +199,26 @@ async fn gitbooks_cli_publish_body_is_accepted_field_by_field_and_its_javascript
     let dir = integration_dir("jsint");
 
     let publish = gitbook(&app, home.path(), dir.path(), Some(&ada), &["publish"], "").await;
-    assert!(!publish.success, "{}{}", publish.stdout, publish.stderr);
-    let said = format!("{}{}", publish.stdout, publish.stderr);
-    assert!(said.contains("JavaScript integrations are not supported yet"), "{said}");
-    // Refused: nothing is stored.
-    assert_eq!(app.call("GET", "/v1/integrations/jsint", None).await.0, 404);
+    assert!(publish.success, "{}{}", publish.stdout, publish.stderr);
+    assert!(publish.stdout.contains(r#"Integration "jsint" published"#), "{}", publish.stdout);
+    let (status, versions) = app.call("GET", "/v1/integrations/jsint/versions", None).await;
+    assert_eq!(status, 200, "{versions}");
+    assert_eq!(versions["items"][0]["language"], "javascript", "{versions}");
 
     // The very body the CLI sends, captured: it is a PublishIntegration by GitBook's own
-    // document, and weft's checks pass every field of it but the script.
+    // document, and weft's checks pass every field of it, the bundle as JavaScript.
     let (url, seen) = capture_server().await;
-    gitbook_at(&url, home.path(), dir.path(), Some(&ada), &["publish"], "").await;
+    gitbook_at(&url, home.path(), dir.path(), Some(&ada), &["publish"], "", &[]).await;
     let body = seen.lock().unwrap().clone().expect("the CLI sent a JSON body");
     assert_eq!((body["runtime"].as_str(), body["contentSources"][0]["id"].as_str()), (Some("v2"), Some("pages")));
-    let refused = weft::manifest::PublishBody::from_json(body.clone())
+    let script = weft::manifest::PublishBody::from_json(body.clone())
         .expect("every field the CLI sends is one weft knows")
         .check(&weft_runtime::Limits::default())
-        .unwrap_err();
-    assert!(refused.starts_with("script is JavaScript"), "{refused}");
+        .unwrap();
+    assert_eq!(script.language(), "javascript");
     let (status, answer) = app.call_as(Some(&ada), "POST", "/v1/integrations/jsint", Some(body.clone())).await;
-    assert_eq!(status, 400, "{answer}");
+    assert_eq!((status, answer["version"].as_i64()), (200, Some(2)), "{answer}");
+    assert_eq!(answer["module"]["language"], "javascript", "{answer}");
     let checks = json!([{"schema": "PublishIntegration", "label": "gitbook publish's body", "body": body}]);
     let file = home.path().join("checks.json");
     std::fs::write(&file, checks.to_string()).unwrap();

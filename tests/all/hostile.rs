@@ -153,10 +153,10 @@ async fn v1_and_v2_modules_run_side_by_side_and_publish_says_which_abi_and_wheth
     let app = spawn_app_with(|config| config.runtime.init_deadline = Duration::from_millis(300)).await;
     app.create_org("acme").await;
     let v2 = app.publish("hello", "acme", hello_wasm()).await;
-    assert_eq!(v2["module"], serde_json::json!({"abi": 2, "snapshot": true}));
+    assert_eq!(v2["module"], serde_json::json!({"abi": 2, "snapshot": true, "language": "wasm"}));
     let v1_wasm = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1/hello.wasm")).unwrap();
     let v1 = app.publish("hello-v1", "acme", &v1_wasm).await;
-    assert_eq!(v1["module"], serde_json::json!({"abi": 1, "snapshot": true}));
+    assert_eq!(v1["module"], serde_json::json!({"abi": 1, "snapshot": true, "language": "wasm"}));
     for (name, why) in [("v2_init_traps", "weft_init"), ("v2_init_loops", "300 ms")] {
         let answer = app.publish(&name.replace('_', "-"), "acme", &hostile(name)).await;
         assert_eq!((answer["module"]["abi"].as_u64(), answer["module"]["snapshot"].as_bool()), (Some(2), Some(false)));

@@ -18,6 +18,7 @@ mod hostile;
 mod identity;
 mod installations;
 mod integrations;
+mod javascript;
 mod openapi;
 mod operations;
 mod outages;

@@ -140,3 +140,40 @@ async fn guests_never_go_through_a_proxy_from_the_servers_environment() {
     assert_ne!(response.status().as_u16(), 200, "the name does not resolve here: {}", response.text().await.unwrap());
     assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0, "the guest's request went to the proxy");
 }
+
+#[tokio::test]
+async fn guests_always_reach_wefts_own_api_origin_and_no_other_loopback_port() {
+    // The operator allows no private address; the server's own origin is on 127.0.0.1.
+    let port = receiver().await;
+    let app = spawn_app_with(|_| {}).await;
+    assert!(app.url.starts_with("http://127.0.0.1:"), "{}", app.url);
+    // No connect-src at all: weft's API is never something an integration has to list.
+    let endpoint = probe(&app, "default-src 'self'").await;
+
+    let (status, body) = fetch_through(&app, &endpoint, &format!("{}/healthz", app.url)).await;
+    assert_eq!((status, &body), (200, &json!({"status": 200, "body": r#"{"status":"ok"}"#})));
+    // The API answers as it answers anyone: without a token, 401.
+    let (status, body) = fetch_through(&app, &endpoint, &format!("{}/v1/user", app.url)).await;
+    assert_eq!((status, body["status"].as_u64()), (200, Some(401)), "{body}");
+
+    // Same address, another port: refused like any loopback address.
+    let (status, body) = fetch_through(&app, &endpoint, &format!("http://127.0.0.1:{port}/pong")).await;
+    assert_ne!(status, 200, "{body}");
+    assert!(body.to_string().contains("not in the integration's allowed hosts"), "{body}");
+    // Even listed in connect-src, another loopback port stays a private address.
+    app.publish_with(
+        "probe",
+        "acme",
+        probe_wasm(),
+        json!({"contentSecurityPolicy": "connect-src 127.0.0.1 localhost"}),
+    )
+    .await;
+    let (status, body) = fetch_through(&app, &endpoint, &format!("http://127.0.0.1:{port}/pong")).await;
+    assert_ne!(status, 200, "{body}");
+    assert!(body.to_string().contains("not a public address"), "{body}");
+    // Nor does another spelling of loopback with the API's port pass as the API.
+    let api_port = app.url.rsplit(':').next().unwrap();
+    let (status, body) = fetch_through(&app, &endpoint, &format!("http://localhost:{api_port}/healthz")).await;
+    assert_ne!(status, 200, "{body}");
+    assert!(body.to_string().contains("non-public"), "{body}");
+}

@@ -26,7 +26,7 @@ async fn publishing_returns_the_manifest_and_never_the_script() {
     without_token.as_object_mut().unwrap().remove("token");
     // The publish answer alone says how the module was prepared.
     let module = without_token.as_object_mut().unwrap().remove("module");
-    assert_eq!(module, Some(serde_json::json!({"abi": 2, "snapshot": true})));
+    assert_eq!(module, Some(serde_json::json!({"abi": 2, "snapshot": true, "language": "wasm"})));
     assert_eq!(fetched, without_token);
 }
 

@@ -25,6 +25,7 @@ async fn publish_install_and_log(store: &Store) {
         artifact: b"compiled",
         sha256: "00",
         module: &facts,
+        source: None,
     };
     let hello = store.publish_version(version("acme")).await.unwrap().unwrap();
     assert_eq!(hello.current_version, 1);
@@ -36,6 +37,17 @@ async fn publish_install_and_log(store: &Store) {
     store.set_module_artifact(id, 2, b"recompiled").await.unwrap();
     assert_eq!(store.module_artifact(id, 2).await.unwrap().as_deref(), Some(&b"recompiled"[..]));
     assert_eq!(store.module_wasm(id, 1).await.unwrap().as_deref(), Some(&b"\0asm"[..]));
+    // A JavaScript version keeps its bundle beside the snapshot; a WebAssembly one has none.
+    let bundle = NewVersion { source: Some(b"export default {}"), ..version("acme") };
+    let third = store.publish_version(bundle).await.unwrap().unwrap();
+    assert_eq!(
+        store.module_source(id, third.current_version).await.unwrap().as_deref(),
+        Some(&b"export default {}"[..])
+    );
+    assert_eq!(store.module_source(id, 1).await.unwrap(), None);
+    let versions = store.versions(id, 10).await.unwrap();
+    let sources: Vec<Option<i64>> = versions.iter().map(|v| v.source_size).collect();
+    assert_eq!(sources, [Some(17), None, None]);
 
     let NewInstallation::Created(installation) = store.create_installation("inst_1", &hello, "acme").await.unwrap()
     else {

@@ -1,6 +1,7 @@
 //! UI extensions, authorizations (rights per context) and the unfurl queue of an
-//! application. All of it lives in the application's settings, keyed by a context
-//! identifier (`global` when none is given).
+//! application, keyed by a context identifier (`global` when none is given). UI extensions
+//! live in the application's settings; authorizations, unfurls and external-auth requests in
+//! tables of their own (`store::applications::{authorizations, unfurls}`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,12 +12,12 @@ use serde_json::{Map, Value, json};
 
 use super::{Caller, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, modify, resolve, rights};
 use crate::state::AppState;
-use crate::store::{AppFilter, AppOrder, ApplicationRecord};
+use crate::store::{ApplicationRecord, TooManyContexts};
 
 /// Most UI extensions per context, rights per request, contexts per application.
 const MAX_ITEMS: usize = 100;
 /// Unfurl contents and external-auth requests kept per application.
-const MAX_UNFURLS: usize = 1000;
+const MAX_UNFURLS: i64 = 1000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -236,11 +237,6 @@ async fn disable_for_me(
     toggle_for_me(&state, &caller, &reference, body, true).await
 }
 
-/// The rights of every context: `{context: {rightCode: status}}`.
-pub(super) fn authorizations(app: &ApplicationRecord) -> Map<String, Value> {
-    object(&app.settings["authorizations"])
-}
-
 async fn authorized_applications(
     State(state): State<AppState>,
     caller: Caller,
@@ -248,23 +244,16 @@ async fn authorized_applications(
 ) -> SpaceResult<Json<Value>> {
     let context = context(query.context_identifier.as_deref())?;
     let mut found = Vec::new();
-    let mut offset = 0;
-    loop {
-        let (apps, total) = state.store.list_applications(&AppFilter::default(), AppOrder::Name, offset, 500).await?;
-        for app in &apps {
-            let granted = authorizations(app)
-                .get(&context)
-                .and_then(Value::as_object)
-                .is_some_and(|rights| rights.values().any(|s| s == "GRANTED"));
-            if granted && rights::check(&caller, app, Right::View).is_ok() {
-                found.push(json!({ "id": app.id, "name": app.name, "clientId": app.client_id }));
-            }
-        }
-        offset += apps.len() as i64;
-        if apps.is_empty() || offset >= total {
-            break;
+    for app_id in state.store.apps_authorized_in(&context).await? {
+        let Some(app) = state.store.application(&app_id).await? else { continue };
+        if app.status != "archived" && rights::check(&caller, &app, Right::View, false).is_ok() {
+            found.push(json!({ "id": app.id, "name": app.name, "clientId": app.client_id }));
         }
     }
+    found.sort_by(|a, b| {
+        let name = |v: &Value| v["name"].as_str().unwrap_or_default().to_lowercase();
+        (name(a), a["id"].as_str()).cmp(&(name(b), b["id"].as_str()))
+    });
     Ok(Json(json!(found)))
 }
 
@@ -274,8 +263,13 @@ async fn authorized_contexts(
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::View).await?;
-    let contexts: Vec<Value> =
-        authorizations(&app).keys().map(|context| json!({ "contextIdentifier": context })).collect();
+    let contexts: Vec<Value> = state
+        .store
+        .authorizations(&app.id)
+        .await?
+        .keys()
+        .map(|context| json!({ "contextIdentifier": context }))
+        .collect();
     Ok(Json(json!(contexts)))
 }
 
@@ -287,9 +281,13 @@ async fn authorized_rights(
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::View).await?;
     let context = context(query.context_identifier.as_deref())?;
-    let rights = object(&authorizations(&app).get(&context).cloned().unwrap_or_default());
-    let rights: Vec<Value> =
-        rights.iter().map(|(code, status)| json!({ "rightCode": code, "status": status })).collect();
+    let all = state.store.authorizations(&app.id).await?;
+    let rights: Vec<Value> = all
+        .get(&context)
+        .into_iter()
+        .flatten()
+        .map(|(code, status)| json!({ "rightCode": code, "status": status }))
+        .collect();
     Ok(Json(json!(rights)))
 }
 
@@ -325,18 +323,25 @@ async fn update_authorized_rights(
     if let Some(bad) = body.updates.iter().find(|u| !matches!(u.status.as_str(), "GRANTED" | "DENIED" | "PENDING")) {
         return Err(SpaceError::invalid(format!("status `{}` must be GRANTED, DENIED or PENDING", bad.status)));
     }
-    modify(&state, &caller, &reference, Right::GrantPermissions, |app| {
-        let mut all = authorizations(app);
-        let mut rights = object(all.get(&context).unwrap_or(&Value::Null));
-        for update in &body.updates {
-            rights.insert(update.right_code.clone(), json!(update.status));
-        }
-        all.insert(context.clone(), Value::Object(rights));
-        app.settings["authorizations"] = Value::Object(all);
-        Ok(())
-    })
-    .await?;
+    let app = resolve(&state, &caller, &reference, Right::GrantPermissions).await?;
+    let updates: Vec<(String, String)> = body.updates.into_iter().map(|u| (u.right_code, u.status)).collect();
+    set_rights(&state, &app.id, &context, &updates, false).await?;
     Ok(StatusCode::OK)
+}
+
+/// Writes rights of one context ([`crate::store::Store::set_authorizations`]), refusing a
+/// context past the [`MAX_ITEMS`]th.
+async fn set_rights(
+    state: &AppState,
+    app_id: &str,
+    context: &str,
+    updates: &[(String, String)],
+    keep_granted: bool,
+) -> SpaceResult<()> {
+    match state.store.set_authorizations(app_id, context, updates, keep_granted, MAX_ITEMS as i64).await? {
+        Ok(()) => Ok(()),
+        Err(TooManyContexts) => Err(SpaceError::invalid(format!("at most {MAX_ITEMS} contexts"))),
+    }
 }
 
 async fn delete_authorized_rights(
@@ -346,15 +351,10 @@ async fn delete_authorized_rights(
     SpaceQuery(query): SpaceQuery<ContextQuery>,
 ) -> SpaceResult<StatusCode> {
     let context = context(query.context_identifier.as_deref())?;
-    modify(&state, &caller, &reference, Right::Update, |app| {
-        let mut all = authorizations(app);
-        if all.remove(&context).is_none() {
-            return Err(SpaceError::not_found(format!("the application is not authorized in `{context}`")));
-        }
-        app.settings["authorizations"] = Value::Object(all);
-        Ok(())
-    })
-    .await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
+    if !state.store.delete_authorization_context(&app.id, &context).await? {
+        return Err(SpaceError::not_found(format!("the application is not authorized in `{context}`")));
+    }
     Ok(StatusCode::OK)
 }
 
@@ -367,15 +367,11 @@ struct RequestRights {
     right_codes: Vec<String>,
 }
 
-/// Marks rights the application does not hold yet as PENDING in `context`.
-pub(super) fn request(all: &mut Map<String, Value>, context: &str, codes: &[String]) {
-    let mut rights = object(all.get(context).unwrap_or(&Value::Null));
-    for code in codes {
-        if rights.get(code).is_none_or(|status| status != "GRANTED") {
-            rights.insert(code.clone(), json!("PENDING"));
-        }
-    }
-    all.insert(context.to_owned(), Value::Object(rights));
+/// Marks the rights of `codes` the application does not hold yet as PENDING in `context`
+/// (adding the context).
+pub(super) async fn request(state: &AppState, app_id: &str, context: &str, codes: &[String]) -> SpaceResult<()> {
+    let pending: Vec<(String, String)> = codes.iter().map(|code| (code.clone(), "PENDING".to_owned())).collect();
+    set_rights(state, app_id, context, &pending, true).await
 }
 
 async fn request_rights(
@@ -386,16 +382,8 @@ async fn request_rights(
 ) -> SpaceResult<StatusCode> {
     let context = context(body.context_identifier.as_deref())?;
     check_codes(&body.right_codes, "rightCodes")?;
-    modify(&state, &caller, &reference, Right::Update, |app| {
-        let mut all = authorizations(app);
-        if !all.contains_key(&context) && all.len() >= MAX_ITEMS {
-            return Err(SpaceError::invalid(format!("at most {MAX_ITEMS} contexts")));
-        }
-        request(&mut all, &context, &body.right_codes);
-        app.settings["authorizations"] = Value::Object(all);
-        Ok(())
-    })
-    .await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
+    request(&state, &app.id, &context, &body.right_codes).await?;
     Ok(StatusCode::OK)
 }
 
@@ -441,18 +429,19 @@ async fn update_required_rights(
         if required.len() > MAX_ITEMS {
             return Err(SpaceError::invalid(format!("an application requires at most {MAX_ITEMS} rights")));
         }
-        if body.request_in_contexts {
-            let mut all = authorizations(app);
-            let contexts: Vec<String> = all.keys().cloned().collect();
-            for context in contexts {
-                request(&mut all, &context, &required);
-            }
-            app.settings["authorizations"] = Value::Object(all);
-        }
         app.settings["requiredRights"] = json!(required);
         Ok(())
     })
     .await?;
+    if body.request_in_contexts {
+        let required: Vec<String> = app.settings["requiredRights"]
+            .as_array()
+            .map(|codes| codes.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        for context in state.store.authorizations(&app.id).await?.keys() {
+            request(&state, &app.id, context, &required).await?;
+        }
+    }
     Ok(Json(app.settings["requiredRights"].clone()))
 }
 
@@ -509,11 +498,13 @@ async fn unfurl_content_of_link(
     SpaceQuery(query): SpaceQuery<ContentQuery>,
 ) -> SpaceResult<Json<Value>> {
     require_org_role(&caller, &query.organization, crate::auth::Role::Member)?;
-    let found = org_entries(&state, &query.organization, "unfurlContent", "content", |unfurl| {
-        unfurl["target"] == query.link.as_str()
-    })
-    .await?;
-    Ok(Json(json!(found)))
+    let found = state.store.org_unfurl_content(&query.organization, &query.link).await?;
+    Ok(Json(entries(found, "content")))
+}
+
+/// Entries of the organization's applications as `{"applicationId", <name>: entry}`.
+fn entries(found: Vec<(String, Value)>, name: &str) -> Value {
+    found.into_iter().map(|(app_id, entry)| json!({ "applicationId": app_id, name: entry })).collect()
 }
 
 #[derive(Deserialize)]
@@ -532,29 +523,8 @@ async fn external_auth_requests(
     SpaceQuery(query): SpaceQuery<AuthRequestsQuery>,
 ) -> SpaceResult<Json<Value>> {
     require_org_role(&caller, &query.organization, crate::auth::Role::Member)?;
-    let found = org_entries(&state, &query.organization, "externalAuthRequests", "request", |request| {
-        query.user_id.as_deref().is_none_or(|user| request["userId"] == user)
-    })
-    .await?;
-    Ok(Json(json!(found)))
-}
-
-/// The entries of a list the organization's applications keep (`field` of their settings)
-/// that `keep` selects, each as `{"applicationId", <name>: entry}`.
-async fn org_entries(
-    state: &AppState,
-    org: &str,
-    field: &str,
-    name: &str,
-    keep: impl Fn(&Value) -> bool,
-) -> SpaceResult<Vec<Value>> {
-    let mut found = Vec::new();
-    for app in state.store.active_applications_of_org(org).await? {
-        for entry in app.settings[field].as_array().into_iter().flatten().filter(|e| keep(e)) {
-            found.push(json!({ "applicationId": app.id, name: entry }));
-        }
-    }
-    Ok(found)
+    let found = state.store.org_auth_requests(&query.organization, query.user_id.as_deref()).await?;
+    Ok(Json(entries(found, "request")))
 }
 
 #[derive(Deserialize)]
@@ -577,34 +547,8 @@ async fn unfurl_queue(
         return Err(SpaceError::invalid("batchSize must be between 1 and 1000"));
     }
     let app = resolve(&state, &caller, &app_id, Right::ProvideUnfurls).await?;
-    let from = query.from_etag.unwrap_or(i64::MIN);
-    let items: Vec<Value> = app.settings["unfurlQueue"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter(|i| i["etag"].as_i64().is_some_and(|e| e > from))
-                .take(query.batch_size as usize)
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let items = state.store.unfurl_queue(&app.id, query.from_etag.unwrap_or(i64::MIN), query.batch_size).await?;
     Ok(Json(json!(items)))
-}
-
-/// Appends to a bounded list in the settings, dropping the oldest entries.
-async fn append(state: &AppState, caller: &Caller, field: &str, entries: Vec<Value>) -> SpaceResult<StatusCode> {
-    let app_id = caller.require_app()?.to_owned();
-    modify(state, caller, &app_id, Right::ProvideUnfurls, |app| {
-        let mut list = app.settings[field].as_array().cloned().unwrap_or_default();
-        list.extend(entries.iter().cloned());
-        let excess = list.len().saturating_sub(MAX_UNFURLS);
-        list.drain(..excess);
-        app.settings[field] = json!(list);
-        Ok(())
-    })
-    .await?;
-    Ok(StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -622,7 +566,10 @@ async fn unfurl_content(
     if !valid {
         return Err(SpaceError::invalid(format!("unfurls must be at most {MAX_ITEMS} objects")));
     }
-    append(&state, &caller, "unfurlContent", body.unfurls).await
+    let app_id = caller.require_app()?.to_owned();
+    let app = resolve(&state, &caller, &app_id, Right::ProvideUnfurls).await?;
+    state.store.add_unfurl_content(&app.id, &body.unfurls, MAX_UNFURLS).await?;
+    Ok(StatusCode::OK)
 }
 
 async fn request_external_auth(
@@ -630,10 +577,14 @@ async fn request_external_auth(
     caller: Caller,
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<StatusCode> {
-    if Value::Object(body.clone()).to_string().len() > 10_000 {
+    let request = Value::Object(body);
+    if request.to_string().len() > 10_000 {
         return Err(SpaceError::invalid("the request must be at most 10000 bytes of JSON"));
     }
-    append(&state, &caller, "externalAuthRequests", vec![Value::Object(body)]).await
+    let app_id = caller.require_app()?.to_owned();
+    let app = resolve(&state, &caller, &app_id, Right::ProvideUnfurls).await?;
+    state.store.add_auth_request(&app.id, &request, MAX_UNFURLS).await?;
+    Ok(StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -649,15 +600,7 @@ async fn reset_external_auth(
     SpaceJson(body): SpaceJson<ResetExternalAuth>,
 ) -> SpaceResult<StatusCode> {
     let app_id = caller.require_app()?.to_owned();
-    modify(&state, &caller, &app_id, Right::ProvideUnfurls, |app| {
-        let mut list = app.settings["externalAuthRequests"].as_array().cloned().unwrap_or_default();
-        match &body.user_id {
-            Some(user) => list.retain(|r| r["userId"] != *user),
-            None => list.clear(),
-        }
-        app.settings["externalAuthRequests"] = json!(list);
-        Ok(())
-    })
-    .await?;
+    let app = resolve(&state, &caller, &app_id, Right::ProvideUnfurls).await?;
+    state.store.delete_auth_requests(&app.id, body.user_id.as_deref()).await?;
     Ok(StatusCode::OK)
 }

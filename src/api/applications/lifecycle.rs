@@ -443,10 +443,7 @@ async fn restore(
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::Update).await?;
-    if app.status != "active" {
-        state.store.cancel_pending_deliveries(&app.id).await?;
-        state.store.set_application_status(&app.id, None, "active").await?;
-    }
+    state.store.restore_application(&app.id).await?;
     let app = state.store.application(&app.id).await?.ok_or_else(|| SpaceError::not_found("no such application"))?;
     Ok(Json(app_json(&state, &app)))
 }

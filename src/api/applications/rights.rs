@@ -89,13 +89,15 @@ fn user_holds(user_id: &str, orgs: &BTreeMap<String, Role>, app: &ApplicationRec
     }
 }
 
-/// Whether `app` was granted `right` in the `global` context.
-pub fn granted(app: &ApplicationRecord, right: Right) -> bool {
-    app.settings["authorizations"]["global"][right.code()] == "GRANTED"
+/// Whether an application acting as itself needs `right` granted (in the `global` context) to
+/// hold it: every right but `View` and `Update`, which it holds on itself.
+pub fn needs_grant(caller: &Caller, right: Right) -> bool {
+    matches!(caller, Caller::App { user: None, .. }) && !matches!(right, Right::View | Right::Update)
 }
 
-/// Refuses `caller` unless it holds `right` on `app`.
-pub fn check(caller: &Caller, app: &ApplicationRecord, right: Right) -> SpaceResult<()> {
+/// Refuses `caller` unless it holds `right` on `app`; `granted` says whether `app` was
+/// granted `right` in the `global` context (read only when [`needs_grant`]).
+pub fn check(caller: &Caller, app: &ApplicationRecord, right: Right, granted: bool) -> SpaceResult<()> {
     let holds = match caller {
         Caller::Admin => true,
         Caller::User { user_id, orgs } => user_holds(user_id, orgs, app, right),
@@ -103,8 +105,7 @@ pub fn check(caller: &Caller, app: &ApplicationRecord, right: Right) -> SpaceRes
             if *app_id != app.id {
                 return Err(SpaceError::forbidden("an application may only act on itself"));
             }
-            let baseline = matches!(right, Right::View | Right::Update);
-            crate::oauth::scope_grants(scope, right.code()) && (baseline || granted(app, right))
+            crate::oauth::scope_grants(scope, right.code()) && (!needs_grant(caller, right) || granted)
         }
         Caller::App { scope, user: Some((user_id, orgs)), .. } => {
             crate::oauth::scope_grants(scope, right.code()) && user_holds(user_id, orgs, app, right)

@@ -9,9 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::lifecycle::valid_url;
-use super::{
-    Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, modify, page, resolve, time,
-};
+use super::{Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
 use crate::applications::payload;
 use crate::applications::signing::generate_key;
 use crate::state::AppState;
@@ -549,19 +547,11 @@ async fn request_missing_rights(
 ) -> SpaceResult<Json<Value>> {
     let subscription = find_subscription(&state, &caller, &reference, &webhook_id, &subscription_id).await?;
     let required = rights_for(&subscription.definition);
-    let mut missing = Vec::new();
-    modify(&state, &caller, &reference, Right::Update, |app| {
-        let mut all = super::extensions::authorizations(app);
-        missing = required
-            .iter()
-            .filter(|code| all.get("global").and_then(|rights| rights.get(code.as_str())) != Some(&json!("GRANTED")))
-            .cloned()
-            .collect();
-        super::extensions::request(&mut all, "global", &missing);
-        app.settings["authorizations"] = Value::Object(all);
-        Ok(())
-    })
-    .await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
+    let granted = state.store.authorizations(&app.id).await?.remove("global").unwrap_or_default();
+    let missing: Vec<String> =
+        required.into_iter().filter(|code| granted.get(code).is_none_or(|status| status != "GRANTED")).collect();
+    super::extensions::request(&state, &app.id, "global", &missing).await?;
     Ok(Json(json!({ "missingRights": missing })))
 }
 

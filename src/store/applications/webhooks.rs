@@ -32,17 +32,23 @@ const WEBHOOK_COLUMNS: &str =
     "id, app_id, name, settings, signing_key_sealed, secrets_sealed, archived, created_at, updated_at";
 
 fn webhook_row(row: &AnyRow) -> Result<WebhookRecord> {
-    let settings: String = row.try_get("settings")?;
+    webhook_row_at(row, "")
+}
+
+/// A webhook from the columns named `{prefix}{column}` (see [`Store::delivery_routes`]).
+fn webhook_row_at(row: &AnyRow, prefix: &str) -> Result<WebhookRecord> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let settings: String = row.try_get(column("settings").as_str())?;
     Ok(WebhookRecord {
-        id: row.try_get("id")?,
-        app_id: row.try_get("app_id")?,
-        name: row.try_get("name")?,
+        id: row.try_get(column("id").as_str())?,
+        app_id: row.try_get(column("app_id").as_str())?,
+        name: row.try_get(column("name").as_str())?,
         settings: serde_json::from_str(&settings)?,
-        signing_key_sealed: row.try_get("signing_key_sealed")?,
-        secrets_sealed: row.try_get("secrets_sealed")?,
-        archived: row.try_get::<i64, _>("archived")? != 0,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        signing_key_sealed: row.try_get(column("signing_key_sealed").as_str())?,
+        secrets_sealed: row.try_get(column("secrets_sealed").as_str())?,
+        archived: row.try_get::<i64, _>(column("archived").as_str())? != 0,
+        created_at: row.try_get(column("created_at").as_str())?,
+        updated_at: row.try_get(column("updated_at").as_str())?,
     })
 }
 
@@ -63,16 +69,41 @@ pub struct SubscriptionRecord {
     pub created_at: i64,
 }
 
+const SUBSCRIPTION_COLUMNS: &str = "id, webhook_id, name, enabled, definition, created_at";
+
 fn subscription_row(row: &AnyRow) -> Result<SubscriptionRecord> {
-    let definition: String = row.try_get("definition")?;
+    subscription_row_at(row, "")
+}
+
+/// A subscription from the columns named `{prefix}{column}` (see [`Store::delivery_routes`]).
+fn subscription_row_at(row: &AnyRow, prefix: &str) -> Result<SubscriptionRecord> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let definition: String = row.try_get(column("definition").as_str())?;
     Ok(SubscriptionRecord {
-        id: row.try_get("id")?,
-        webhook_id: row.try_get("webhook_id")?,
-        name: row.try_get("name")?,
-        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        id: row.try_get(column("id").as_str())?,
+        webhook_id: row.try_get(column("webhook_id").as_str())?,
+        name: row.try_get(column("name").as_str())?,
+        enabled: row.try_get::<i64, _>(column("enabled").as_str())? != 0,
         definition: serde_json::from_str(&definition)?,
-        created_at: row.try_get("created_at")?,
+        created_at: row.try_get(column("created_at").as_str())?,
     })
+}
+
+/// A live webhook of an active application and its enabled subscriptions: where an event of
+/// the application's organization may go.
+#[derive(Debug, Clone)]
+pub struct DeliveryRoute {
+    /// The application.
+    pub app: super::ApplicationRecord,
+    /// The webhook.
+    pub webhook: WebhookRecord,
+    /// Its enabled subscriptions, oldest first.
+    pub subscriptions: Vec<SubscriptionRecord>,
+}
+
+/// `columns` (comma-separated) of table alias `alias`, each renamed `{prefix}{column}`.
+fn aliased(columns: &str, alias: &str, prefix: &str) -> String {
+    columns.split(", ").map(|c| format!("{alias}.{c} AS {prefix}{c}")).collect::<Vec<_>>().join(", ")
 }
 
 impl Store {
@@ -149,6 +180,37 @@ impl Store {
         rows.iter().map(webhook_row).collect()
     }
 
+    /// Every route of an organization's events ([`DeliveryRoute`]) in one read: the live
+    /// webhooks of its active applications that have an enabled subscription, with those
+    /// subscriptions. Read per event, so a webhook deleted or disabled is never delivered to
+    /// by an event that comes after.
+    pub async fn delivery_routes(&self, org_id: &str) -> Result<Vec<DeliveryRoute>> {
+        let sql = format!(
+            "SELECT {}, {}, {} FROM applications a \
+             JOIN application_webhooks w ON w.app_id = a.id AND w.archived = 0 \
+             JOIN application_subscriptions s ON s.webhook_id = w.id AND s.enabled = 1 \
+             WHERE a.org_id = $1 AND a.status = 'active' \
+             ORDER BY a.created_at, a.id, w.created_at, w.id, s.created_at, s.id",
+            aliased(super::APP_COLUMNS, "a", ""),
+            aliased(WEBHOOK_COLUMNS, "w", "w_"),
+            aliased(SUBSCRIPTION_COLUMNS, "s", "s_"),
+        );
+        let rows = sqlx::query(&sql).bind(org_id).fetch_all(&self.pool).await?;
+        let mut routes: Vec<DeliveryRoute> = Vec::new();
+        for row in &rows {
+            let subscription = subscription_row_at(row, "s_")?;
+            match routes.last_mut() {
+                Some(route) if route.webhook.id == subscription.webhook_id => route.subscriptions.push(subscription),
+                _ => routes.push(DeliveryRoute {
+                    app: super::app_row(row)?,
+                    webhook: webhook_row_at(row, "w_")?,
+                    subscriptions: vec![subscription],
+                }),
+            }
+        }
+        Ok(routes)
+    }
+
     /// Writes every mutable field of a webhook.
     pub async fn update_webhook(&self, webhook: &WebhookRecord) -> Result<()> {
         sqlx::query(
@@ -187,10 +249,9 @@ impl Store {
 
     /// The subscriptions of a webhook, oldest first.
     pub async fn subscriptions(&self, webhook_id: &str) -> Result<Vec<SubscriptionRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, webhook_id, name, enabled, definition, created_at FROM application_subscriptions \
-             WHERE webhook_id = $1 ORDER BY created_at, id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM application_subscriptions WHERE webhook_id = $1 ORDER BY created_at, id"
+        ))
         .bind(webhook_id)
         .fetch_all(&self.pool)
         .await?;

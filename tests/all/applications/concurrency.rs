@@ -1,5 +1,5 @@
-//! Concurrent updates, toggles and secret regenerations at one application lose nothing and
-//! resurrect nothing, on SQLite and on PostgreSQL.
+//! Concurrent updates, toggles, secret regenerations, unfurl posts and authorizations at one
+//! application lose nothing and resurrect nothing, on SQLite and on PostgreSQL.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -87,7 +87,117 @@ async fn nothing_is_lost_or_resurrected(app: App) {
     assert!(matches!(updated.0, 200 | 401), "{updated:?}");
     let (_, shown) = app.call("GET", &path, None).await;
     assert_ne!(shown["status"], "active", "the update did not undo the uninstall: {shown}");
+
+    unfurls_and_authorizations_lose_nothing(&app).await;
     app.stop().await;
+}
+
+/// Links the host product reports, unfurl content and external-auth requests the application
+/// posts, rights granted, requested and withdrawn, and settings updates, all at once at one
+/// application: every write is kept, nothing deleted comes back.
+async fn unfurls_and_authorizations_lose_nothing(app: &App) {
+    app.create_org("acme").await;
+    let created = app.create_app(json!({"name": "unfurler", "organization": "acme"})).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let token = app.app_token(&created).await;
+    let base = format!("/api/http/applications/{id}");
+    let rights = format!("{base}/authorizations/authorized-rights");
+    let domains = json!({"domains": ["tracker.example"]});
+    assert_eq!(
+        app.call_as(Some(&token), "PATCH", "/api/http/applications/unfurls/domains", Some(domains)).await.0,
+        200
+    );
+    let approve = json!({"domains": ["tracker.example"], "approve": true});
+    assert_eq!(app.call("POST", &format!("{base}/unfurl-domains/authorize"), Some(approve)).await.0, 200);
+    let provide = json!({"updates": [{"rightCode": "Unfurls.Provide", "status": "GRANTED"}]});
+    assert_eq!(app.call("PATCH", &rights, Some(provide)).await.0, 200);
+    for i in 0..WRITERS {
+        let doomed = json!({"contextIdentifier": format!("doomed-{i}"), "rightCodes": ["Doomed.Right"]});
+        assert_eq!(app.call("PATCH", &format!("{rights}/request-rights"), Some(doomed)).await.0, 200);
+    }
+
+    let link = |i: usize| format!("https://tracker.example/ISSUE-{i}");
+    let seen = (0..WRITERS).map(|i| {
+        let body = json!({"organization": "acme", "links": [link(i)]});
+        app.call("POST", "/api/http/applications/unfurls/links", Some(body))
+    });
+    let content = (0..WRITERS).map(|i| {
+        let body = json!({"unfurls": [{"target": link(i), "unfurl": {"n": i}}]});
+        app.call_as(Some(&token), "POST", "/api/http/applications/unfurls/queue/content", Some(body))
+    });
+    let auth_requests = (0..WRITERS).map(|i| {
+        let body = json!({"userId": format!("u{i}"), "message": "log in"});
+        app.call_as(Some(&token), "POST", "/api/http/applications/unfurls/queue/request-external-auth", Some(body))
+    });
+    let grants = (0..WRITERS).map(|i| {
+        let body = json!({"updates": [{"rightCode": format!("Granted.R{i}"), "status": "GRANTED"}]});
+        app.call("PATCH", &rights, Some(body))
+    });
+    let requests = (0..WRITERS).map(|i| {
+        let body = json!({"contextIdentifier": format!("ctx-{i}"), "rightCodes": [format!("Asked.R{i}")]});
+        app.call_as(
+            Some(&token),
+            "PATCH",
+            "/api/http/applications/me/authorizations/authorized-rights/request-rights",
+            Some(body),
+        )
+    });
+    let doomed: Vec<String> = (0..WRITERS).map(|i| format!("{rights}?contextIdentifier=doomed-{i}")).collect();
+    let withdrawals = doomed.iter().map(|path| app.call("DELETE", path, None));
+    let renames = (0..WRITERS).map(|i| app.call("PATCH", &base, Some(json!({"description": format!("u-{i}")}))));
+    let (seen, content, auth_requests, grants, requests, withdrawals, renames) = tokio::join!(
+        join_all(seen),
+        join_all(content),
+        join_all(auth_requests),
+        join_all(grants),
+        join_all(requests),
+        join_all(withdrawals),
+        join_all(renames)
+    );
+    for (status, body) in
+        content.iter().chain(&auth_requests).chain(&grants).chain(&requests).chain(&withdrawals).chain(&renames)
+    {
+        assert_eq!(*status, 200, "{body}");
+    }
+    for (status, body) in &seen {
+        assert_eq!((*status, body), (200, &json!({"queued": 1})));
+    }
+
+    let (_, queue) = app.call_as(Some(&token), "GET", "/api/http/applications/unfurls/queue?batchSize=100", None).await;
+    let queue = queue.as_array().unwrap();
+    let mut targets: Vec<&str> = queue.iter().map(|item| item["target"].as_str().unwrap()).collect();
+    targets.sort_unstable();
+    let mut expected: Vec<String> = (0..WRITERS).map(link).collect();
+    expected.sort_unstable();
+    assert_eq!(targets, expected, "every reported link is queued once");
+    let etags: Vec<i64> = queue.iter().map(|item| item["etag"].as_i64().unwrap()).collect();
+    assert!(etags.windows(2).all(|pair| pair[0] < pair[1]), "etags grow: {etags:?}");
+    for i in 0..WRITERS {
+        let read = format!("/api/http/applications/unfurls/content?organization=acme&link={}", link(i));
+        let (_, shown) = app.call("GET", &read, None).await;
+        assert_eq!(shown.as_array().map(Vec::len), Some(1), "{shown}");
+        assert_eq!(shown[0]["content"]["unfurl"]["n"], i);
+        let asked = format!("/api/http/applications/unfurls/external-auth-requests?organization=acme&userId=u{i}");
+        assert_eq!(app.call("GET", &asked, None).await.1.as_array().map(Vec::len), Some(1));
+    }
+
+    let (_, global) = app.call("GET", &format!("{rights}?contextIdentifier=global"), None).await;
+    let granted = global.as_array().unwrap().iter().filter(|r| r["status"] == "GRANTED").count();
+    assert_eq!(granted, WRITERS + 1, "every grant is kept: {global}");
+    let (_, listed) = app.call("GET", &format!("{base}/authorizations/authorized-contexts"), None).await;
+    let mut contexts: Vec<&str> =
+        listed.as_array().unwrap().iter().map(|c| c["contextIdentifier"].as_str().unwrap()).collect();
+    contexts.sort_unstable();
+    let mut expected: Vec<String> = (0..WRITERS).map(|i| format!("ctx-{i}")).chain(["global".to_owned()]).collect();
+    expected.sort_unstable();
+    assert_eq!(contexts, expected, "every requested context is kept and no withdrawn one came back");
+    for i in 0..WRITERS {
+        let (_, asked) = app.call("GET", &format!("{rights}?contextIdentifier=ctx-{i}"), None).await;
+        assert_eq!(asked, json!([{"rightCode": format!("Asked.R{i}"), "status": "PENDING"}]));
+    }
+    let (_, shown) = app.call("GET", &base, None).await;
+    let descriptions: Vec<Value> = (0..WRITERS).map(|i| json!(format!("u-{i}"))).collect();
+    assert!(descriptions.contains(&shown["description"]), "{shown}");
 }
 
 #[tokio::test]
