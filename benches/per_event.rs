@@ -10,7 +10,8 @@
 //!
 //! Goals: v2 hello pooled ≤ 10 µs per event and ≥ 8× on-demand; the runtime alone ≤ 3 µs.
 //! `-- --pooled-only` runs the pooled v2 hello loop alone, `-- --trivial-only` the runtime's
-//! own cost alone: for profiling.
+//! own cost alone: for profiling. `WEFT_BENCH_HELLO_BEFORE=path/to/hello.wasm` adds another
+//! build of hello (e.g. from an older SDK) to the same run, pooled, for a before/after.
 
 #[path = "support.rs"]
 mod support;
@@ -20,7 +21,11 @@ use std::time::{Duration, Instant};
 
 use weft_runtime::{EventParts, Input, Limits, NoHostServices, Runtime, RuntimeConfig};
 
-const EVENTS: usize = 20_000;
+/// Events per measured loop; `WEFT_BENCH_EVENTS` raises it for profiling, so that the loop
+/// outweighs the module's compile in a profile.
+fn events() -> usize {
+    std::env::var("WEFT_BENCH_EVENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000)
+}
 const WARMUP: usize = 500;
 
 /// Mean time per event, one event after another (the overhead, not throughput).
@@ -32,13 +37,14 @@ async fn per_event(config: RuntimeConfig, wasm: &[u8], input: Input<'_>, respons
         runtime.run_input(&module, input, &limits, host.clone(), None).await.unwrap();
     }
     let started = Instant::now();
-    for _ in 0..EVENTS {
+    let events = events();
+    for _ in 0..events {
         let report = runtime.run_input(&module, input, &limits, host.clone(), None).await.unwrap();
         if response {
             assert!(matches!(report.result, Ok(weft_runtime::Outcome::Response(_))), "{:?}", report.result);
         }
     }
-    started.elapsed() / EVENTS as u32
+    started.elapsed() / events as u32
 }
 
 fn config(pooling: bool, snapshot: bool) -> RuntimeConfig {
@@ -89,9 +95,15 @@ async fn main() {
     let v1_wasm = support::v1_hello_wasm();
     let v1_json = support::hello_invocation();
     let v1 = Input::Json(&v1_json);
+    let before =
+        std::env::var_os("WEFT_BENCH_HELLO_BEFORE").map(|path| std::fs::read(path).expect("the hello to compare"));
+    let mut before_best = Duration::MAX;
     // Interleave the configurations so machine noise hits all alike; keep the best.
     let mut best = [Duration::MAX; 6];
     for _ in 0..3 {
+        if let Some(before) = &before {
+            before_best = before_best.min(per_event(config(true, true), before, v2, true).await);
+        }
         let runs = [
             per_event(config(true, true), &wasm, v2, true).await,
             per_event(config(false, true), &wasm, v2, true).await,
@@ -105,11 +117,19 @@ async fn main() {
         }
     }
     let [v2_pooled, v2_on_demand, v1_plain, v1_snapshot, trivial_pooled, trivial_on_demand] = best.map(micros);
-    println!("per-event overhead, {EVENTS} sequential fetch events, best of 3:");
+    println!("per-event overhead, {} sequential fetch events, best of 3:", events());
     println!("  hello, ABI v2 ({} bytes, snapshotted):", wasm.len());
     println!("    pooling allocator   {v2_pooled:>8.2} µs/event (goal ≤ 10 µs)");
     println!("    on-demand allocator {v2_on_demand:>8.2} µs/event");
     println!("    ratio               {:>8.2}× faster pooled (goal ≥ 8×)", v2_on_demand / v2_pooled);
+    if let Some(before) = &before {
+        let before_pooled = micros(before_best);
+        println!("  hello as WEFT_BENCH_HELLO_BEFORE built it ({} bytes), pooling allocator:", before.len());
+        println!(
+            "    pooling allocator   {before_pooled:>8.2} µs/event (this build is {:.2}× faster)",
+            before_pooled / v2_pooled
+        );
+    }
     println!("  hello, ABI v1 ({} bytes, built with the v1 SDK), pooling allocator:", v1_wasm.len());
     println!("    as published        {v1_plain:>8.2} µs/event ({:.2}× v2's time)", v1_plain / v2_pooled);
     println!("    snapshotted         {v1_snapshot:>8.2} µs/event");

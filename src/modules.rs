@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use sha2::{Digest, Sha256};
 use weft_runtime::{PreparedModule, Runtime, ValidationError};
 
-use crate::store::{Store, StoreError};
+use crate::store::{ModuleFacts, Store, StoreError};
 
 /// A module compiled at publish time.
 pub struct CompiledModule {
@@ -28,11 +28,20 @@ pub struct CompiledModule {
     pub sha256: String,
 }
 
-/// What publish and `weft check` say of a compiled module: `{"abi":2,"snapshot":true}`, or
-/// `{"abi":…,"snapshot":false,"snapshotReason":"…"}` when it runs as published.
-pub fn module_report(module: &PreparedModule) -> serde_json::Value {
-    let mut report = serde_json::json!({ "abi": module.abi_version(), "snapshot": module.snapshot().taken() });
-    if let Some(reason) = module.snapshot().reason() {
+/// What publish found of a compiled module, as stored with its version.
+pub fn module_facts(module: &PreparedModule) -> ModuleFacts {
+    ModuleFacts {
+        abi: i64::from(module.abi_version()),
+        snapshot: module.snapshot().taken(),
+        snapshot_reason: module.snapshot().reason().map(str::to_owned),
+    }
+}
+
+/// What publish, `weft check` and the versions list say of a module: `{"abi":2,"snapshot":true}`,
+/// or `{"abi":…,"snapshot":false,"snapshotReason":"…"}` when it runs as published.
+pub fn module_report(facts: &ModuleFacts) -> serde_json::Value {
+    let mut report = serde_json::json!({ "abi": facts.abi, "snapshot": facts.snapshot });
+    if let Some(reason) = &facts.snapshot_reason {
         report["snapshotReason"] = serde_json::json!(reason);
     }
     report

@@ -36,7 +36,7 @@ pub use cron::ScheduledIntegration;
 pub use dev::DevModeRecord;
 pub use events::{EventFilter, EventPage, EventRecord};
 pub use installations::{InstallationFilter, InstallationRecord, InstallationUpdate, NewInstallation};
-pub use integrations::{IntegrationRecord, NewVersion, VersionSummary};
+pub use integrations::{IntegrationRecord, ModuleFacts, NewVersion, VersionSummary};
 pub use kv::{installation_scope, integration_scope};
 pub use orgs::{OrgRecord, PlaceKind, PlaceRecord};
 pub use place_installations::{PlaceInstallationFilter, PlaceInstallationRecord};

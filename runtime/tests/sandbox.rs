@@ -214,3 +214,36 @@ async fn a_full_pool_answers_busy_instead_of_failing() {
     assert!(matches!(second, Err(Error::Busy { slots: 1 })), "expected Busy");
     assert_eq!(failure_kind(&busy.await.unwrap().unwrap()), FailureKind::Timeout);
 }
+
+/// Every event starts from the module's memory as compiled, whatever the previous event in
+/// the same pooled slot wrote: a byte of the data image and a word of a zero page beyond it
+/// (the pool resets only the pages an instance wrote, where the kernel can tell).
+#[tokio::test]
+async fn each_event_sees_the_memory_as_compiled_not_the_previous_events_writes() {
+    let wasm = wat::parse_str(
+        r#"(module (memory (export "memory") 2)
+            (data (i32.const 16) "\02\00\00\00{}")
+            (data (i32.const 32) "\01\00\00\00x")
+            (data (i32.const 64) "\07")
+            (func (export "weft_buffer") (result i64) (i64.const 0x0000100000001000))
+            (func (export "weft_reserve") (param i32) (result i32) (i32.const 0))
+            (func (export "weft_run") (param i32) (result i64) (local $fresh i32)
+                (local.set $fresh (i32.and
+                    (i32.eq (i32.load8_u (i32.const 64)) (i32.const 7))
+                    (i32.eqz (i32.load (i32.const 70000)))))
+                (i32.store8 (i32.const 64) (i32.const 9))
+                (i32.store (i32.const 70000) (i32.const 1))
+                ;; `{}` when the memory was as compiled, else an outcome that is not JSON.
+                (if (result i64) (local.get $fresh)
+                    (then (i64.const 0x0000001000000006))
+                    (else (i64.const 0x0000002000000005)))))"#,
+    )
+    .unwrap();
+    let runtime = Runtime::new(RuntimeConfig { max_instances: 1, ..RuntimeConfig::default() }).unwrap();
+    let module = runtime.compile(&wasm).unwrap();
+    for event in 0..5 {
+        let report =
+            runtime.run(&module, INVOCATION, &Limits::default(), Arc::new(NoHostServices)).await.expect("a free slot");
+        assert!(matches!(report.result, Ok(Outcome::None)), "event {event}: {:?}", report.result);
+    }
+}

@@ -69,14 +69,19 @@ fn parse_v2(input: &[u8]) -> Result<(Event, Environment), Error> {
     if let Event::Fetch(fetch) = &mut event {
         fetch.request.body = body.to_vec();
     }
-    let env = if env.is_empty() || env == b"null" {
-        Environment::default()
-    } else if !crate::codec::is_object(env) {
-        return Err(invalid("environment: not an object"));
+    Ok((event, environment(env).map_err(|what| invalid(&format!("environment: {what}")))?))
+}
+
+/// The environment of an event from its JSON text, read lazily (see [`Environment`]): only
+/// whether it is an object (or empty, or `null`) is checked here.
+fn environment(json: &[u8]) -> Result<Environment, &'static str> {
+    if json.is_empty() || json == b"null" {
+        Ok(Environment::default())
+    } else if !crate::codec::is_object(json) {
+        Err("not an object")
     } else {
-        serde_json::from_slice(env).map_err(|err| Error::internal(format!("invalid input: environment: {err}")))?
-    };
-    Ok((event, env))
+        std::str::from_utf8(json).map(Environment::from_json).map_err(|_| "not UTF-8")
+    }
 }
 
 /// Handles one invocation: parses the invocation JSON, runs `handler`, and returns the
@@ -129,10 +134,7 @@ fn parse_in_parts(invocation: &[u8]) -> Result<(Event, Environment), Error> {
     }
     let env = match wire.environment {
         None => Environment::default(),
-        Some(env) if !crate::codec::is_object(env.get().as_bytes()) => {
-            return Err(invalid(&"environment: not an object"));
-        }
-        Some(env) => serde_json::from_str(env.get()).map_err(|err| invalid(&format_args!("environment: {err}")))?,
+        Some(env) => environment(env.get().as_bytes()).map_err(|what| invalid(&format_args!("environment: {what}")))?,
     };
     let event = wire.event.ok_or_else(|| invalid(&"missing `event`"))?;
     Ok((Event::from_slice(event.get().as_bytes())?, env))

@@ -1,20 +1,31 @@
 //! The [`Environment`] an event runs in: API endpoint and tokens, the integration, the
 //! installation (with its configuration), space/site installations and secrets.
 //!
-//! Deserialization is lenient: every field is optional (a missing field or `null` takes
-//! its default) and unknown fields are kept in `extra` maps or ignored.
+//! The host sends the environment as one JSON object (GitBook's `IntegrationEnvironment`,
+//! some kilobytes with its URLs, sealed tokens and the owner organization). Most handlers
+//! read one or two things from it, so it is decoded lazily: the text is kept as it came,
+//! its top-level fields are located on the first read, and each field is decoded the first
+//! time it is read (the installation's configuration even without the rest of the
+//! installation). What is never read is never decoded.
+//!
+//! Decoding is lenient: every field is optional (a missing field or `null` takes its
+//! default) and unknown fields are kept in `extra` maps or ignored. A field that does not
+//! decode (the host never sends one) reads as its default, and a line on stderr, which the
+//! host records in the event's logs, says why.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::OnceLock;
 
 use serde::de::{DeserializeOwned, MapAccess};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::codec::null_default;
 use crate::{Error, Result};
 
+mod index;
 mod open_object;
+use index::{Field, Index};
 use open_object::OpenObject;
 
 fn empty_object() -> Value {
@@ -22,37 +33,83 @@ fn empty_object() -> Value {
 }
 
 /// The context of one event, as sent by the host in the invocation's `environment`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+///
+/// Read it through its methods; each part is decoded from the host's JSON on first use
+/// and kept for the rest of the event.
+#[derive(Clone, Default)]
 pub struct Environment {
-    /// The base URL of the host's API, e.g. `http://localhost:8080`.
-    #[serde(deserialize_with = "null_default")]
-    pub api_endpoint: String,
-    /// Tokens to call the host's API as the integration or the installation.
-    #[serde(deserialize_with = "null_default")]
-    pub api_tokens: ApiTokens,
-    /// The integration (name, version, …).
-    #[serde(deserialize_with = "null_default")]
-    pub integration: Integration,
-    /// The organization installation this event is for, if any.
-    pub installation: Option<Installation>,
-    /// The space installation this event is for, if any.
-    pub space_installation: Option<SpaceInstallation>,
-    /// The site installation this event is for, if any.
-    pub site_installation: Option<SiteInstallation>,
-    /// The integration's secrets, by name.
-    #[serde(deserialize_with = "null_default")]
-    pub secrets: BTreeMap<String, String>,
+    /// The environment object's JSON text as the host sent it; empty for none.
+    json: Box<str>,
+    /// Where the top-level fields lie in `json`, found on the first read.
+    index: OnceLock<Index>,
+    api_endpoint: OnceLock<String>,
+    api_tokens: OnceLock<ApiTokens>,
+    integration: OnceLock<Integration>,
+    installation: OnceLock<Option<Installation>>,
+    space_installation: OnceLock<Option<SpaceInstallation>>,
+    site_installation: OnceLock<Option<SiteInstallation>>,
+    secrets: OnceLock<BTreeMap<String, String>>,
+    /// The installation's configuration, read without decoding the rest of the installation.
+    configuration: OnceLock<Value>,
 }
 
 impl Environment {
-    /// The installation's configuration, or `{}` when there is no installation.
+    /// An environment read lazily from the host's JSON text, which must hold an object
+    /// (`{…}`); anything else reads as an empty environment.
+    pub fn from_json(json: &str) -> Self {
+        Self { json: json.into(), ..Self::default() }
+    }
+
+    /// The base URL of the host's API, e.g. `http://localhost:8080/v1`.
+    pub fn api_endpoint(&self) -> &str {
+        self.decoded(&self.api_endpoint, Field::ApiEndpoint).as_str()
+    }
+
+    /// Tokens to call the host's API as the integration or the installation.
+    pub fn api_tokens(&self) -> &ApiTokens {
+        self.decoded(&self.api_tokens, Field::ApiTokens)
+    }
+
+    /// The integration (name, version, …).
+    pub fn integration(&self) -> &Integration {
+        self.decoded(&self.integration, Field::Integration)
+    }
+
+    /// The organization installation this event is for, if any.
+    pub fn installation(&self) -> Option<&Installation> {
+        self.decoded(&self.installation, Field::Installation).as_ref()
+    }
+
+    /// The space installation this event is for, if any.
+    pub fn space_installation(&self) -> Option<&SpaceInstallation> {
+        self.decoded(&self.space_installation, Field::SpaceInstallation).as_ref()
+    }
+
+    /// The site installation this event is for, if any.
+    pub fn site_installation(&self) -> Option<&SiteInstallation> {
+        self.decoded(&self.site_installation, Field::SiteInstallation).as_ref()
+    }
+
+    /// The integration's secrets, by name.
+    pub fn secrets(&self) -> &BTreeMap<String, String> {
+        self.decoded(&self.secrets, Field::Secrets)
+    }
+
+    /// The installation's configuration, or `{}` when there is no installation. Only this
+    /// field of the installation is decoded.
     pub fn configuration(&self) -> &Value {
-        static EMPTY: OnceLock<Value> = OnceLock::new();
-        match &self.installation {
-            Some(installation) => &installation.configuration,
-            None => EMPTY.get_or_init(empty_object),
-        }
+        self.configuration.get_or_init(|| {
+            /// Only the configuration of an installation object; the rest is skipped.
+            #[derive(Deserialize)]
+            struct ConfigurationOnly {
+                #[serde(default)]
+                configuration: Option<Value>,
+            }
+            self.read::<ConfigurationOnly>(Field::Installation)
+                .and_then(|installation| installation.configuration)
+                .filter(|configuration| !configuration.is_null())
+                .unwrap_or_else(empty_object)
+        })
     }
 
     /// The installation's configuration parsed into `T` (500 if it does not fit).
@@ -96,29 +153,115 @@ impl Environment {
     /// assert_eq!(env.secret("OTHER"), None);
     /// ```
     pub fn secret(&self, name: &str) -> Option<&str> {
-        self.secrets.get(name).map(String::as_str)
+        self.secrets().get(name).map(String::as_str)
     }
 
     /// The installation's id, if there is an installation.
     pub fn installation_id(&self) -> Option<&str> {
-        self.installation.as_ref().map(|i| i.id.as_str())
+        self.installation().map(|i| i.id.as_str())
     }
 
     /// Returns the environment with the installation's configuration set, creating an
     /// installation (id `inst_test`) if there is none. Mostly for tests.
     #[must_use]
     pub fn with_configuration(mut self, configuration: Value) -> Self {
-        self.installation
-            .get_or_insert_with(|| Installation { id: "inst_test".to_owned(), ..Installation::default() })
-            .configuration = configuration;
+        let mut installation = self
+            .installation()
+            .cloned()
+            .unwrap_or_else(|| Installation { id: "inst_test".to_owned(), ..Installation::default() });
+        installation.configuration = configuration.clone();
+        self.installation = OnceLock::from(Some(installation));
+        self.configuration = OnceLock::from(configuration);
         self
     }
 
     /// Returns the environment with a secret set. Mostly for tests.
     #[must_use]
     pub fn with_secret(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.secrets.insert(name.into(), value.into());
+        let mut secrets = self.secrets().clone();
+        secrets.insert(name.into(), value.into());
+        self.secrets = OnceLock::from(secrets);
         self
+    }
+
+    /// The value of `field` in the host's JSON, decoded on the first call.
+    fn decoded<'a, T: DeserializeOwned + Default>(&'a self, cell: &'a OnceLock<T>, field: Field) -> &'a T {
+        cell.get_or_init(|| self.read(field).unwrap_or_default())
+    }
+
+    /// Decodes `field` from the host's JSON: `None` when it is absent or `null`, or does not
+    /// decode (said on stderr, which the host records).
+    fn read<T: DeserializeOwned>(&self, field: Field) -> Option<T> {
+        let index = self.index.get_or_init(|| {
+            Index::of(&self.json).unwrap_or_else(|err| {
+                eprintln!("weft-sdk: the environment is not readable ({err}); it reads as empty");
+                Index::default()
+            })
+        });
+        let text = index.get(&self.json, field)?;
+        serde_json::from_str::<Option<T>>(text).unwrap_or_else(|err| {
+            eprintln!("weft-sdk: the environment's `{}` is not readable ({err}); it reads as absent", field.name());
+            None
+        })
+    }
+}
+
+impl fmt::Debug for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Environment")
+            .field("api_endpoint", &self.api_endpoint())
+            .field("api_tokens", self.api_tokens())
+            .field("integration", self.integration())
+            .field("installation", &self.installation())
+            .field("space_installation", &self.space_installation())
+            .field("site_installation", &self.site_installation())
+            .field("secrets", self.secrets())
+            .finish()
+    }
+}
+
+/// Two environments are equal when every field reads the same.
+impl PartialEq for Environment {
+    fn eq(&self, other: &Self) -> bool {
+        self.api_endpoint() == other.api_endpoint()
+            && self.api_tokens() == other.api_tokens()
+            && self.integration() == other.integration()
+            && self.installation() == other.installation()
+            && self.space_installation() == other.space_installation()
+            && self.site_installation() == other.site_installation()
+            && self.secrets() == other.secrets()
+    }
+}
+
+/// The fields as the host names them; absent installations are left out.
+impl Serialize for Environment {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry(Field::ApiEndpoint.name(), self.api_endpoint())?;
+        map.serialize_entry(Field::ApiTokens.name(), self.api_tokens())?;
+        map.serialize_entry(Field::Integration.name(), self.integration())?;
+        if let Some(installation) = self.installation() {
+            map.serialize_entry(Field::Installation.name(), installation)?;
+        }
+        if let Some(space) = self.space_installation() {
+            map.serialize_entry(Field::SpaceInstallation.name(), space)?;
+        }
+        if let Some(site) = self.site_installation() {
+            map.serialize_entry(Field::SiteInstallation.name(), site)?;
+        }
+        map.serialize_entry(Field::Secrets.name(), self.secrets())?;
+        map.end()
+    }
+}
+
+/// From any JSON object (kept as text and read lazily like the host's).
+impl<'de> Deserialize<'de> for Environment {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            object @ Value::Object(_) => Ok(Self::from_json(&object.to_string())),
+            _ => Err(serde::de::Error::custom("expected an environment object")),
+        }
     }
 }
 
@@ -310,18 +453,56 @@ mod tests {
             "somethingNew": [1, 2],
         }))
         .unwrap();
-        assert_eq!(env.api_endpoint, "http://localhost:8080");
-        assert_eq!(env.api_tokens.installation.as_deref(), Some("t2"));
-        assert_eq!(env.integration.name, "hello");
-        assert_eq!(env.integration.version, Some(3));
-        assert_eq!(env.integration.extra["title"], "Hello");
+        assert_eq!(env.api_endpoint(), "http://localhost:8080");
+        assert_eq!(env.api_tokens().installation.as_deref(), Some("t2"));
+        assert_eq!(env.integration().name, "hello");
+        assert_eq!(env.integration().version, Some(3));
+        assert_eq!(env.integration().extra["title"], "Hello");
         assert_eq!(env.installation_id(), Some("inst_x"));
         assert_eq!(env.configuration(), &json!({"a": 1}));
-        assert_eq!(env.installation.as_ref().unwrap().external_ids, ["e1"]);
-        assert_eq!(env.installation.as_ref().unwrap().extra["status"], "active");
-        assert_eq!(env.space_installation.as_ref().unwrap().space.as_deref(), Some("sp_1"));
-        assert!(env.site_installation.is_none());
+        assert_eq!(env.installation().unwrap().external_ids, ["e1"]);
+        assert_eq!(env.installation().unwrap().extra["status"], "active");
+        assert_eq!(env.space_installation().unwrap().space.as_deref(), Some("sp_1"));
+        assert!(env.site_installation().is_none());
         assert_eq!(env.secret("KEY"), Some("v"));
+    }
+
+    #[test]
+    fn fields_are_decoded_only_when_read() {
+        // The integration is not even valid; reading the configuration never looks at it.
+        let env = Environment::from_json(
+            r#"{"integration":{"name":1},"installation":{"id":"i","urls":{"x":"y"},"configuration":{"a":1}}}"#,
+        );
+        assert_eq!(env.configuration(), &json!({"a": 1}));
+        assert!(env.installation.get().is_none() && env.integration.get().is_none());
+        assert_eq!(env.installation_id(), Some("i"));
+        assert_eq!(env.installation().unwrap().extra["urls"], json!({"x": "y"}));
+        // A field that does not decode reads as its default (and says so on stderr).
+        assert_eq!(env.integration(), &Integration::default());
+    }
+
+    #[test]
+    fn unreadable_environments_read_as_empty() {
+        for json in [r#"{"installation":{"id":"i"}"#, r#"{"installation":{"id":"i"},"installation":{}}"#, "[]"] {
+            let env = Environment::from_json(json);
+            assert_eq!((env.installation_id(), env.configuration()), (None, &json!({})), "{json}");
+        }
+        let env = Environment::from_json(r#"{"installation":{"id":1,"configuration":{"a":1}}}"#);
+        assert_eq!(env.installation(), None);
+        // The configuration alone still reads: only its own field is decoded.
+        assert_eq!(env.configuration(), &json!({"a": 1}));
+    }
+
+    #[test]
+    fn builders_override_what_the_host_sent() {
+        let env = Environment::from_json(r#"{"installation":{"id":"i","configuration":{"a":1}},"secrets":{"A":"1"}}"#)
+            .with_configuration(json!({"b": 2}))
+            .with_secret("B", "2");
+        assert_eq!((env.installation_id(), env.configuration()), (Some("i"), &json!({"b": 2})));
+        assert_eq!(env.installation().unwrap().configuration, json!({"b": 2}));
+        assert_eq!((env.secret("A"), env.secret("B")), (Some("1"), Some("2")));
+        let round_trip: Environment = serde_json::from_value(serde_json::to_value(&env).unwrap()).unwrap();
+        assert_eq!(round_trip, env);
     }
 
     #[test]

@@ -100,7 +100,7 @@ async fn versions(
     let items: Vec<Value> = versions
         .into_iter()
         .map(|v| {
-            json!({
+            let mut item = json!({
                 "version": v.version,
                 "publishedAt": super::timestamp(v.created_at),
                 "size": v.size,
@@ -108,7 +108,13 @@ async fn versions(
                 "current": v.version == integration.current_version,
                 "language": if v.source_size.is_some() { "javascript" } else { "wasm" },
                 "sourceBytes": v.source_size,
-            })
+            });
+            // As publish answered: `abi`, `snapshot` and, when not taken, `snapshotReason`;
+            // absent for versions published before these were stored.
+            if let Some(Value::Object(module)) = v.module.as_ref().map(crate::modules::module_report) {
+                item.as_object_mut().expect("an object").extend(module);
+            }
+            item
         })
         .collect();
     Ok(Json(json!({ "count": items.len(), "items": items })))

@@ -101,6 +101,7 @@ async fn publish(
     let visibility = serde_json::to_value(body.visibility).expect("enum encodes");
     let target = serde_json::to_value(body.target).expect("enum encodes");
     let manifest = body.stored_manifest(script.bytes().len());
+    let facts = crate::modules::module_facts(&compiled.module);
     let integration = state
         .store
         .publish_version(NewVersion {
@@ -112,6 +113,7 @@ async fn publish(
             wasm: &wasm,
             artifact: &compiled.artifact,
             sha256: &compiled.sha256,
+            module: &facts,
             source: match &script {
                 Script::JavaScript(source) => Some(source.as_bytes()),
                 Script::Wasm(_) => None,
@@ -119,7 +121,7 @@ async fn publish(
         })
         .await?
         .ok_or_else(|| ApiError::conflict(format!("integration `{name}` belongs to another organization")))?;
-    let mut module = crate::modules::module_report(&compiled.module);
+    let mut module = crate::modules::module_report(&facts);
     module["language"] = json!(script.language());
     state.modules.insert(&integration.id, integration.current_version, compiled).await;
     if let Some(secrets) = &body.secrets {

@@ -108,7 +108,7 @@ pub fn check(dir: &Path) -> anyhow::Result<Checked> {
         false => runtime.compile(&wasm).map_err(|e| anyhow!("script: {}: {e}", script.display()))?,
     };
     let schedules = body.schedules.as_ref().and_then(Value::as_array).map_or(0, Vec::len);
-    let mut report = crate::modules::module_report(&module);
+    let mut report = crate::modules::module_report(&crate::modules::module_facts(&module));
     report["language"] = json!(if manifest.is_javascript() { "javascript" } else { "wasm" });
     Ok(Checked { name: manifest.name, module: script, bytes: wasm.len(), schedules, gitbook: false, report })
 }
@@ -128,7 +128,7 @@ fn check_gitbook(dir: &Path) -> anyhow::Result<Checked> {
     body.check(&config.max_limits).map_err(in_manifest)?;
     let runtime = Runtime::new(config).context("starting the wasm runtime")?;
     let module = compile_javascript(&runtime, project.script.as_bytes())?;
-    let mut report = crate::modules::module_report(&module);
+    let mut report = crate::modules::module_report(&crate::modules::module_facts(&module));
     report["language"] = json!("javascript");
     let schedules = body.schedules.as_ref().and_then(Value::as_array).map_or(0, Vec::len);
     let entry = dir.join(project.manifest["script"].as_str().unwrap_or_default());

@@ -64,6 +64,20 @@ pub struct NewVersion<'a> {
     pub sha256: &'a str,
     /// A JavaScript bundle's source (`wasm` is then the engine's snapshot of it).
     pub source: Option<&'a [u8]>,
+    /// What compiling it at publish found (shown with the version).
+    pub module: &'a ModuleFacts,
+}
+
+/// What publish found of a version's module: the guest ABI it speaks and whether it was
+/// pre-initialised (snapshotted), or why it runs as published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleFacts {
+    /// Guest ABI version (1 or 2).
+    pub abi: i64,
+    /// Whether the module was pre-initialised at publish.
+    pub snapshot: bool,
+    /// Why it was not, when it was not.
+    pub snapshot_reason: Option<String>,
 }
 
 /// One published version, as the versions list shows it.
@@ -77,6 +91,8 @@ pub struct VersionSummary {
     pub sha256: String,
     /// The JavaScript bundle's size, for a JavaScript version.
     pub source_size: Option<i64>,
+    /// What publish found of its module; `None` for versions published before it was stored.
+    pub module: Option<ModuleFacts>,
 }
 
 const COLUMNS: &str = "id, name, org_id, visibility, target, current_version, manifest, created_at, updated_at";
@@ -127,8 +143,9 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let integration = record(&row)?;
         sqlx::query(
-            "INSERT INTO integration_versions (integration_id, version, wasm, artifact, sha256, created_at, source) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO integration_versions \
+                (integration_id, version, wasm, artifact, sha256, created_at, source, abi, snapshot, snapshot_reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&integration.id)
         .bind(integration.current_version)
@@ -137,6 +154,9 @@ impl Store {
         .bind(new.sha256)
         .bind(now)
         .bind(new.source)
+        .bind(new.module.abi)
+        .bind(i64::from(new.module.snapshot))
+        .bind(new.module.snapshot_reason.as_deref())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -290,8 +310,8 @@ impl Store {
     pub async fn versions(&self, integration_id: &str, limit: i64) -> Result<Vec<VersionSummary>> {
         let rows = sqlx::query(
             "SELECT version, created_at, CAST(LENGTH(wasm) AS BIGINT) AS size, sha256, \
-                CAST(LENGTH(source) AS BIGINT) AS source_size FROM integration_versions \
-             WHERE integration_id = $1 ORDER BY version DESC LIMIT $2",
+                CAST(LENGTH(source) AS BIGINT) AS source_size, abi, snapshot, snapshot_reason \
+             FROM integration_versions WHERE integration_id = $1 ORDER BY version DESC LIMIT $2",
         )
         .bind(integration_id)
         .bind(limit)
@@ -299,12 +319,18 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
+                let abi: Option<i64> = row.try_get("abi")?;
+                let snapshot: Option<i64> = row.try_get("snapshot")?;
+                let module = abi.zip(snapshot).map(|(abi, snapshot)| -> Result<ModuleFacts> {
+                    Ok(ModuleFacts { abi, snapshot: snapshot != 0, snapshot_reason: row.try_get("snapshot_reason")? })
+                });
                 Ok(VersionSummary {
                     version: row.try_get("version")?,
                     created_at: row.try_get("created_at")?,
                     size: row.try_get("size")?,
                     sha256: row.try_get("sha256")?,
                     source_size: row.try_get("source_size")?,
+                    module: module.transpose()?,
                 })
             })
             .collect()

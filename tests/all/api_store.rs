@@ -39,6 +39,7 @@ async fn directory_and_installations(store: &Store) {
         wasm: b"\0asm",
         artifact: b"compiled",
         sha256: "00",
+        module: &weft::store::ModuleFacts { abi: 2, snapshot: true, snapshot_reason: None },
         source: None,
     };
     let hello = store.publish_version(version).await.unwrap().unwrap();
@@ -55,6 +56,7 @@ async fn directory_and_installations(store: &Store) {
         wasm: b"\0asm",
         artifact: b"compiled",
         sha256: "00",
+        module: &weft::store::ModuleFacts { abi: 2, snapshot: true, snapshot_reason: None },
         source: None,
     };
     store.publish_version(private).await.unwrap().unwrap();

@@ -180,6 +180,19 @@ async fn a_token_lists_only_the_integrations_it_operates_with_their_versions() {
     assert_eq!(listed, [(json!(2), json!(true)), (json!(1), json!(false))]);
     assert_eq!(versions["items"][0]["size"], json!(hello_wasm().len()));
     assert_eq!(versions["items"][0]["sha256"].as_str().unwrap().len(), 64);
+    // What publish answered of each module is kept with its version.
+    assert_eq!(
+        (versions["items"][0]["abi"].clone(), versions["items"][0]["snapshot"].clone()),
+        (json!(2), json!(true))
+    );
+    assert!(versions["items"][0].get("snapshotReason").is_none(), "{versions}");
+    let published = app.publish("trapper", "acme", &crate::support::fixture("hostile/v2_init_traps")).await;
+    let (status, trapper) = app.call_as(Some(&ada), "GET", "/v1/integrations/trapper/versions", None).await;
+    assert_eq!(status, 200, "{trapper}");
+    let listed = &trapper["items"][0];
+    assert_eq!((listed["abi"].clone(), listed["snapshot"].clone()), (json!(2), json!(false)));
+    assert_eq!(listed["snapshotReason"], published["module"]["snapshotReason"]);
+    assert!(listed["snapshotReason"].as_str().unwrap().contains("weft_init"), "{listed}");
     let (status, _) = app.call_as(Some(&ada), "GET", "/v1/integrations/rival/versions", None).await;
     assert_eq!(status, 404, "a private integration of another organization is not there");
     app.stop().await;
@@ -372,6 +385,12 @@ async fn the_console_works_in_a_real_browser() {
     assert!(seen["runAgainStatus"].as_str().unwrap().contains(&dead_task), "{seen}");
     assert!(seen["chartBars"].as_u64().unwrap() > 0, "{seen}");
     assert!(seen["chartSummary"].as_str().unwrap().contains("queue now"), "{seen}");
+    // Version, published, size, ABI, snapshot, SHA-256: probe is a v2 module, pre-initialised.
+    let cells = seen["versionCells"].as_array().unwrap();
+    assert_eq!(
+        (cells[0].clone(), cells[3].clone(), cells[4].clone()),
+        (json!("1 (current)"), json!("2"), json!("yes"))
+    );
     assert_eq!((seen["devOn"].clone(), seen["devOff"].clone()), (json!("on"), json!("off")));
     assert_eq!((seen["focused"].clone(), seen["nextTab"].clone()), (json!("H1:Integrations"), json!("search")));
     assert!(seen["phoneOverflow"].as_i64().unwrap() <= 0, "the page is wider than a phone: {seen}");

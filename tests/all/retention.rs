@@ -60,6 +60,7 @@ async fn retention_deletes_by_age_count_and_window(url: &str) {
         wasm: b"\0asm",
         artifact: b"",
         sha256: "00",
+        module: &weft::store::ModuleFacts { abi: 2, snapshot: true, snapshot_reason: None },
         source: None,
     };
     let kept = store.publish_version(version).await.unwrap().unwrap().id;

@@ -14,6 +14,7 @@ async fn publish_install_and_log(store: &Store) {
     store.create_org("other", "Other").await.unwrap();
 
     let manifest = json!({"title": "Hello"});
+    let facts = weft::store::ModuleFacts { abi: 2, snapshot: true, snapshot_reason: None };
     let version = |org_id| NewVersion {
         name: "hello",
         org_id,
@@ -23,6 +24,7 @@ async fn publish_install_and_log(store: &Store) {
         wasm: b"\0asm",
         artifact: b"compiled",
         sha256: "00",
+        module: &facts,
         source: None,
     };
     let hello = store.publish_version(version("acme")).await.unwrap().unwrap();

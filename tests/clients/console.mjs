@@ -147,6 +147,11 @@ try {
   seen.chartSummary = await page.textContent("#charts-summary");
   await shot(page, "charts.png");
 
+  // Versions: the guest ABI and snapshot publish reported, per version.
+  await page.goto(`${console_}#/integrations/${name}/versions`);
+  await page.waitForSelector("[aria-label=Versions] tbody tr");
+  seen.versionCells = await page.locator("[aria-label=Versions] tbody tr:first-child td").allTextContents();
+
   // Dev mode: the switch turns it on and off again.
   await page.goto(`${console_}#/integrations/${name}/dev`);
   await page.waitForSelector("#dev-switch");

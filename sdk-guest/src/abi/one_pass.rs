@@ -9,9 +9,8 @@
 
 use std::fmt;
 
-use serde::Deserialize;
-use serde::de::value::MapAccessDeserializer;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::environment::Environment;
@@ -65,33 +64,15 @@ impl<'de> Visitor<'de> for InvocationVisitor {
                     if environment.is_some() {
                         return Err(give_up());
                     }
-                    environment = Some(map.next_value::<Option<EnvironmentObject>>()?.map(|env| env.0));
+                    let text = map.next_value::<&RawValue>()?;
+                    environment = Some(super::environment(text.get().as_bytes()).map_err(|_| give_up())?);
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(event.map(|event| (event, environment.flatten().unwrap_or_default())))
-    }
-}
-
-/// An environment that must be a JSON object (a derived struct would accept an array).
-struct EnvironmentObject(Environment);
-
-impl<'de> Deserialize<'de> for EnvironmentObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = EnvironmentObject;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an environment object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                Environment::deserialize(MapAccessDeserializer::new(map)).map(EnvironmentObject)
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor)
+        Ok(event.map(|event| (event, environment.unwrap_or_default())))
     }
 }
 
@@ -229,7 +210,6 @@ mod tests {
             r#"{"abi":1,"event":[]}"#,
             r#"{"abi":1,"event":{"type":"task"},"event":{"type":"task"}}"#,
             r#"{"abi":1,"event":{"type":"task"},"environment":[]}"#,
-            r#"{"abi":1,"event":{"type":"task"},"environment":{"installation":{"id":1}}}"#,
             r#"{"abi":1,"event":{"type":null}}"#,
             r#"{"abi":1,"event":{"type":"fetch","type":"task"}}"#,
             r#"{"abi":1,"event":{"type":"fetch","eventId":1}}"#,

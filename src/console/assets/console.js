@@ -412,7 +412,8 @@ async function versionsView(name) {
       ["Published", (v) => when(v.publishedAt)],
       ["Module size", (v) => `${(v.size / 1024).toFixed(1)} KiB`],
       ["ABI", (v) => v.abi ?? "—"],
-      ["Snapshot", (v) => (v.snapshot === undefined ? "—" : v.snapshot ? "yes" : "no")],
+      // Not taken: the module runs as published, and publish said why.
+      ["Snapshot", (v) => (v.snapshot === undefined ? "—" : v.snapshot ? "yes" : `no: ${v.snapshotReason || "not taken"}`)],
       ["SHA-256", (v) => h("code", { class: "hash" }, v.sha256)],
     ], list.items));
 }
