@@ -69,17 +69,22 @@ fn origin(url: &reqwest::Url) -> String {
     format!("{}://{host}:{}", url.scheme(), url.port_or_known_default().unwrap_or_default())
 }
 
+/// What both of weft's outbound clients share: redirects followed by hand (each one checked
+/// again), never through a proxy from the environment (HTTP_PROXY, …: the proxy would resolve
+/// and connect on the guest's behalf, past the address check), the timeout, the user agent.
+fn client_builder(config: &OutboundConfig) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .no_proxy()
+        .timeout(config.timeout)
+        .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
+}
+
 impl Outbound {
     /// A client with the guarded resolver.
     pub fn new(config: OutboundConfig) -> Self {
-        let client = reqwest::Client::builder()
+        let client = client_builder(&config)
             .dns_resolver(Arc::new(GuardedResolver { allow_private: config.allow_private_addresses }))
-            .redirect(Policy::none())
-            // Never through a proxy from the environment (HTTP_PROXY, …): the proxy would
-            // resolve and connect on the guest's behalf, past the address check above.
-            .no_proxy()
-            .timeout(config.timeout)
-            .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client configuration is valid");
         Self { client, config, own: None }
@@ -88,13 +93,7 @@ impl Outbound {
     /// Lets guests reach `public_url`'s origin (weft's own API) whatever its address.
     pub fn with_own_origin(mut self, public_url: &str) -> Self {
         let Ok(url) = reqwest::Url::parse(public_url) else { return self };
-        let client = reqwest::Client::builder()
-            .redirect(Policy::none())
-            .no_proxy()
-            .timeout(self.config.timeout)
-            .user_agent(concat!("weft/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client configuration is valid");
+        let client = client_builder(&self.config).build().expect("the HTTP client configuration is valid");
         self.own = Some(OwnOrigin { origin: origin(&url), client });
         self
     }
