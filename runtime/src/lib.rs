@@ -39,7 +39,7 @@ pub use host::{HostError, HostServices, LogLevel, LogLine, NoHostServices, Outbo
 pub use input::{EventParts, Input};
 pub use limits::Limits;
 pub use outcome::{Failure, FailureKind, GuestResponse, Outcome, RunReport};
-pub use script::{CompiledScript, MAX_SCRIPT_BYTES, ScriptError, ScriptErrorKind, is_javascript};
+pub use script::{CompiledScript, MAX_SCRIPT_BYTES, ScriptError, ScriptErrorKind};
 pub use snapshot::Snapshot;
 pub use validate::ValidationError;
 /// The host-call contract (ops, wire types, limits, error codes) shared with the guest SDK.

@@ -47,11 +47,6 @@ pub(crate) fn is_script_snapshot(wasm: &[u8]) -> bool {
     wasm.ends_with(&marker())
 }
 
-/// Whether a published `script` is JavaScript rather than a WebAssembly module.
-pub fn is_javascript(script: &[u8]) -> bool {
-    !script.starts_with(b"\0asm")
-}
-
 /// A compiled JavaScript bundle.
 pub struct CompiledScript {
     /// The snapshot: an ABI v2 module to store as the version's module.
