@@ -76,11 +76,12 @@ pub async fn deliveries_for_event(
 /// [`deliveries_for_event`]); returns how many were queued.
 pub async fn publish_event(state: &AppState, org_id: &str, event: &Value) -> Result<usize, StoreError> {
     let deliveries = deliveries_for_event(state, org_id, event).await?;
-    state.store.insert_event_work(&[], &deliveries).await?;
-    if !deliveries.is_empty() {
+    let queued = deliveries.len();
+    state.store.insert_event_work(Vec::new(), deliveries).await?;
+    if queued > 0 {
         state.delivery_wake.wake();
     }
-    Ok(deliveries.len())
+    Ok(queued)
 }
 
 /// The body of a webhook delivery and its content type (`None` for JSON).

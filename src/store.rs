@@ -5,6 +5,7 @@
 mod applications;
 mod cron;
 mod dev;
+mod event_work;
 mod events;
 mod installations;
 mod integrations;
@@ -74,6 +75,10 @@ pub enum StoreError {
     /// A JSON column holds something unexpected.
     #[error("corrupt JSON in the database: {0}")]
     Json(#[from] serde_json::Error),
+    /// The write this caller's rows shared with other callers' failed (a group commit of
+    /// events' work while the database was unavailable): each of them gets the same error.
+    #[error(transparent)]
+    Shared(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
@@ -82,6 +87,9 @@ impl StoreError {
     /// itself. Callers answer 503 with `Retry-After` and retry; nothing about the request
     /// was wrong.
     pub fn is_unavailable(&self) -> bool {
+        if let StoreError::Shared(error) = self {
+            return error.is_unavailable();
+        }
         let StoreError::Sql(error) = self else { return false };
         match error {
             sqlx::Error::Io(_)
@@ -118,6 +126,8 @@ pub struct Store {
     /// Bumped by every write to integrations and installations in this process, so caches
     /// of them (see `crate::targets`) know at once when they are stale.
     catalog_generation: Arc<AtomicU64>,
+    /// Where events' jobs and deliveries go to be committed together ([`event_work`]).
+    group_commit: event_work::GroupCommit,
 }
 
 impl Store {
@@ -159,7 +169,8 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend, sqlite_path, catalog_generation: Arc::default() })
+        let group_commit = event_work::GroupCommit::spawn(pool.clone(), backend);
+        Ok(Self { pool, backend, sqlite_path, catalog_generation: Arc::default(), group_commit })
     }
 
     /// Whether the database would take a write now (readiness): on SQLite, whether the

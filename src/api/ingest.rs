@@ -41,9 +41,11 @@ async fn ingest(
     ApiJson(body): ApiJson<IngestEvent>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     principal.require_org_admin(&org_id)?;
-    if state.store.org(&org_id).await?.is_none() {
+    let Some(installations) =
+        state.store.org_installations_in_scope(&org_id, body.space_id.as_deref(), body.site_id.as_deref()).await?
+    else {
         return Err(ApiError::not_found(format!("no organization `{org_id}`")));
-    }
+    };
     let valid_type = body.r#type.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if body.r#type.is_empty() || body.r#type.len() > 100 || !valid_type {
         return Err(ApiError::bad_request("type must be 1–100 characters of a-z, A-Z, 0-9, `_`, `-` and `.`"));
@@ -64,9 +66,7 @@ async fn ingest(
 
     let now = now_ms();
     let mut jobs = Vec::new();
-    for target in
-        state.store.org_installations_in_scope(&org_id, body.space_id.as_deref(), body.site_id.as_deref()).await?
-    {
+    for target in installations {
         if subscribes(&target.manifest, &body.r#type) {
             jobs.push(NewJob {
                 id: crate::ids::event_id(now).replacen("evt_", "job_", 1),
@@ -82,17 +82,23 @@ async fn ingest(
             });
         }
     }
-    // Jobs and deliveries in one transaction: a failure (503 on an outage) stores nothing, so
-    // the host product's retry neither loses a delivery nor duplicates a job.
+    // Jobs and deliveries in one commit (shared with concurrent events: `store::event_work`),
+    // answered after it: a failure (503 on an outage) stores nothing of this event, so the host
+    // product's retry neither loses a delivery nor duplicates a job.
     let deliveries = crate::applications::deliveries_for_event(&state, &org_id, &event).await?;
-    state.store.insert_event_work(&state.queue.capped(&jobs), &deliveries).await?;
-    state.queue.notify();
-    if !deliveries.is_empty() {
-        state.delivery_wake.wake();
-    }
     let events: Vec<Value> = jobs
         .iter()
         .map(|job| json!({ "id": job.id, "integration": job.integration, "installation": job.installation_id }))
         .collect();
+    let (queued_jobs, queued_deliveries) = (!jobs.is_empty(), !deliveries.is_empty());
+    state.store.insert_event_work(state.queue.capped(&jobs), deliveries).await?;
+    // Only a worker with something new to claim is woken: a claim that finds nothing is a
+    // statement (on SQLite a write lock) per event for nothing.
+    if queued_jobs {
+        state.queue.notify();
+    }
+    if queued_deliveries {
+        state.delivery_wake.wake();
+    }
     Ok((StatusCode::ACCEPTED, Json(json!({ "count": events.len(), "events": events }))))
 }

@@ -13,6 +13,7 @@ use sqlx::{AnyConnection, Row};
 use super::{Result, Store, StoreError, now_ms};
 
 pub use authorizations::{Authorizations, TooManyContexts};
+pub(super) use deliveries::write_event_work;
 pub use deliveries::{DeliveryAttempt, DeliveryRecord, NewDelivery};
 pub use oauth::{OAuthCode, Redeemed, RefreshToken};
 pub use webhooks::{DeliveryRoute, SubscriptionRecord, WebhookRecord};

@@ -10,6 +10,7 @@ mod authorization;
 mod cli;
 mod console;
 mod dev;
+mod event_work;
 mod examples;
 mod fetch;
 mod gitbook;

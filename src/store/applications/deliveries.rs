@@ -1,8 +1,8 @@
 //! The durable queue and log of payloads sent to applications.
 
-use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool};
 
 use crate::store::{Backend, NewJob, Result, Store, StoreError, now_ms, placeholders};
 
@@ -113,26 +113,6 @@ impl Store {
     pub async fn insert_delivery(&self, delivery: &NewDelivery) -> Result<()> {
         let mut connection = self.pool.acquire().await?;
         insert_deliveries(&mut connection, self.backend, std::slice::from_ref(delivery)).await
-    }
-
-    /// Stores what one event causes — its integrations' jobs and its applications'
-    /// deliveries — in one transaction: all of it, or (on an error) none of it, so a caller
-    /// told to try again cannot end up with half an event or a duplicate half.
-    pub async fn insert_event_work(&self, jobs: &[NewJob], deliveries: &[NewDelivery]) -> Result<()> {
-        // One statement is atomic by itself: no transaction (on PostgreSQL, two round trips
-        // fewer per event).
-        if jobs.is_empty() && deliveries.len() <= DELIVERIES_PER_STATEMENT {
-            if !deliveries.is_empty() {
-                let mut connection = self.pool.acquire().await?;
-                insert_deliveries(&mut connection, self.backend, deliveries).await?;
-            }
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        crate::store::queue::insert_jobs(&mut tx, self.backend, jobs).await?;
-        insert_deliveries(&mut tx, self.backend, deliveries).await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Claims up to `limit` due deliveries for `lease_ms` in one statement. PostgreSQL
@@ -270,6 +250,29 @@ impl Store {
 
 /// Deliveries written per statement.
 const DELIVERIES_PER_STATEMENT: usize = 400;
+
+/// Writes `jobs` and `deliveries` atomically: one statement without a transaction of its own
+/// when that is all it takes (on PostgreSQL two round trips fewer), else one transaction.
+/// The group committer (`crate::store::event_work`) writes each batch of events with it.
+pub(in crate::store) async fn write_event_work(
+    pool: &AnyPool,
+    backend: Backend,
+    jobs: &[NewJob],
+    deliveries: &[NewDelivery],
+) -> Result<()> {
+    if jobs.is_empty() && deliveries.len() <= DELIVERIES_PER_STATEMENT {
+        if !deliveries.is_empty() {
+            let mut connection = pool.acquire().await?;
+            insert_deliveries(&mut connection, backend, deliveries).await?;
+        }
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    crate::store::queue::insert_jobs(&mut tx, backend, jobs).await?;
+    insert_deliveries(&mut tx, backend, deliveries).await?;
+    tx.commit().await?;
+    Ok(())
+}
 
 /// Inserts deliveries due now, [`DELIVERIES_PER_STATEMENT`] rows per statement.
 pub(super) async fn insert_deliveries(
