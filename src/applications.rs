@@ -40,7 +40,7 @@ pub async fn deliveries_for_event(
     event: &Value,
 ) -> Result<Vec<NewDelivery>, StoreError> {
     let mut deliveries = Vec::new();
-    for route in state.store.delivery_routes(org_id).await? {
+    for route in state.store.shared_delivery_routes(org_id).await?.iter() {
         let (app, webhook) = (&route.app, &route.webhook);
         if !webhook_enabled(webhook) {
             continue;

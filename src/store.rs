@@ -14,6 +14,7 @@ mod orgs;
 mod place_installations;
 mod queue;
 mod retention;
+mod shared_reads;
 mod stats;
 mod subscriptions;
 mod tokens;
@@ -128,6 +129,9 @@ pub struct Store {
     catalog_generation: Arc<AtomicU64>,
     /// Where events' jobs and deliveries go to be committed together ([`event_work`]).
     group_commit: event_work::GroupCommit,
+    /// Events' routing reads in flight, shared by concurrent events ([`shared_reads`]).
+    route_reads: shared_reads::SharedReads<String, Vec<DeliveryRoute>>,
+    scope_reads: shared_reads::SharedReads<shared_reads::ScopeKey, Option<Vec<ScopedInstallation>>>,
 }
 
 impl Store {
@@ -170,7 +174,15 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         let group_commit = event_work::GroupCommit::spawn(pool.clone(), backend);
-        Ok(Self { pool, backend, sqlite_path, catalog_generation: Arc::default(), group_commit })
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_path,
+            catalog_generation: Arc::default(),
+            group_commit,
+            route_reads: Default::default(),
+            scope_reads: Default::default(),
+        })
     }
 
     /// Whether the database would take a write now (readiness): on SQLite, whether the

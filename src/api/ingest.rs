@@ -41,9 +41,11 @@ async fn ingest(
     ApiJson(body): ApiJson<IngestEvent>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     principal.require_org_admin(&org_id)?;
-    let Some(installations) =
-        state.store.org_installations_in_scope(&org_id, body.space_id.as_deref(), body.site_id.as_deref()).await?
-    else {
+    let scope = state
+        .store
+        .shared_org_installations_in_scope(&org_id, body.space_id.as_deref(), body.site_id.as_deref())
+        .await?;
+    let Some(installations) = scope.as_ref() else {
         return Err(ApiError::not_found(format!("no organization `{org_id}`")));
     };
     let valid_type = body.r#type.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
