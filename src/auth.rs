@@ -225,8 +225,9 @@ impl FromRequestParts<AppState> for Principal {
             };
             (kind, claims["s"].as_str().ok_or_else(invalid)?.to_owned())
         } else {
-            let record = state.store.token(&hash_token(token)).await?.ok_or_else(invalid)?;
-            (record.kind, record.subject)
+            let record = state.store.shared_token(&hash_token(token)).await?;
+            let record = record.as_ref().as_ref().ok_or_else(invalid)?;
+            (record.kind, record.subject.clone())
         };
         Ok(match kind {
             TokenKind::Admin => Principal::Admin,

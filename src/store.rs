@@ -129,7 +129,8 @@ pub struct Store {
     catalog_generation: Arc<AtomicU64>,
     /// Where events' jobs and deliveries go to be committed together ([`event_work`]).
     group_commit: event_work::GroupCommit,
-    /// Events' routing reads in flight, shared by concurrent events ([`shared_reads`]).
+    /// Token and event-routing reads in flight, shared by concurrent requests ([`shared_reads`]).
+    token_reads: shared_reads::SharedReads<String, Option<TokenRecord>>,
     route_reads: shared_reads::SharedReads<String, Vec<DeliveryRoute>>,
     scope_reads: shared_reads::SharedReads<shared_reads::ScopeKey, Option<Vec<ScopedInstallation>>>,
 }
@@ -180,6 +181,7 @@ impl Store {
             sqlite_path,
             catalog_generation: Arc::default(),
             group_commit,
+            token_reads: Default::default(),
             route_reads: Default::default(),
             scope_reads: Default::default(),
         })

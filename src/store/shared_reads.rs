@@ -1,13 +1,14 @@
-//! Reads shared by concurrent callers and never reused: where an event goes (its
-//! organization, installations in scope and application routes) is read per event, but events
-//! of one organization that arrive together share the read.
+//! Reads shared by concurrent callers and never reused: a request's API token, and where an
+//! event goes (its organization, installations in scope and application routes), are read per
+//! request, but requests with the same token, or events of one organization, that arrive
+//! together share the read.
 //!
 //! A caller joins only a read that starts after it asked; while a read of the same key runs,
 //! new callers wait for the next one. So each caller sees every change committed before it
-//! asked — exactly what a read of its own would show, so a webhook deleted or disabled before
-//! an event is posted never gets it — and nothing is kept once answered. On PostgreSQL this
-//! saves a statement (and its round trip and row decoding) per event that arrives while
-//! another event's read is running.
+//! asked — exactly what a read of its own would show, so a token revoked, or a webhook deleted
+//! or disabled, before a request arrives never serves it — and nothing is kept once answered.
+//! On PostgreSQL this saves a statement (and its round trip and row decoding) per request that
+//! arrives while another's read of the same thing is running.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::{DeliveryRoute, Result, ScopedInstallation, Store, StoreError};
+use super::{DeliveryRoute, Result, ScopedInstallation, Store, StoreError, TokenRecord};
 
 type Answer<V> = std::result::Result<Arc<V>, Arc<StoreError>>;
 /// By key, the callers of the read after the running one; a key is present while its reader runs.
@@ -115,6 +116,18 @@ async fn reader<K: Hash + Eq, V, F, Fut>(
 pub(super) type ScopeKey = (String, Option<String>, Option<String>);
 
 impl Store {
+    /// [`Store::token`], shared with concurrent callers (see the module's doc).
+    pub async fn shared_token(&self, token_hash: &str) -> Result<Arc<Option<TokenRecord>>> {
+        let store = self.clone();
+        let hash = token_hash.to_owned();
+        self.token_reads
+            .get(token_hash.to_owned(), move || {
+                let (store, hash) = (store.clone(), hash.clone());
+                async move { store.token(&hash).await }
+            })
+            .await
+    }
+
     /// [`Store::delivery_routes`], shared with concurrent callers (see the module's doc).
     pub async fn shared_delivery_routes(&self, org_id: &str) -> Result<Arc<Vec<DeliveryRoute>>> {
         let store = self.clone();
