@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod payload;
 pub mod settings;
 pub mod signing;
+pub mod webhook_settings;
 
 use serde_json::{Value, json};
 

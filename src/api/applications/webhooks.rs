@@ -8,10 +8,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::lifecycle::valid_url;
 use super::{Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
 use crate::applications::payload;
+use crate::applications::settings::InvalidField;
 use crate::applications::signing::generate_key;
+use crate::applications::webhook_settings::WebhookSettings;
 use crate::state::AppState;
 use crate::store::{ApplicationRecord, DeliveryRecord, SubscriptionRecord, WebhookRecord, now_ms};
 
@@ -37,8 +38,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/http/applications/{application}/deliveries/{deliveryId}/redeliver", post(redeliver))
 }
 
-fn webhook_json(webhook: &WebhookRecord, secrets: &Value, subscriptions: &[SubscriptionRecord]) -> Value {
-    let mut body = webhook.settings.as_object().cloned().unwrap_or_default();
+fn webhook_json(webhook: &WebhookRecord, secrets: &Value, subscriptions: &[SubscriptionRecord]) -> SpaceResult<Value> {
+    let Value::Object(mut body) = settings_of(webhook)?.to_stored() else {
+        return Err(SpaceError::internal("webhook settings are not an object"));
+    };
     body.insert("id".into(), json!(webhook.id));
     body.insert("name".into(), json!(webhook.name));
     body.insert("archived".into(), json!(webhook.archived));
@@ -46,7 +49,7 @@ fn webhook_json(webhook: &WebhookRecord, secrets: &Value, subscriptions: &[Subsc
     body.insert("hasBearerToken".into(), json!(!secrets["endpointAuth"]["bearerAuthToken"].is_null()));
     body.insert("createdAt".into(), time(Some(webhook.created_at)));
     body.insert("updatedAt".into(), time(Some(webhook.updated_at)));
-    json!({ "webhook": body, "subscriptions": subscriptions.iter().map(subscription_json).collect::<Vec<_>>() })
+    Ok(json!({ "webhook": body, "subscriptions": subscriptions.iter().map(subscription_json).collect::<Vec<_>>() }))
 }
 
 fn subscription_json(subscription: &SubscriptionRecord) -> Value {
@@ -80,89 +83,43 @@ fn check_name(value: &Value) -> SpaceResult<String> {
     Ok(name.to_owned())
 }
 
-/// Applies the webhook fields of `body` to `settings` and `secrets`.
-fn apply(body: &Map<String, Value>, settings: &mut Map<String, Value>, secrets: &mut Value) -> SpaceResult<()> {
-    for (key, value) in body {
-        match key.as_str() {
-            "name" | "subscriptions" => {}
-            "description" | "payloadFields" | "payloadTemplate" => match value {
-                Value::Null => {
-                    settings.insert(key.clone(), Value::Null);
-                }
-                Value::String(s) if s.chars().count() <= 10_000 => {
-                    let checked = match key.as_str() {
-                        "payloadFields" => payload::parse_fields(s).map(|_| ()),
-                        "payloadTemplate" => payload::check_template(s),
-                        _ => Ok(()),
-                    };
-                    checked.map_err(SpaceError::invalid)?;
-                    settings.insert(key.clone(), value.clone());
-                }
-                _ => return Err(SpaceError::invalid(format!("{key} must be a string of at most 10000 characters"))),
-            },
-            "enabled" | "doRetries" => {
-                let flag = value.as_bool().ok_or_else(|| SpaceError::invalid(format!("{key} must be a boolean")))?;
-                settings.insert(key.clone(), json!(flag));
-            }
-            "endpoint" => match value {
-                Value::Null => {
-                    settings.insert(key.clone(), Value::Null);
-                }
-                Value::Object(endpoint) => {
-                    let url = endpoint.get("url").and_then(Value::as_str).filter(|u| valid_url(u));
-                    let url = url.ok_or_else(|| SpaceError::invalid("endpoint.url must be an http(s) URL"))?;
-                    let verify = endpoint.get("sslVerification").and_then(Value::as_bool).unwrap_or(true);
-                    settings.insert(key.clone(), json!({ "url": url, "sslVerification": verify }));
-                }
-                _ => return Err(SpaceError::invalid("endpoint must be an object with a url")),
-            },
-            "endpointAuth" => match value {
-                Value::Null => secrets["endpointAuth"] = Value::Null,
-                Value::Object(auth) => {
-                    let mut kept = Map::new();
-                    for (field, v) in auth {
-                        match (field.as_str(), v) {
-                            ("bearerAuthToken" | "basicAuthUsername" | "basicAuthPassword", Value::Null) => {}
-                            ("bearerAuthToken" | "basicAuthUsername" | "basicAuthPassword", Value::String(s))
-                                if !s.is_empty() && s.len() <= 1000 =>
-                            {
-                                kept.insert(field.clone(), v.clone());
-                            }
-                            _ => {
-                                return Err(SpaceError::invalid(format!(
-                                    "endpointAuth.{field} must be a string of 1–1000 characters \
-                                     (fields: bearerAuthToken, basicAuthUsername, basicAuthPassword)"
-                                )));
-                            }
-                        }
+/// Applies the fields of a create or update body: the settings ([`WebhookSettings::apply`],
+/// 400 naming a field that is not what they accept) and the sealed `endpointAuth`.
+fn apply(body: &Map<String, Value>, settings: &mut WebhookSettings, secrets: &mut Value) -> SpaceResult<()> {
+    settings
+        .apply(body, &["name", "subscriptions", "endpointAuth"])
+        .map_err(|InvalidField(message)| SpaceError::invalid(message))?;
+    let Some(value) = body.get("endpointAuth") else { return Ok(()) };
+    match value {
+        Value::Null => secrets["endpointAuth"] = Value::Null,
+        Value::Object(auth) => {
+            let mut kept = Map::new();
+            for (field, v) in auth {
+                match (field.as_str(), v) {
+                    ("bearerAuthToken" | "basicAuthUsername" | "basicAuthPassword", Value::Null) => {}
+                    ("bearerAuthToken" | "basicAuthUsername" | "basicAuthPassword", Value::String(s))
+                        if !s.is_empty() && s.len() <= 1000 =>
+                    {
+                        kept.insert(field.clone(), v.clone());
                     }
-                    secrets["endpointAuth"] = Value::Object(kept);
+                    _ => {
+                        return Err(SpaceError::invalid(format!(
+                            "endpointAuth.{field} must be a string of 1–1000 characters \
+                             (fields: bearerAuthToken, basicAuthUsername, basicAuthPassword)"
+                        )));
+                    }
                 }
-                _ => return Err(SpaceError::invalid("endpointAuth must be an object")),
-            },
-            "acceptedHttpResponseCodes" => {
-                let codes = value
-                    .as_array()
-                    .filter(|codes| codes.len() <= 50)
-                    .and_then(|codes| {
-                        codes.iter().map(|c| c.as_i64().filter(|c| (100..=599).contains(c))).collect::<Option<Vec<_>>>()
-                    })
-                    .ok_or_else(|| {
-                        SpaceError::invalid("acceptedHttpResponseCodes must be at most 50 HTTP status codes (100–599)")
-                    })?;
-                settings.insert(key.clone(), json!(codes));
             }
-            _ => return Err(SpaceError::invalid(format!("unknown field `{key}`"))),
+            secrets["endpointAuth"] = Value::Object(kept);
         }
-    }
-    if !settings.get("payloadFields").unwrap_or(&Value::Null).is_null()
-        && !settings.get("payloadTemplate").unwrap_or(&Value::Null).is_null()
-    {
-        return Err(SpaceError::invalid(
-            "payloadFields and payloadTemplate are alternatives: set one of them (and the other to null)",
-        ));
+        _ => return Err(SpaceError::invalid("endpointAuth must be an object")),
     }
     Ok(())
+}
+
+/// A webhook's stored settings, typed.
+fn settings_of(webhook: &WebhookRecord) -> SpaceResult<WebhookSettings> {
+    WebhookSettings::from_stored(&webhook.settings).map_err(SpaceError::internal)
 }
 
 /// Checks a SubscriptionDefinition.
@@ -194,13 +151,7 @@ async fn create(
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let name = check_name(body.get("name").unwrap_or(&Value::Null))?;
-    let mut settings: Map<String, Value> = json!({
-        "description": null, "enabled": true, "endpoint": null, "acceptedHttpResponseCodes": [],
-        "doRetries": true, "payloadFields": null, "payloadTemplate": null,
-    })
-    .as_object()
-    .cloned()
-    .unwrap_or_default();
+    let mut settings = WebhookSettings::default();
     let mut secrets = json!({ "endpointAuth": null, "customHeaders": {} });
     apply(&body, &mut settings, &mut secrets)?;
     let definitions = match body.get("subscriptions").unwrap_or(&Value::Null) {
@@ -219,7 +170,7 @@ async fn create(
         id: crate::ids::random("wh_", 16),
         app_id: app.id.clone(),
         name,
-        settings: Value::Object(settings),
+        settings: settings.to_stored(),
         signing_key_sealed: state.secrets.seal(generate_key().as_bytes()),
         secrets_sealed: state.secrets.seal(secrets.to_string().as_bytes()),
         archived: false,
@@ -240,7 +191,7 @@ async fn create(
         state.store.insert_subscription(&subscription).await?;
         subscriptions.push(subscription);
     }
-    Ok(Json(webhook_json(&webhook, &secrets, &subscriptions)))
+    Ok(Json(webhook_json(&webhook, &secrets, &subscriptions)?))
 }
 
 #[derive(Deserialize)]
@@ -276,7 +227,7 @@ async fn list(
     let mut data = Vec::new();
     for webhook in &webhooks {
         let subscriptions = state.store.subscriptions(&webhook.id).await?;
-        data.push(webhook_json(webhook, &open_secrets(&state, webhook)?, &subscriptions));
+        data.push(webhook_json(webhook, &open_secrets(&state, webhook)?, &subscriptions)?);
     }
     Ok(Json(page(data, offset, total)))
 }
@@ -295,14 +246,14 @@ async fn update(
     if let Some(name) = body.get("name") {
         webhook.name = check_name(name)?;
     }
-    let mut settings = webhook.settings.as_object().cloned().unwrap_or_default();
+    let mut settings = settings_of(&webhook)?;
     let mut secrets = open_secrets(&state, &webhook)?;
     apply(&body, &mut settings, &mut secrets)?;
-    webhook.settings = Value::Object(settings);
+    webhook.settings = settings.to_stored();
     webhook.secrets_sealed = state.secrets.seal(secrets.to_string().as_bytes());
     state.store.update_webhook(&webhook).await?;
     let subscriptions = state.store.subscriptions(&webhook.id).await?;
-    Ok(Json(webhook_json(&webhook, &secrets, &subscriptions)))
+    Ok(Json(webhook_json(&webhook, &secrets, &subscriptions)?))
 }
 
 async fn set_archived(
