@@ -6,6 +6,7 @@ mod deliveries;
 mod lists;
 mod oauth;
 mod unfurls;
+mod webhook_updates;
 mod webhooks;
 
 use sqlx::any::AnyRow;

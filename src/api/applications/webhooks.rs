@@ -117,6 +117,29 @@ fn apply(body: &Map<String, Value>, settings: &mut WebhookSettings, secrets: &mu
     Ok(())
 }
 
+/// Reads the webhook and its opened secrets, applies `change` and writes both back, re-reading
+/// and re-applying when another write of them landed in between
+/// ([`crate::store::Store::update_webhook_if_unchanged`]), so concurrent changes never lose each
+/// other. Returns the webhook and secrets as written.
+async fn modify_webhook(
+    state: &AppState,
+    app: &ApplicationRecord,
+    webhook_id: &str,
+    mut change: impl FnMut(&mut WebhookRecord, &mut Value) -> SpaceResult<()>,
+) -> SpaceResult<(WebhookRecord, Value)> {
+    loop {
+        let mut webhook = find(state, app, webhook_id).await?;
+        let read_secrets = webhook.secrets_sealed.clone();
+        let mut secrets = open_secrets(state, &webhook)?;
+        change(&mut webhook, &mut secrets)?;
+        webhook.secrets_sealed = state.secrets.seal(secrets.to_string().as_bytes());
+        if state.store.update_webhook_if_unchanged(&webhook, &read_secrets).await? {
+            return Ok((webhook, secrets));
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
 /// A webhook's stored settings, typed.
 fn settings_of(webhook: &WebhookRecord) -> SpaceResult<WebhookSettings> {
     WebhookSettings::from_stored(&webhook.settings).map_err(SpaceError::internal)
@@ -239,19 +262,20 @@ async fn update(
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::Update).await?;
-    let mut webhook = find(&state, &app, &webhook_id).await?;
     if body.contains_key("subscriptions") {
         return Err(SpaceError::invalid("change subscriptions through the subscriptions endpoints"));
     }
-    if let Some(name) = body.get("name") {
-        webhook.name = check_name(name)?;
-    }
-    let mut settings = settings_of(&webhook)?;
-    let mut secrets = open_secrets(&state, &webhook)?;
-    apply(&body, &mut settings, &mut secrets)?;
-    webhook.settings = settings.to_stored();
-    webhook.secrets_sealed = state.secrets.seal(secrets.to_string().as_bytes());
-    state.store.update_webhook(&webhook).await?;
+    let name = body.get("name").map(check_name).transpose()?;
+    let (webhook, secrets) = modify_webhook(&state, &app, &webhook_id, |webhook, secrets| {
+        if let Some(name) = &name {
+            webhook.name = name.clone();
+        }
+        let mut settings = settings_of(webhook)?;
+        apply(&body, &mut settings, secrets)?;
+        webhook.settings = settings.to_stored();
+        Ok(())
+    })
+    .await?;
     let subscriptions = state.store.subscriptions(&webhook.id).await?;
     Ok(Json(webhook_json(&webhook, &secrets, &subscriptions)?))
 }
@@ -264,9 +288,8 @@ async fn set_archived(
     archived: bool,
 ) -> SpaceResult<()> {
     let app = resolve(state, caller, reference, Right::Update).await?;
-    let mut webhook = find(state, &app, webhook_id).await?;
-    webhook.archived = archived;
-    state.store.update_webhook(&webhook).await?;
+    let webhook = find(state, &app, webhook_id).await?;
+    state.store.set_webhook_archived(&app.id, &webhook.id, archived).await?;
     Ok(())
 }
 
@@ -321,7 +344,6 @@ async fn set_custom_headers(
     SpaceJson(body): SpaceJson<CustomHeaders>,
 ) -> SpaceResult<StatusCode> {
     let app = resolve(&state, &caller, &reference, Right::Update).await?;
-    let mut webhook = find(&state, &app, &webhook_id).await?;
     if body.headers.len() > MAX_CUSTOM_HEADERS {
         return Err(SpaceError::invalid(format!("at most {MAX_CUSTOM_HEADERS} custom headers")));
     }
@@ -341,10 +363,12 @@ async fn set_custom_headers(
             )));
         }
     }
-    let mut secrets = open_secrets(&state, &webhook)?;
-    secrets["customHeaders"] = Value::Object(body.headers);
-    webhook.secrets_sealed = state.secrets.seal(secrets.to_string().as_bytes());
-    state.store.update_webhook(&webhook).await?;
+    let headers = Value::Object(body.headers);
+    modify_webhook(&state, &app, &webhook_id, |_, secrets| {
+        secrets["customHeaders"] = headers.clone();
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }
 
@@ -365,10 +389,9 @@ async fn regenerate_signing_key(
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::Update).await?;
-    let mut webhook = find(&state, &app, &webhook_id).await?;
+    let webhook = find(&state, &app, &webhook_id).await?;
     let key = generate_key();
-    webhook.signing_key_sealed = state.secrets.seal(key.as_bytes());
-    state.store.update_webhook(&webhook).await?;
+    state.store.set_webhook_signing_key(&app.id, &webhook.id, &state.secrets.seal(key.as_bytes())).await?;
     Ok(Json(json!({ "signingKey": key, "standardWebhooksSecret": super::credentials::standard_secret(&key) })))
 }
 

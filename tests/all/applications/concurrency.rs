@@ -91,6 +91,7 @@ async fn nothing_is_lost_or_resurrected(app: App) {
 
     unfurls_and_authorizations_lose_nothing(&app).await;
     lists_lose_nothing(&app).await;
+    webhook_writes_lose_nothing(&app).await;
     app.stop().await;
 }
 
@@ -329,6 +330,44 @@ async fn lists_lose_nothing(app: &App) {
     let current = app.client_secret(&id).await;
     let issued: Vec<&str> = secrets.iter().step_by(2).map(|(_, s)| s.as_str().unwrap()).collect();
     assert!(issued.contains(&current.as_str()), "the secret is one a regeneration returned");
+}
+
+/// Updates of a webhook (settings and endpoint credentials), custom-header changes and
+/// signing-key regenerations all at once at one webhook: none brings back what another
+/// replaced.
+async fn webhook_writes_lose_nothing(app: &App) {
+    let created = app.create_app(json!({"name": "hooked", "endpointUri": "https://example.com/"})).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, hook) =
+        app.call("POST", &format!("/api/http/applications/{id}/webhooks"), Some(json!({"name": "h"}))).await;
+    assert_eq!(status, 200, "{hook}");
+    let base = format!("/api/http/applications/{id}/webhooks/{}", hook["webhook"]["id"].as_str().unwrap());
+    let (_, original) = app.call("GET", &format!("{base}/signing-key"), None).await;
+    let (regenerate, headers) = (format!("{base}/signing-key/regenerate"), format!("{base}/custom-headers"));
+
+    let updates = (0..WRITERS).map(|i| {
+        let body = json!({"description": format!("w-{i}"), "endpointAuth": {"bearerAuthToken": format!("t-{i}")}});
+        app.call("PATCH", &base, Some(body))
+    });
+    let header_sets =
+        (0..WRITERS).map(|i| app.call("POST", &headers, Some(json!({"headers": {"X-Writer": format!("{i}")}}))));
+    let regenerations = (0..WRITERS).map(|_| app.call("POST", &regenerate, None));
+    let (updates, header_sets, regenerations) =
+        tokio::join!(join_all(updates), join_all(header_sets), join_all(regenerations));
+    for (status, body) in updates.iter().chain(&header_sets).chain(&regenerations) {
+        assert_eq!(*status, 200, "{body}");
+    }
+
+    let (_, key) = app.call("GET", &format!("{base}/signing-key"), None).await;
+    let issued: Vec<&Value> = regenerations.iter().map(|(_, body)| &body["signingKey"]).collect();
+    assert!(issued.contains(&&key["signingKey"]), "no update brought an older signing key back");
+    assert_ne!(key["signingKey"], original["signingKey"]);
+    let (_, token) = app.call("GET", &format!("{base}/bearer-token"), None).await;
+    let tokens: Vec<Value> = (0..WRITERS).map(|i| json!(format!("t-{i}"))).collect();
+    assert!(tokens.contains(&token), "no header change lost the credentials an update set: {token}");
+    let (_, shown) = app.call("GET", &headers, None).await;
+    let sets: Vec<Value> = (0..WRITERS).map(|i| json!({"X-Writer": format!("{i}")})).collect();
+    assert!(sets.contains(&shown["headers"]), "no update lost the custom headers a change set: {shown}");
 }
 
 #[tokio::test]
