@@ -8,12 +8,16 @@
 
 pub mod delivery;
 pub mod payload;
+pub mod settings;
 pub mod signing;
+pub mod webhook_settings;
 
 use serde_json::{Value, json};
 
 use crate::state::AppState;
-use crate::store::{ApplicationRecord, DeliveryRecord, NewDelivery, StoreError, SubscriptionRecord, WebhookRecord};
+use crate::store::{
+    ApplicationRecord, DeliveryRecord, NewDelivery, StoreError, SubscriptionRecord, UnfurlKind, WebhookRecord,
+};
 
 pub use delivery::DeliveryWorker;
 
@@ -128,10 +132,7 @@ pub struct Signatures {
 impl Signatures {
     /// The application's choice.
     pub fn of(app: &ApplicationRecord) -> Self {
-        Self {
-            signing_key: app.settings["hasSigningKey"].as_bool().unwrap_or(true),
-            public_key: app.settings["hasPublicKeySignature"].as_bool().unwrap_or(true),
-        }
+        Self { signing_key: app.settings.signs_with_key(), public_key: app.settings.signs_with_public_key() }
     }
 }
 
@@ -164,7 +165,7 @@ pub async fn delivery_settings(
     if !live {
         return Ok(None);
     }
-    let mut verify_tls = app.settings["endpointSslVerification"].as_bool().unwrap_or(true);
+    let mut verify_tls = app.settings.verifies_endpoint_tls();
     let mut headers = Vec::new();
     let (signing_key, auth) = match &delivery.webhook_id {
         Some(webhook_id) => {
@@ -202,13 +203,13 @@ pub async fn delivery_settings(
 
 /// Queues the InitPayload of an application created with `connectToSpace`.
 pub async fn send_init(state: &AppState, app: &ApplicationRecord, client_secret: &str) -> Result<bool, StoreError> {
-    let Some(url) = app.settings["endpointUri"].as_str() else { return Ok(false) };
+    let Some(url) = app.settings.endpoint_uri.as_deref() else { return Ok(false) };
     let mut body = json!({
         "className": "InitPayload",
         "clientId": app.client_id,
         "clientSecret": client_secret,
         "serverUrl": state.public_url,
-        "state": app.settings["state"],
+        "state": app.settings.state,
         "userId": Value::Null,
     });
     add_verification_token(state, app, &mut body);
@@ -220,7 +221,7 @@ pub async fn send_init(state: &AppState, app: &ApplicationRecord, client_secret:
 /// ApplicationUninstalledPayload and archived by the delivery worker when its endpoint answers
 /// or after [`UNINSTALL_ATTEMPTS`] failures; any other application is archived at once.
 pub async fn uninstall(state: &AppState, app: &ApplicationRecord) -> Result<(), StoreError> {
-    let Some(url) = app.settings["endpointUri"].as_str().filter(|_| app.connected) else {
+    let Some(url) = app.settings.endpoint_uri.as_deref().filter(|_| app.connected) else {
         archive(state, &app.id).await?;
         return Ok(());
     };
@@ -254,37 +255,26 @@ pub async fn finish_uninstall(state: &AppState, app_id: &str) -> Result<(), Stor
 /// applications fetch it from `GET /api/http/applications/unfurls/queue`.
 pub async fn queue_unfurl(state: &AppState, org_id: &str, link: &str) -> Result<usize, StoreError> {
     let host = reqwest::Url::parse(link).ok().and_then(|url| url.host_str().map(str::to_owned));
-    let mut queued = 0;
-    for app in state.store.active_applications_of_org(org_id).await? {
-        let authorized = |field: &str| -> Vec<String> {
-            app.settings[field]
-                .as_array()
-                .map(|entries| {
-                    entries
-                        .iter()
-                        .filter(|e| e["authorized"] == true)
-                        .filter_map(|e| e["value"].as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let by_domain = host.as_deref().is_some_and(|host| {
-            authorized("unfurlDomains").iter().any(|d| host == d || host.ends_with(&format!(".{d}")))
-        });
-        let by_pattern = authorized("unfurlPatterns").iter().any(|p| link.starts_with(p.as_str()));
-        if !(by_domain || by_pattern) {
-            continue;
+    let matches = |kind: UnfurlKind, value: &str| match kind {
+        UnfurlKind::Domain => host.as_deref().is_some_and(|host| host == value || host.ends_with(&format!(".{value}"))),
+        UnfurlKind::Pattern => link.starts_with(value),
+    };
+    let mut apps: Vec<String> = Vec::new();
+    for (app_id, kind, value) in state.store.authorized_unfurl_targets(org_id).await? {
+        if matches(kind, &value) && !apps.contains(&app_id) {
+            apps.push(app_id);
         }
-        state.store.push_unfurl(&app.id, link, UNFURL_QUEUE_LENGTH).await?;
-        queued += 1;
     }
-    Ok(queued)
+    for app_id in &apps {
+        state.store.push_unfurl(app_id, link, UNFURL_QUEUE_LENGTH).await?;
+    }
+    Ok(apps.len())
 }
 
 /// Adds `verificationToken` to a payload when the application still uses that (deprecated)
 /// way of authenticating payloads.
 fn add_verification_token(state: &AppState, app: &ApplicationRecord, body: &mut Value) {
-    if app.settings["hasVerificationToken"] == true {
+    if app.settings.sends_verification_token() {
         match state.secrets.open_string(&app.verification_sealed) {
             Ok(token) => body["verificationToken"] = json!(token),
             Err(error) => tracing::error!(%error, app = %app.id, "opening a verification token failed"),
@@ -318,7 +308,7 @@ fn webhook_enabled(webhook: &WebhookRecord) -> bool {
 
 /// The webhook's own endpoint, else the application's.
 pub fn webhook_url(app: &ApplicationRecord, webhook: &WebhookRecord) -> Option<String> {
-    webhook.settings["endpoint"]["url"].as_str().or_else(|| app.settings["endpointUri"].as_str()).map(str::to_owned)
+    webhook.settings["endpoint"]["url"].as_str().or(app.settings.endpoint_uri.as_deref()).map(str::to_owned)
 }
 
 /// Whether a SubscriptionDefinition selects `event` (see [`publish_event`]).

@@ -31,8 +31,8 @@ use sqlx::{AnyPool, Executor};
 
 pub use applications::{
     AppFilter, AppOrder, AppSecret, AppTokenRecord, ApplicationRecord, Authorizations, DeliveryAttempt, DeliveryRecord,
-    DeliveryRoute, NewDelivery, OAuthCode, ParameterLimit, PrivateAppRecord, Redeemed, RefreshToken,
-    SubscriptionRecord, TooManyContexts, WebhookRecord,
+    DeliveryRoute, ListRefusal, NewDelivery, OAuthCode, ParameterLimit, PrivateAppRecord, Redeemed, RefreshToken,
+    SshKeyRecord, SubscriptionRecord, TooManyContexts, UnfurlKind, WebhookRecord,
 };
 pub use cron::ScheduledIntegration;
 pub use dev::DevModeRecord;

@@ -3,18 +3,22 @@
 
 mod authorizations;
 mod deliveries;
+mod lists;
 mod oauth;
 mod unfurls;
+mod webhook_updates;
 mod webhooks;
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Result, Store, StoreError, now_ms};
+use crate::applications::settings::ApplicationSettings;
 
 pub use authorizations::{Authorizations, TooManyContexts};
 pub(super) use deliveries::write_event_work;
 pub use deliveries::{DeliveryAttempt, DeliveryRecord, NewDelivery};
+pub use lists::{ListRefusal, SshKeyRecord, UnfurlKind};
 pub use oauth::{OAuthCode, Redeemed, RefreshToken};
 pub use webhooks::{DeliveryRoute, SubscriptionRecord, WebhookRecord};
 
@@ -37,8 +41,8 @@ pub struct ApplicationRecord {
     pub verification_sealed: String,
     /// Endpoint credentials (basic/bearer) as sealed JSON.
     pub auth_sealed: Option<String>,
-    /// Every other field, as JSON.
-    pub settings: serde_json::Value,
+    /// Everything else it is set to do (the `settings` column, JSON).
+    pub settings: ApplicationSettings,
     /// `active`, `uninstalling` or `archived`.
     pub status: String,
     /// Last successful client-credentials exchange (ms).
@@ -229,7 +233,7 @@ impl Store {
         .bind(&app.signing_key_sealed)
         .bind(&app.verification_sealed)
         .bind(&app.auth_sealed)
-        .bind(app.settings.to_string())
+        .bind(serde_json::to_string(&app.settings)?)
         .bind(&app.status)
         .bind(app.last_cc_access_at)
         .bind(app.last_healthy_at)
@@ -316,7 +320,7 @@ impl Store {
         .bind(&app.id)
         .bind(&app.name)
         .bind(&app.auth_sealed)
-        .bind(app.settings.to_string())
+        .bind(serde_json::to_string(&app.settings)?)
         .bind(now_ms())
         .bind(app.version)
         .execute(&self.pool)
@@ -467,17 +471,6 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
-    }
-
-    /// The active applications of an organization.
-    pub async fn active_applications_of_org(&self, org_id: &str) -> Result<Vec<ApplicationRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {APP_COLUMNS} FROM applications WHERE org_id = $1 AND status = 'active' ORDER BY created_at, id"
-        ))
-        .bind(org_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(app_row).collect()
     }
 
     /// Stores an application token.

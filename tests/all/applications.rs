@@ -193,6 +193,21 @@ async fn applications_are_created_listed_read_and_updated() {
     assert_eq!(created["clientCredentialsFlowEnabled"], true);
     assert!(created["clientId"].as_str().unwrap().len() >= 16, "clientId is generated");
     assert!(created.get("clientSecret").is_none(), "the secret is only served by its own endpoint");
+    // Every setting is shown, with the defaults: both signatures on, the code flow off.
+    for (field, default) in [
+        ("hasSigningKey", json!(true)),
+        ("hasPublicKeySignature", json!(true)),
+        ("hasVerificationToken", json!(false)),
+        ("endpointSslVerification", json!(true)),
+        ("codeFlowEnabled", json!(false)),
+        ("codeFlowRedirectURIs", Value::Null),
+        ("pkceRequired", Value::Null),
+        ("description", Value::Null),
+        ("errorMessage", Value::Null),
+    ] {
+        assert_eq!(created.get(field), Some(&default), "{field}: {created}");
+    }
+    assert!(created.get("state").is_none() && created.get("basicAuthPassword").is_none(), "{created}");
     let given = app.create_app(json!({"name": "alpha", "clientId": "my-client", "clientSecret": "s3cret-value"})).await;
     assert_eq!(given["clientId"], "my-client");
     assert_eq!(app.client_secret(given["id"].as_str().unwrap()).await, "s3cret-value");
@@ -245,6 +260,9 @@ async fn invalid_application_requests_get_clear_errors() {
         (json!({"name": "a", "clientSecret": "short"}), "clientSecret must be a string of 8–256 characters"),
         (json!({"name": "a", "bogus": 1}), "unknown field `bogus`"),
         (json!({"name": "a", "codeFlowEnabled": "yes"}), "codeFlowEnabled must be a boolean or null"),
+        (json!({"name": "a", "description": 7}), "description must be a string or null"),
+        (json!({"name": "a", "pkceRequired": [true]}), "pkceRequired must be a boolean or null"),
+        (json!({"name": "a", "appLevelAuth": true}), "appLevelAuth must be a string or null"),
         (json!({"name": "a", "organization": "nope"}), "no organization `nope`"),
         (json!({"name": "a", "connectToSpace": true}), "connectToSpace needs an endpointUri"),
     ];
@@ -809,6 +827,16 @@ async fn health_errors_unfurls_and_ssh_keys_are_recorded() {
     assert_eq!(app.call("POST", &path, Some(json!({"domains": ["example.com"], "approve": true}))).await.0, 200);
     let (_, domains) = app.call("GET", &format!("/api/http/applications/{app_id}/unfurl-domains"), None).await;
     assert_eq!(domains, json!([{"value": "example.com", "authorized": true}]));
+    // A declaration replaces the list: each value once, in the order given, the kept one
+    // still authorized.
+    let redeclared = json!({"domains": ["new.example", "example.com", "new.example"]});
+    let path = "/api/http/applications/unfurls/domains";
+    assert_eq!(app.call_as(Some(&token), "PATCH", path, Some(redeclared)).await.0, 200);
+    let (_, domains) = app.call("GET", &format!("/api/http/applications/{app_id}/unfurl-domains"), None).await;
+    assert_eq!(
+        domains,
+        json!([{"value": "new.example", "authorized": false}, {"value": "example.com", "authorized": true}])
+    );
 
     let keys = format!("/api/http/applications/{app_id}/ssh-keys");
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f dev@laptop";

@@ -11,13 +11,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::{
-    Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, modify, page, resolve, time,
-};
+use super::{Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
 use crate::applications::signing::{ServerKey, generate_key, standard_webhooks_secret};
 use crate::auth::{generate_token, hash_token};
 use crate::state::AppState;
-use crate::store::{AppSecret, AppTokenRecord, now_ms};
+use crate::store::{AppSecret, AppTokenRecord, ListRefusal, SshKeyRecord, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -291,8 +289,9 @@ async fn delete_current_permanent(
     }
 }
 
-fn ssh_keys_of(settings: &Value) -> Vec<Value> {
-    settings["sshKeys"].as_array().cloned().unwrap_or_default()
+/// An ssh key as the API shows it.
+fn ssh_key_json(key: &SshKeyRecord) -> Value {
+    json!({ "fingerprint": key.fingerprint, "comment": key.comment, "publicKey": key.public_key })
 }
 
 async fn ssh_keys(
@@ -301,7 +300,8 @@ async fn ssh_keys(
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::View).await?;
-    Ok(Json(json!(ssh_keys_of(&app.settings))))
+    let keys = state.store.ssh_keys(&app.id).await?;
+    Ok(Json(json!(keys.iter().map(ssh_key_json).collect::<Vec<_>>())))
 }
 
 #[derive(Deserialize)]
@@ -314,7 +314,7 @@ struct NewSshKey {
 }
 
 /// Most ssh keys per application.
-const MAX_SSH_KEYS: usize = 50;
+const MAX_SSH_KEYS: i64 = 50;
 
 async fn add_ssh_key(
     State(state): State<AppState>,
@@ -333,21 +333,13 @@ async fn add_ssh_key(
     let fingerprint =
         format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(&blob)));
     let comment = body.comment.or_else(|| parts.next().map(str::to_owned));
-    let entry = json!({ "fingerprint": fingerprint, "comment": comment, "publicKey": body.public_key.trim() });
-    modify(&state, &caller, &reference, Right::Update, |app| {
-        let mut keys = ssh_keys_of(&app.settings);
-        if keys.iter().any(|k| k["fingerprint"] == fingerprint) {
-            return Err(SpaceError::conflict("this key was already added"));
-        }
-        if keys.len() >= MAX_SSH_KEYS {
-            return Err(SpaceError::invalid(format!("an application has at most {MAX_SSH_KEYS} ssh keys")));
-        }
-        keys.push(entry.clone());
-        app.settings["sshKeys"] = json!(keys);
-        Ok(())
-    })
-    .await?;
-    Ok(Json(entry))
+    let key = SshKeyRecord { fingerprint, comment, public_key: body.public_key.trim().to_owned() };
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
+    match state.store.add_ssh_key(&app.id, &key, MAX_SSH_KEYS).await? {
+        Ok(()) => Ok(Json(ssh_key_json(&key))),
+        Err(ListRefusal::Duplicate) => Err(SpaceError::conflict("this key was already added")),
+        Err(_) => Err(SpaceError::invalid(format!("an application has at most {MAX_SSH_KEYS} ssh keys"))),
+    }
 }
 
 async fn delete_ssh_key(
@@ -355,16 +347,9 @@ async fn delete_ssh_key(
     caller: Caller,
     SpacePath((reference, fingerprint)): SpacePath<(String, String)>,
 ) -> SpaceResult<StatusCode> {
-    modify(&state, &caller, &reference, Right::Update, |app| {
-        let mut keys = ssh_keys_of(&app.settings);
-        let before = keys.len();
-        keys.retain(|k| k["fingerprint"] != fingerprint);
-        if keys.len() == before {
-            return Err(SpaceError::not_found(format!("no ssh key `{fingerprint}`")));
-        }
-        app.settings["sshKeys"] = json!(keys);
-        Ok(())
-    })
-    .await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
+    if !state.store.delete_ssh_key(&app.id, &fingerprint).await? {
+        return Err(SpaceError::not_found(format!("no ssh key `{fingerprint}`")));
+    }
     Ok(StatusCode::OK)
 }

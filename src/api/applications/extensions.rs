@@ -1,7 +1,7 @@
 //! UI extensions, authorizations (rights per context) and the unfurl queue of an
-//! application, keyed by a context identifier (`global` when none is given). UI extensions
-//! live in the application's settings; authorizations, unfurls and external-auth requests in
-//! tables of their own (`store::applications::{authorizations, unfurls}`).
+//! application, keyed by a context identifier (`global` when none is given). Each lives in
+//! tables of its own (`store::applications::{lists, authorizations, unfurls}`), so every
+//! write touches only its own rows.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,9 +10,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Caller, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, modify, resolve, rights};
+use super::{Caller, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, resolve, rights};
 use crate::state::AppState;
-use crate::store::{ApplicationRecord, TooManyContexts};
+use crate::store::TooManyContexts;
 
 /// Most UI extensions per context, rights per request, contexts per application.
 const MAX_ITEMS: usize = 100;
@@ -59,10 +59,6 @@ fn context(value: Option<&str>) -> SpaceResult<String> {
     Ok(context.to_owned())
 }
 
-fn object(value: &Value) -> Map<String, Value> {
-    value.as_object().cloned().unwrap_or_default()
-}
-
 fn check_codes(codes: &[String], what: &str) -> SpaceResult<()> {
     if codes.len() > MAX_ITEMS || codes.iter().any(|c| c.trim().is_empty() || c.len() > 200) {
         return Err(SpaceError::invalid(format!("{what} must be at most {MAX_ITEMS} right codes of 1–200 characters")));
@@ -88,17 +84,12 @@ async fn set_ui_extensions(
     if body.extensions.len() > MAX_ITEMS || body.extensions.iter().any(|e| !e.is_object()) {
         return Err(SpaceError::invalid(format!("extensions must be at most {MAX_ITEMS} objects")));
     }
-    modify(&state, &caller, &app_id, Right::Update, |app| {
-        let mut all = object(&app.settings["uiExtensions"]);
-        if !all.contains_key(&context) && all.len() >= MAX_ITEMS {
-            return Err(SpaceError::invalid(format!("at most {MAX_ITEMS} contexts")));
-        }
-        all.insert(context.clone(), json!(body.extensions));
-        app.settings["uiExtensions"] = Value::Object(all);
-        Ok(())
-    })
-    .await?;
-    Ok(StatusCode::OK)
+    let app = resolve(&state, &caller, &app_id, Right::Update).await?;
+    let extensions = Value::Array(body.extensions);
+    match state.store.set_ui_extensions(&app.id, &context, &extensions, MAX_ITEMS as i64).await? {
+        Ok(()) => Ok(StatusCode::OK),
+        Err(_) => Err(SpaceError::invalid(format!("at most {MAX_ITEMS} contexts"))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -108,15 +99,11 @@ struct ContextQuery {
     context_identifier: Option<String>,
 }
 
-/// One context's extensions, with the toggles: for everybody (the application's setting) and
-/// for the calling user (their own row; `enabledForMe` is null without a user).
-fn extensions_json(
-    app: &ApplicationRecord,
-    context: &str,
-    extensions: &Value,
-    mine: Option<&[(String, bool)]>,
-) -> Value {
-    let for_everybody = !app.settings["uiDisabledForEverybody"][context].as_bool().unwrap_or(false);
+/// One context's extensions, with the toggles: for everybody (the contexts the UI is
+/// disabled in) and for the calling user (their own row; `enabledForMe` is null without a
+/// user).
+fn extensions_json(context: &str, extensions: &Value, disabled: &[String], mine: Option<&[(String, bool)]>) -> Value {
+    let for_everybody = !disabled.iter().any(|c| c == context);
     let for_me =
         mine.map(|toggles| toggles.iter().find(|(c, _)| c == context).map_or(for_everybody, |(_, disabled)| !disabled));
     json!({
@@ -138,14 +125,18 @@ async fn ui_extensions(
         Some(user) => Some(state.store.user_ui_toggles(&app.id, user).await?),
         None => None,
     };
-    let all = object(&app.settings["uiExtensions"]);
+    let all = state.store.ui_extensions(&app.id).await?;
+    let disabled = state.store.ui_disabled_contexts(&app.id).await?;
     Ok(Json(match query.context_identifier {
         Some(context) => {
             let context = self::context(Some(&context))?;
-            extensions_json(&app, &context, all.get(&context).unwrap_or(&json!([])), mine.as_deref())
+            let extensions = all.iter().find(|(c, _)| *c == context).map_or(json!([]), |(_, e)| e.clone());
+            extensions_json(&context, &extensions, &disabled, mine.as_deref())
         }
         None => json!(
-            all.iter().map(|(context, ext)| extensions_json(&app, context, ext, mine.as_deref())).collect::<Vec<_>>()
+            all.iter()
+                .map(|(context, ext)| extensions_json(context, ext, &disabled, mine.as_deref()))
+                .collect::<Vec<_>>()
         ),
     }))
 }
@@ -167,16 +158,7 @@ async fn toggle_for_everybody(
 ) -> SpaceResult<StatusCode> {
     let context = context(body.context_identifier.as_deref())?;
     let app = resolve(state, caller, reference, Right::GrantPermissions).await?;
-    let field = "uiDisabledForEverybody";
-    state
-        .store
-        .modify_application::<SpaceError>(&app.id, |app| {
-            let mut flags = object(&app.settings[field]);
-            flags.insert(context.clone(), json!(disabled));
-            app.settings[field] = Value::Object(flags);
-            Ok(())
-        })
-        .await?;
+    state.store.set_ui_disabled(&app.id, &context, disabled).await?;
     Ok(StatusCode::OK)
 }
 
@@ -393,7 +375,7 @@ async fn required_rights(
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::View).await?;
-    Ok(Json(app.settings["requiredRights"].as_array().cloned().map_or(json!([]), Value::Array)))
+    Ok(Json(json!(state.store.required_rights(&app.id).await?)))
 }
 
 #[derive(Deserialize)]
@@ -415,34 +397,18 @@ async fn update_required_rights(
 ) -> SpaceResult<Json<Value>> {
     check_codes(&body.add, "rightCodesToAdd")?;
     check_codes(&body.remove, "rightCodesToRemove")?;
-    let app = modify(&state, &caller, &reference, Right::Update, |app| {
-        let mut required: Vec<String> = app.settings["requiredRights"]
-            .as_array()
-            .map(|codes| codes.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default();
-        required.retain(|code| !body.remove.contains(code));
-        for code in &body.add {
-            if !required.contains(code) {
-                required.push(code.clone());
-            }
-        }
-        if required.len() > MAX_ITEMS {
-            return Err(SpaceError::invalid(format!("an application requires at most {MAX_ITEMS} rights")));
-        }
-        app.settings["requiredRights"] = json!(required);
-        Ok(())
-    })
-    .await?;
+    let app = resolve(&state, &caller, &reference, Right::Update).await?;
+    let required = state
+        .store
+        .update_required_rights(&app.id, &body.add, &body.remove, MAX_ITEMS as i64)
+        .await?
+        .map_err(|_| SpaceError::invalid(format!("an application requires at most {MAX_ITEMS} rights")))?;
     if body.request_in_contexts {
-        let required: Vec<String> = app.settings["requiredRights"]
-            .as_array()
-            .map(|codes| codes.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default();
         for context in state.store.authorizations(&app.id).await?.keys() {
             request(&state, &app.id, context, &required).await?;
         }
     }
-    Ok(Json(app.settings["requiredRights"].clone()))
+    Ok(Json(json!(required)))
 }
 
 /// Refuses a caller who is not the operator or a user with at least `role` in `org`.

@@ -12,6 +12,7 @@ use super::{
     Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, modify, page, resolve, rights,
     time,
 };
+use crate::applications::settings::{ApplicationSettings, InvalidField};
 use crate::applications::signing::generate_key;
 use crate::state::AppState;
 use crate::store::{AppFilter, AppOrder, AppSecret, ApplicationRecord, now_ms};
@@ -27,114 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/http/applications/{application}/force-remove", post(force_remove))
 }
 
-/// How a field of the create/update body is checked.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Field {
-    Bool,
-    /// A nullable string of at most this many characters.
-    Text(usize),
-    /// Nullable http(s) URL.
-    Url,
-    /// `appLevelAuth`: which one way payloads are authenticated (sets the `has…` flags).
-    AppLevelAuth,
-    /// `sslKeystoreAuth`: weft has no SSL keystores, so only null is accepted.
-    Keystore,
-    /// A secret: sealed, never shown back.
-    Secret,
-}
-
-/// The settings fields both create and update accept.
-const FIELDS: &[(&str, Field)] = &[
-    ("description", Field::Text(1000)),
-    ("pictureAttachmentId", Field::Text(200)),
-    ("defaultExternalPicture", Field::Url),
-    ("clientCredentialsFlowEnabled", Field::Bool),
-    ("codeFlowEnabled", Field::Bool),
-    ("codeFlowRedirectURIs", Field::Text(4000)),
-    ("pkceRequired", Field::Bool),
-    ("publicClientsAllowed", Field::Bool),
-    ("implicitFlowEnabled", Field::Bool),
-    ("implicitFlowRedirectURIs", Field::Text(4000)),
-    ("endpointUri", Field::Url),
-    ("endpointSslVerification", Field::Bool),
-    ("hasVerificationToken", Field::Bool),
-    ("hasSigningKey", Field::Bool),
-    ("hasPublicKeySignature", Field::Bool),
-    ("appLevelAuth", Field::AppLevelAuth),
-    ("sslKeystoreAuth", Field::Keystore),
-    ("basicAuthUsername", Field::Text(200)),
-    ("basicAuthPassword", Field::Secret),
-    ("bearerAuthToken", Field::Secret),
-];
-
-/// Fields only create accepts.
-const CREATE_ONLY: &[(&str, Field)] =
-    &[("email", Field::Text(200)), ("connectToSpace", Field::Bool), ("state", Field::Text(1000))];
-
-/// Checks one field's type and length, returning the value to store.
-fn check(name: &str, kind: Field, value: &Value) -> SpaceResult<Value> {
-    let ok = match (kind, value) {
-        (_, Value::Null) => true,
-        (Field::Bool, Value::Bool(_)) => true,
-        (Field::AppLevelAuth, Value::String(s)) => {
-            app_level_auth_flags(s).ok_or_else(|| {
-                SpaceError::invalid(format!(
-                    "{name} `{s}` must be one of NONE, VERIFICATION_TOKEN, SIGNING_KEY, PUBLIC_KEY_SIGNATURE"
-                ))
-            })?;
-            true
-        }
-        (Field::Keystore, _) => {
-            return Err(SpaceError::invalid(format!(
-                "{name}: weft has no SSL keystores; leave it null (deliveries use the system's trusted roots)"
-            )));
-        }
-        (Field::Text(max), Value::String(s)) => {
-            if s.chars().count() > max {
-                return Err(SpaceError::invalid(format!("{name} must be at most {max} characters")));
-            }
-            true
-        }
-        (Field::Url, Value::String(s)) => {
-            valid_url(s).then_some(()).ok_or_else(|| SpaceError::invalid(format!("{name} must be an http(s) URL")))?;
-            true
-        }
-        (Field::Secret, Value::String(s)) => {
-            if s.is_empty() || s.len() > 1000 {
-                return Err(SpaceError::invalid(format!("{name} must be 1–1000 characters")));
-            }
-            true
-        }
-        _ => false,
-    };
-    if !ok {
-        let expected = match kind {
-            Field::Bool => "a boolean",
-            _ => "a string",
-        };
-        return Err(SpaceError::invalid(format!("{name} must be {expected} or null")));
-    }
-    Ok(value.clone())
-}
-
-/// The `hasVerificationToken`, `hasSigningKey` and `hasPublicKeySignature` flags an
-/// `appLevelAuth` value stands for.
-fn app_level_auth_flags(value: &str) -> Option<[(&'static str, bool); 3]> {
-    let chosen = match value {
-        "NONE" => "",
-        "VERIFICATION_TOKEN" => "hasVerificationToken",
-        "SIGNING_KEY" => "hasSigningKey",
-        "PUBLIC_KEY_SIGNATURE" => "hasPublicKeySignature",
-        _ => return None,
-    };
-    Some(["hasVerificationToken", "hasSigningKey", "hasPublicKeySignature"].map(|flag| (flag, flag == chosen)))
-}
-
-/// Whether `s` is an absolute http(s) URL.
-pub(super) fn valid_url(s: &str) -> bool {
-    s.len() <= 2000
-        && reqwest::Url::parse(s).is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-}
+/// Whether `s` is an absolute http(s) URL (the webhooks' endpoints use it too).
+pub(super) use crate::applications::settings::valid_url;
 
 fn check_name(value: &Value) -> SpaceResult<String> {
     let name = value.as_str().ok_or_else(|| SpaceError::invalid("name must be a string"))?.trim();
@@ -152,41 +47,16 @@ fn check_client_secret(value: &Value) -> SpaceResult<Option<String>> {
     }
 }
 
-/// Applies the settings fields of `body` to `settings` and `auth`; refuses unknown fields.
+/// Applies the settings fields of a create or update body ([`ApplicationSettings::apply`]),
+/// answering 400 naming the field when one is not what the settings accept.
 fn apply_fields(
     body: &Map<String, Value>,
-    settings: &mut Map<String, Value>,
+    settings: &mut ApplicationSettings,
     auth: &mut Map<String, Value>,
-    known: &[&str],
+    skip: &[&str],
     creating: bool,
 ) -> SpaceResult<()> {
-    for (key, value) in body {
-        if known.contains(&key.as_str()) {
-            continue;
-        }
-        let spec = FIELDS.iter().chain(if creating { CREATE_ONLY } else { &[] }).find(|(name, _)| name == key);
-        let Some((name, kind)) = spec else {
-            return Err(SpaceError::invalid(format!("unknown field `{key}`")));
-        };
-        let value = check(name, *kind, value)?;
-        if let Some(flags) = value.as_str().and_then(app_level_auth_flags).filter(|_| *kind == Field::AppLevelAuth) {
-            // The scheme sets the flags; a flag also given in the body wins.
-            for (flag, on) in flags {
-                if !body.contains_key(flag) {
-                    settings.insert(flag.to_owned(), json!(on));
-                }
-            }
-        }
-        if *kind == Field::Secret {
-            auth.insert((*name).to_owned(), value);
-        } else {
-            if *name == "basicAuthUsername" {
-                auth.insert((*name).to_owned(), value.clone());
-            }
-            settings.insert((*name).to_owned(), value);
-        }
-    }
-    Ok(())
+    settings.apply(body, skip, creating, auth).map_err(|InvalidField(message)| SpaceError::invalid(message))
 }
 
 fn seal_auth(state: &AppState, auth: &Map<String, Value>) -> Option<String> {
@@ -196,23 +66,7 @@ fn seal_auth(state: &AppState, auth: &Map<String, Value>) -> Option<String> {
 
 /// An application as the API shows it.
 pub(super) fn app_json(state: &AppState, app: &ApplicationRecord) -> Value {
-    // Only the documented fields: the settings also hold ssh keys, unfurl state, rights, …
-    // which have endpoints of their own.
-    let shown = |key: &str| {
-        key == "errorMessage"
-            || FIELDS
-                .iter()
-                .chain(CREATE_ONLY)
-                .any(|(name, kind)| *name == key && *kind != Field::Secret && key != "state")
-    };
-    let mut body: Map<String, Value> = app
-        .settings
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| shown(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut body = app.settings.shown();
     let auth: Value = app
         .auth_sealed
         .as_ref()
@@ -262,31 +116,14 @@ async fn create(
         _ => return Err(SpaceError::invalid("organization must be a string")),
     };
     rights::check_create(&caller, org_id.as_deref())?;
-    let mut settings: Map<String, Value> = json!({
-        "clientCredentialsFlowEnabled": true,
-        "codeFlowEnabled": false,
-        "implicitFlowEnabled": false,
-        "endpointSslVerification": true,
-        "hasVerificationToken": false,
-        "hasSigningKey": true,
-        "hasPublicKeySignature": true,
-        "connectToSpace": false,
-        "endpointUri": null,
-        "errorMessage": null,
-    })
-    .as_object()
-    .cloned()
-    .unwrap_or_default();
+    let mut settings = ApplicationSettings::for_new_application();
     let mut auth = Map::new();
     apply_fields(&body, &mut settings, &mut auth, &["name", "clientId", "clientSecret", "organization"], true)?;
     // Null means "the default" for these flags.
-    for (flag, default) in [("clientCredentialsFlowEnabled", true), ("endpointSslVerification", true)] {
-        if settings[flag].is_null() {
-            settings.insert(flag.into(), json!(default));
-        }
-    }
-    let connect = settings["connectToSpace"].as_bool().unwrap_or(false);
-    if connect && settings["endpointUri"].is_null() {
+    settings.client_credentials_flow_enabled.get_or_insert(true);
+    settings.endpoint_ssl_verification.get_or_insert(true);
+    let connect = settings.connects_to_space();
+    if connect && settings.endpoint_uri.is_none() {
         return Err(SpaceError::invalid("connectToSpace needs an endpointUri to send the InitPayload to"));
     }
     let now = now_ms();
@@ -299,7 +136,7 @@ async fn create(
         signing_key_sealed: state.secrets.seal(generate_key().as_bytes()),
         verification_sealed: state.secrets.seal(generate_key().as_bytes()),
         auth_sealed: seal_auth(&state, &auth),
-        settings: Value::Object(settings),
+        settings,
         status: "active".into(),
         last_cc_access_at: None,
         last_healthy_at: None,
@@ -406,13 +243,11 @@ async fn update(
         if let Some(name) = &name {
             app.name = name.clone();
         }
-        let mut settings = app.settings.as_object().cloned().unwrap_or_default();
         let mut auth: Map<String, Value> = match &app.auth_sealed {
             Some(sealed) => serde_json::from_slice(&state.secrets.open(sealed)?).map_err(SpaceError::internal)?,
             None => Map::new(),
         };
-        apply_fields(&body, &mut settings, &mut auth, &["name", "clientSecret"], false)?;
-        app.settings = Value::Object(settings);
+        apply_fields(&body, &mut app.settings, &mut auth, &["name", "clientSecret"], false)?;
         app.auth_sealed = seal_auth(&state, &auth);
         Ok(())
     })
@@ -487,7 +322,7 @@ async fn error_message(
         return Err(SpaceError::invalid("message must be at most 1000 characters"));
     }
     modify(&state, &caller, &app_id, Right::Update, |app| {
-        app.settings["errorMessage"] = json!(body.message);
+        app.settings.error_message = body.message.clone();
         Ok(())
     })
     .await?;

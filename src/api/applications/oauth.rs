@@ -125,8 +125,12 @@ async fn check_authorize(state: &AppState, params: &Params) -> Result<AuthorizeR
         })?;
     let response_type = get("response_type");
     let implicit = response_type == Some("token");
-    let setting = if implicit { "implicitFlowRedirectURIs" } else { "codeFlowRedirectURIs" };
-    let registered = rules::registered_uris(app.settings[setting].as_str());
+    let (setting, uris) = if implicit {
+        ("implicitFlowRedirectURIs", &app.settings.implicit_flow_redirect_uris)
+    } else {
+        ("codeFlowRedirectURIs", &app.settings.code_flow_redirect_uris)
+    };
+    let registered = rules::registered_uris(uris.as_deref());
     let redirect_uri = rules::choose_redirect(&registered, get("redirect_uri")).ok_or_else(|| {
         Refusal::Page(
             StatusCode::BAD_REQUEST,
@@ -141,8 +145,8 @@ async fn check_authorize(state: &AppState, params: &Params) -> Result<AuthorizeR
         state: get("state").map(str::to_owned),
     };
     match response_type {
-        Some("code") if app.settings["codeFlowEnabled"] == true => {}
-        Some("token") if app.settings["implicitFlowEnabled"] == true => {}
+        Some("code") if app.settings.code_flow() => {}
+        Some("token") if app.settings.implicit_flow() => {}
         Some("code" | "token") => {
             return Err(refuse("unauthorized_client", "this flow is not enabled for the application"));
         }
@@ -150,7 +154,7 @@ async fn check_authorize(state: &AppState, params: &Params) -> Result<AuthorizeR
         None => return Err(refuse("invalid_request", "response_type is required")),
     }
     let scope = rules::normalise_scope(get("scope")).map_err(|why| refuse("invalid_scope", why))?;
-    let pkce_required = app.settings["pkceRequired"] == true || app.settings["publicClientsAllowed"] == true;
+    let pkce_required = app.settings.needs_pkce();
     let code_challenge = match get("code_challenge") {
         _ if implicit => None,
         Some(challenge) => {
@@ -411,7 +415,7 @@ async fn authenticate_client(
             }
             Ok((app, true))
         }
-        None if app.settings["publicClientsAllowed"] == true => Ok((app, false)),
+        None if app.settings.public_clients() => Ok((app, false)),
         None => Err(oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -492,7 +496,7 @@ async fn client_credentials(
             "client credentials need the client secret",
         ));
     }
-    if app.settings["clientCredentialsFlowEnabled"].as_bool() == Some(false) {
+    if !app.settings.client_credentials_flow() {
         return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
@@ -547,7 +551,7 @@ async fn authorization_code(
     confidential: bool,
     form: &Params,
 ) -> SpaceResult<Value> {
-    if app.settings["codeFlowEnabled"] != true {
+    if !app.settings.code_flow() {
         return Err(oauth_error(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",

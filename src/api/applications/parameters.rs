@@ -1,7 +1,7 @@
 //! App-level parameters (only the application itself, with an app token, reads and writes
 //! them), profile parameters (per user, with a user token issued to the application: the
-//! profile and the application come from the token), and the unfurl settings an application
-//! declares for itself.
+//! profile and the application come from the token), and the unfurl domains and patterns an
+//! application declares for itself (rows of their own: `store::applications::lists`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,9 +10,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Caller, Right, SpaceError, SpaceJson, SpacePath, SpaceResult, modify, resolve};
+use super::{Caller, Right, SpaceError, SpaceJson, SpacePath, SpaceResult, resolve};
 use crate::state::AppState;
-use crate::store::ParameterLimit;
+use crate::store::{ListRefusal, ParameterLimit, UnfurlKind};
 
 /// Most parameters per application.
 pub const MAX_PARAMETERS: i64 = 100;
@@ -169,24 +169,39 @@ struct Patterns {
     patterns: Vec<String>,
 }
 
-/// Replaces the declared list under `field`; entries keep their authorization when kept.
-async fn declare(state: &AppState, caller: &Caller, field: &str, values: Vec<String>) -> SpaceResult<StatusCode> {
+/// Replaces the declared list of one kind (each value once, in the order first given);
+/// entries kept keep their authorization, new ones start unauthorized.
+async fn declare(state: &AppState, caller: &Caller, kind: UnfurlKind, values: Vec<String>) -> SpaceResult<StatusCode> {
     let app_id = caller.require_app()?.to_owned();
-    check_list(&values, field)?;
-    modify(state, caller, &app_id, Right::Update, |app| {
-        let previous = app.settings[field].as_array().cloned().unwrap_or_default();
-        let entries: Vec<Value> = values
-            .iter()
-            .map(|value| {
-                let authorized = previous.iter().any(|p| p["value"] == *value && p["authorized"] == true);
-                json!({ "value": value, "authorized": authorized })
-            })
-            .collect();
-        app.settings[field] = json!(entries);
-        Ok(())
-    })
-    .await?;
+    check_list(&values, field_of(kind))?;
+    let app = resolve(state, caller, &app_id, Right::Update).await?;
+    let mut distinct: Vec<String> = Vec::with_capacity(values.len());
+    for value in values {
+        if !distinct.contains(&value) {
+            distinct.push(value);
+        }
+    }
+    state.store.declare_unfurl_targets(&app.id, kind, &distinct).await?;
     Ok(StatusCode::OK)
+}
+
+/// The API's name of a list of unfurl targets.
+fn field_of(kind: UnfurlKind) -> &'static str {
+    match kind {
+        UnfurlKind::Domain => "unfurlDomains",
+        UnfurlKind::Pattern => "unfurlPatterns",
+    }
+}
+
+/// The declared targets of one kind as the API shows them: `[{"value", "authorized"}]`.
+async fn targets_json(state: &AppState, app_id: &str, kind: UnfurlKind) -> SpaceResult<Value> {
+    let targets = state.store.unfurl_targets(app_id, kind).await?;
+    Ok(json!(
+        targets
+            .into_iter()
+            .map(|(value, authorized)| json!({ "value": value, "authorized": authorized }))
+            .collect::<Vec<_>>()
+    ))
 }
 
 async fn set_unfurl_domains(
@@ -194,7 +209,7 @@ async fn set_unfurl_domains(
     caller: Caller,
     SpaceJson(body): SpaceJson<Domains>,
 ) -> SpaceResult<StatusCode> {
-    declare(&state, &caller, "unfurlDomains", body.domains).await
+    declare(&state, &caller, UnfurlKind::Domain, body.domains).await
 }
 
 async fn set_unfurl_patterns(
@@ -202,7 +217,7 @@ async fn set_unfurl_patterns(
     caller: Caller,
     SpaceJson(body): SpaceJson<Patterns>,
 ) -> SpaceResult<StatusCode> {
-    declare(&state, &caller, "unfurlPatterns", body.patterns).await
+    declare(&state, &caller, UnfurlKind::Pattern, body.patterns).await
 }
 
 async fn unfurl_domains(
@@ -211,7 +226,7 @@ async fn unfurl_domains(
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::View).await?;
-    Ok(Json(app.settings["unfurlDomains"].as_array().cloned().map_or(json!([]), Value::Array)))
+    Ok(Json(targets_json(&state, &app.id, UnfurlKind::Domain).await?))
 }
 
 async fn unfurl_patterns(
@@ -220,7 +235,7 @@ async fn unfurl_patterns(
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::View).await?;
-    Ok(Json(app.settings["unfurlPatterns"].as_array().cloned().map_or(json!([]), Value::Array)))
+    Ok(Json(targets_json(&state, &app.id, UnfurlKind::Pattern).await?))
 }
 
 /// The operator approves (or denies) declared entries for link previews.
@@ -228,27 +243,19 @@ async fn authorize(
     state: &AppState,
     caller: &Caller,
     reference: &str,
-    field: &str,
+    kind: UnfurlKind,
     values: &[String],
     approve: bool,
 ) -> SpaceResult<Json<Value>> {
-    let app = modify(state, caller, reference, Right::AuthorizeUnfurls, |app| {
-        let mut entries = app.settings[field].as_array().cloned().unwrap_or_default();
-        for value in values {
-            if !entries.iter().any(|e| e["value"] == *value) {
-                return Err(SpaceError::invalid(format!("`{value}` was not declared by the application")));
-            }
-        }
-        for entry in &mut entries {
-            if values.iter().any(|v| entry["value"] == *v) {
-                entry["authorized"] = json!(approve);
-            }
-        }
-        app.settings[field] = json!(entries);
-        Ok(())
-    })
-    .await?;
-    Ok(Json(app.settings[field].clone()))
+    let app = resolve(state, caller, reference, Right::AuthorizeUnfurls).await?;
+    if let Err(refusal) = state.store.authorize_unfurl_targets(&app.id, kind, values, approve).await? {
+        let value = match refusal {
+            ListRefusal::Missing(value) => value,
+            _ => String::new(),
+        };
+        return Err(SpaceError::invalid(format!("`{value}` was not declared by the application")));
+    }
+    Ok(Json(targets_json(state, &app.id, kind).await?))
 }
 
 #[derive(Deserialize)]
@@ -271,7 +278,7 @@ async fn authorize_domains(
     SpacePath(reference): SpacePath<String>,
     SpaceJson(body): SpaceJson<AuthorizeDomains>,
 ) -> SpaceResult<Json<Value>> {
-    authorize(&state, &caller, &reference, "unfurlDomains", &body.domains, body.approve).await
+    authorize(&state, &caller, &reference, UnfurlKind::Domain, &body.domains, body.approve).await
 }
 
 async fn authorize_patterns(
@@ -280,5 +287,5 @@ async fn authorize_patterns(
     SpacePath(reference): SpacePath<String>,
     SpaceJson(body): SpaceJson<AuthorizePatterns>,
 ) -> SpaceResult<Json<Value>> {
-    authorize(&state, &caller, &reference, "unfurlPatterns", &body.patterns, body.approve).await
+    authorize(&state, &caller, &reference, UnfurlKind::Pattern, &body.patterns, body.approve).await
 }

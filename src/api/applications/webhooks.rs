@@ -8,10 +8,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::lifecycle::valid_url;
 use super::{Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
 use crate::applications::payload;
+use crate::applications::settings::InvalidField;
 use crate::applications::signing::generate_key;
+use crate::applications::webhook_settings::WebhookSettings;
 use crate::state::AppState;
 use crate::store::{ApplicationRecord, DeliveryRecord, SubscriptionRecord, WebhookRecord, now_ms};
 
@@ -37,8 +38,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/http/applications/{application}/deliveries/{deliveryId}/redeliver", post(redeliver))
 }
 
-fn webhook_json(webhook: &WebhookRecord, secrets: &Value, subscriptions: &[SubscriptionRecord]) -> Value {
-    let mut body = webhook.settings.as_object().cloned().unwrap_or_default();
+fn webhook_json(webhook: &WebhookRecord, secrets: &Value, subscriptions: &[SubscriptionRecord]) -> SpaceResult<Value> {
+    let Value::Object(mut body) = settings_of(webhook)?.to_stored() else {
+        return Err(SpaceError::internal("webhook settings are not an object"));
+    };
     body.insert("id".into(), json!(webhook.id));
     body.insert("name".into(), json!(webhook.name));
     body.insert("archived".into(), json!(webhook.archived));
@@ -46,7 +49,7 @@ fn webhook_json(webhook: &WebhookRecord, secrets: &Value, subscriptions: &[Subsc
     body.insert("hasBearerToken".into(), json!(!secrets["endpointAuth"]["bearerAuthToken"].is_null()));
     body.insert("createdAt".into(), time(Some(webhook.created_at)));
     body.insert("updatedAt".into(), time(Some(webhook.updated_at)));
-    json!({ "webhook": body, "subscriptions": subscriptions.iter().map(subscription_json).collect::<Vec<_>>() })
+    Ok(json!({ "webhook": body, "subscriptions": subscriptions.iter().map(subscription_json).collect::<Vec<_>>() }))
 }
 
 fn subscription_json(subscription: &SubscriptionRecord) -> Value {
@@ -80,89 +83,66 @@ fn check_name(value: &Value) -> SpaceResult<String> {
     Ok(name.to_owned())
 }
 
-/// Applies the webhook fields of `body` to `settings` and `secrets`.
-fn apply(body: &Map<String, Value>, settings: &mut Map<String, Value>, secrets: &mut Value) -> SpaceResult<()> {
-    for (key, value) in body {
-        match key.as_str() {
-            "name" | "subscriptions" => {}
-            "description" | "payloadFields" | "payloadTemplate" => match value {
-                Value::Null => {
-                    settings.insert(key.clone(), Value::Null);
-                }
-                Value::String(s) if s.chars().count() <= 10_000 => {
-                    let checked = match key.as_str() {
-                        "payloadFields" => payload::parse_fields(s).map(|_| ()),
-                        "payloadTemplate" => payload::check_template(s),
-                        _ => Ok(()),
-                    };
-                    checked.map_err(SpaceError::invalid)?;
-                    settings.insert(key.clone(), value.clone());
-                }
-                _ => return Err(SpaceError::invalid(format!("{key} must be a string of at most 10000 characters"))),
-            },
-            "enabled" | "doRetries" => {
-                let flag = value.as_bool().ok_or_else(|| SpaceError::invalid(format!("{key} must be a boolean")))?;
-                settings.insert(key.clone(), json!(flag));
-            }
-            "endpoint" => match value {
-                Value::Null => {
-                    settings.insert(key.clone(), Value::Null);
-                }
-                Value::Object(endpoint) => {
-                    let url = endpoint.get("url").and_then(Value::as_str).filter(|u| valid_url(u));
-                    let url = url.ok_or_else(|| SpaceError::invalid("endpoint.url must be an http(s) URL"))?;
-                    let verify = endpoint.get("sslVerification").and_then(Value::as_bool).unwrap_or(true);
-                    settings.insert(key.clone(), json!({ "url": url, "sslVerification": verify }));
-                }
-                _ => return Err(SpaceError::invalid("endpoint must be an object with a url")),
-            },
-            "endpointAuth" => match value {
-                Value::Null => secrets["endpointAuth"] = Value::Null,
-                Value::Object(auth) => {
-                    let mut kept = Map::new();
-                    for (field, v) in auth {
-                        match (field.as_str(), v) {
-                            ("bearerAuthToken" | "basicAuthUsername" | "basicAuthPassword", Value::Null) => {}
-                            ("bearerAuthToken" | "basicAuthUsername" | "basicAuthPassword", Value::String(s))
-                                if !s.is_empty() && s.len() <= 1000 =>
-                            {
-                                kept.insert(field.clone(), v.clone());
-                            }
-                            _ => {
-                                return Err(SpaceError::invalid(format!(
-                                    "endpointAuth.{field} must be a string of 1–1000 characters \
-                                     (fields: bearerAuthToken, basicAuthUsername, basicAuthPassword)"
-                                )));
-                            }
-                        }
+/// Applies the fields of a create or update body: the settings ([`WebhookSettings::apply`],
+/// 400 naming a field that is not what they accept) and the sealed `endpointAuth`.
+fn apply(body: &Map<String, Value>, settings: &mut WebhookSettings, secrets: &mut Value) -> SpaceResult<()> {
+    settings
+        .apply(body, &["name", "subscriptions", "endpointAuth"])
+        .map_err(|InvalidField(message)| SpaceError::invalid(message))?;
+    let Some(value) = body.get("endpointAuth") else { return Ok(()) };
+    match value {
+        Value::Null => secrets["endpointAuth"] = Value::Null,
+        Value::Object(auth) => {
+            let mut kept = Map::new();
+            for (field, v) in auth {
+                match (field.as_str(), v) {
+                    ("bearerAuthToken" | "basicAuthUsername" | "basicAuthPassword", Value::Null) => {}
+                    ("bearerAuthToken" | "basicAuthUsername" | "basicAuthPassword", Value::String(s))
+                        if !s.is_empty() && s.len() <= 1000 =>
+                    {
+                        kept.insert(field.clone(), v.clone());
                     }
-                    secrets["endpointAuth"] = Value::Object(kept);
+                    _ => {
+                        return Err(SpaceError::invalid(format!(
+                            "endpointAuth.{field} must be a string of 1–1000 characters \
+                             (fields: bearerAuthToken, basicAuthUsername, basicAuthPassword)"
+                        )));
+                    }
                 }
-                _ => return Err(SpaceError::invalid("endpointAuth must be an object")),
-            },
-            "acceptedHttpResponseCodes" => {
-                let codes = value
-                    .as_array()
-                    .filter(|codes| codes.len() <= 50)
-                    .and_then(|codes| {
-                        codes.iter().map(|c| c.as_i64().filter(|c| (100..=599).contains(c))).collect::<Option<Vec<_>>>()
-                    })
-                    .ok_or_else(|| {
-                        SpaceError::invalid("acceptedHttpResponseCodes must be at most 50 HTTP status codes (100–599)")
-                    })?;
-                settings.insert(key.clone(), json!(codes));
             }
-            _ => return Err(SpaceError::invalid(format!("unknown field `{key}`"))),
+            secrets["endpointAuth"] = Value::Object(kept);
         }
-    }
-    if !settings.get("payloadFields").unwrap_or(&Value::Null).is_null()
-        && !settings.get("payloadTemplate").unwrap_or(&Value::Null).is_null()
-    {
-        return Err(SpaceError::invalid(
-            "payloadFields and payloadTemplate are alternatives: set one of them (and the other to null)",
-        ));
+        _ => return Err(SpaceError::invalid("endpointAuth must be an object")),
     }
     Ok(())
+}
+
+/// Reads the webhook and its opened secrets, applies `change` and writes both back, re-reading
+/// and re-applying when another write of them landed in between
+/// ([`crate::store::Store::update_webhook_if_unchanged`]), so concurrent changes never lose each
+/// other. Returns the webhook and secrets as written.
+async fn modify_webhook(
+    state: &AppState,
+    app: &ApplicationRecord,
+    webhook_id: &str,
+    mut change: impl FnMut(&mut WebhookRecord, &mut Value) -> SpaceResult<()>,
+) -> SpaceResult<(WebhookRecord, Value)> {
+    loop {
+        let mut webhook = find(state, app, webhook_id).await?;
+        let read_secrets = webhook.secrets_sealed.clone();
+        let mut secrets = open_secrets(state, &webhook)?;
+        change(&mut webhook, &mut secrets)?;
+        webhook.secrets_sealed = state.secrets.seal(secrets.to_string().as_bytes());
+        if state.store.update_webhook_if_unchanged(&webhook, &read_secrets).await? {
+            return Ok((webhook, secrets));
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A webhook's stored settings, typed.
+fn settings_of(webhook: &WebhookRecord) -> SpaceResult<WebhookSettings> {
+    WebhookSettings::from_stored(&webhook.settings).map_err(SpaceError::internal)
 }
 
 /// Checks a SubscriptionDefinition.
@@ -194,13 +174,7 @@ async fn create(
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::Update).await?;
     let name = check_name(body.get("name").unwrap_or(&Value::Null))?;
-    let mut settings: Map<String, Value> = json!({
-        "description": null, "enabled": true, "endpoint": null, "acceptedHttpResponseCodes": [],
-        "doRetries": true, "payloadFields": null, "payloadTemplate": null,
-    })
-    .as_object()
-    .cloned()
-    .unwrap_or_default();
+    let mut settings = WebhookSettings::default();
     let mut secrets = json!({ "endpointAuth": null, "customHeaders": {} });
     apply(&body, &mut settings, &mut secrets)?;
     let definitions = match body.get("subscriptions").unwrap_or(&Value::Null) {
@@ -219,7 +193,7 @@ async fn create(
         id: crate::ids::random("wh_", 16),
         app_id: app.id.clone(),
         name,
-        settings: Value::Object(settings),
+        settings: settings.to_stored(),
         signing_key_sealed: state.secrets.seal(generate_key().as_bytes()),
         secrets_sealed: state.secrets.seal(secrets.to_string().as_bytes()),
         archived: false,
@@ -240,7 +214,7 @@ async fn create(
         state.store.insert_subscription(&subscription).await?;
         subscriptions.push(subscription);
     }
-    Ok(Json(webhook_json(&webhook, &secrets, &subscriptions)))
+    Ok(Json(webhook_json(&webhook, &secrets, &subscriptions)?))
 }
 
 #[derive(Deserialize)]
@@ -276,7 +250,7 @@ async fn list(
     let mut data = Vec::new();
     for webhook in &webhooks {
         let subscriptions = state.store.subscriptions(&webhook.id).await?;
-        data.push(webhook_json(webhook, &open_secrets(&state, webhook)?, &subscriptions));
+        data.push(webhook_json(webhook, &open_secrets(&state, webhook)?, &subscriptions)?);
     }
     Ok(Json(page(data, offset, total)))
 }
@@ -288,21 +262,22 @@ async fn update(
     SpaceJson(body): SpaceJson<Map<String, Value>>,
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::Update).await?;
-    let mut webhook = find(&state, &app, &webhook_id).await?;
     if body.contains_key("subscriptions") {
         return Err(SpaceError::invalid("change subscriptions through the subscriptions endpoints"));
     }
-    if let Some(name) = body.get("name") {
-        webhook.name = check_name(name)?;
-    }
-    let mut settings = webhook.settings.as_object().cloned().unwrap_or_default();
-    let mut secrets = open_secrets(&state, &webhook)?;
-    apply(&body, &mut settings, &mut secrets)?;
-    webhook.settings = Value::Object(settings);
-    webhook.secrets_sealed = state.secrets.seal(secrets.to_string().as_bytes());
-    state.store.update_webhook(&webhook).await?;
+    let name = body.get("name").map(check_name).transpose()?;
+    let (webhook, secrets) = modify_webhook(&state, &app, &webhook_id, |webhook, secrets| {
+        if let Some(name) = &name {
+            webhook.name = name.clone();
+        }
+        let mut settings = settings_of(webhook)?;
+        apply(&body, &mut settings, secrets)?;
+        webhook.settings = settings.to_stored();
+        Ok(())
+    })
+    .await?;
     let subscriptions = state.store.subscriptions(&webhook.id).await?;
-    Ok(Json(webhook_json(&webhook, &secrets, &subscriptions)))
+    Ok(Json(webhook_json(&webhook, &secrets, &subscriptions)?))
 }
 
 async fn set_archived(
@@ -313,9 +288,8 @@ async fn set_archived(
     archived: bool,
 ) -> SpaceResult<()> {
     let app = resolve(state, caller, reference, Right::Update).await?;
-    let mut webhook = find(state, &app, webhook_id).await?;
-    webhook.archived = archived;
-    state.store.update_webhook(&webhook).await?;
+    let webhook = find(state, &app, webhook_id).await?;
+    state.store.set_webhook_archived(&app.id, &webhook.id, archived).await?;
     Ok(())
 }
 
@@ -370,7 +344,6 @@ async fn set_custom_headers(
     SpaceJson(body): SpaceJson<CustomHeaders>,
 ) -> SpaceResult<StatusCode> {
     let app = resolve(&state, &caller, &reference, Right::Update).await?;
-    let mut webhook = find(&state, &app, &webhook_id).await?;
     if body.headers.len() > MAX_CUSTOM_HEADERS {
         return Err(SpaceError::invalid(format!("at most {MAX_CUSTOM_HEADERS} custom headers")));
     }
@@ -390,10 +363,12 @@ async fn set_custom_headers(
             )));
         }
     }
-    let mut secrets = open_secrets(&state, &webhook)?;
-    secrets["customHeaders"] = Value::Object(body.headers);
-    webhook.secrets_sealed = state.secrets.seal(secrets.to_string().as_bytes());
-    state.store.update_webhook(&webhook).await?;
+    let headers = Value::Object(body.headers);
+    modify_webhook(&state, &app, &webhook_id, |_, secrets| {
+        secrets["customHeaders"] = headers.clone();
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }
 
@@ -414,10 +389,9 @@ async fn regenerate_signing_key(
     SpacePath((reference, webhook_id)): SpacePath<(String, String)>,
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::Update).await?;
-    let mut webhook = find(&state, &app, &webhook_id).await?;
+    let webhook = find(&state, &app, &webhook_id).await?;
     let key = generate_key();
-    webhook.signing_key_sealed = state.secrets.seal(key.as_bytes());
-    state.store.update_webhook(&webhook).await?;
+    state.store.set_webhook_signing_key(&app.id, &webhook.id, &state.secrets.seal(key.as_bytes())).await?;
     Ok(Json(json!({ "signingKey": key, "standardWebhooksSecret": super::credentials::standard_secret(&key) })))
 }
 

@@ -1,5 +1,6 @@
-//! Concurrent updates, toggles, secret regenerations, unfurl posts and authorizations at one
-//! application lose nothing and resurrect nothing, on SQLite and on PostgreSQL.
+//! Concurrent updates, toggles, secret regenerations, unfurl posts and authorizations, UI
+//! extension registrations, unfurl domain and pattern declarations and required-rights
+//! changes at one application lose nothing and resurrect nothing, on SQLite and on PostgreSQL.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -89,6 +90,8 @@ async fn nothing_is_lost_or_resurrected(app: App) {
     assert_ne!(shown["status"], "active", "the update did not undo the uninstall: {shown}");
 
     unfurls_and_authorizations_lose_nothing(&app).await;
+    lists_lose_nothing(&app).await;
+    webhook_writes_lose_nothing(&app).await;
     app.stop().await;
 }
 
@@ -198,6 +201,173 @@ async fn unfurls_and_authorizations_lose_nothing(app: &App) {
     let (_, shown) = app.call("GET", &base, None).await;
     let descriptions: Vec<Value> = (0..WRITERS).map(|i| json!(format!("u-{i}"))).collect();
     assert!(descriptions.contains(&shown["description"]), "{shown}");
+}
+
+/// UI extensions registered and toggled, unfurl domains and patterns declared and authorized,
+/// required rights added and removed, all at once with settings updates and secret
+/// regenerations at one application: each list ends as its writes say, nothing removed comes
+/// back, and no update or regeneration undoes a list write (or the other way round).
+async fn lists_lose_nothing(app: &App) {
+    let created = app.create_app(json!({"name": "lists"})).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let token = app.app_token(&created).await;
+    let base = format!("/api/http/applications/{id}");
+    let as_app =
+        |method: &'static str, path: &'static str, body: Value| app.call_as(Some(&token), method, path, Some(body));
+    let (domains_path, patterns_path, extensions_path) = (
+        "/api/http/applications/unfurls/domains",
+        "/api/http/applications/unfurls/patterns",
+        "/api/http/applications/ui-extensions",
+    );
+    let required = format!("{base}/authorizations/required-rights");
+
+    // Before: declared and authorized targets, contexts disabled for everybody that get
+    // enabled during the race, required rights that get removed during it.
+    let declared = json!({"domains": ["keep.example", "drop.example"]});
+    assert_eq!(as_app("PATCH", domains_path, declared).await.0, 200);
+    let patterns = json!({"patterns": ["https://keep.example/", "https://drop.example/"]});
+    assert_eq!(as_app("PATCH", patterns_path, patterns).await.0, 200);
+    for (path, body) in [
+        ("unfurl-domains", json!({"domains": ["keep.example", "drop.example"], "approve": true})),
+        ("unfurl-patterns", json!({"patterns": ["https://keep.example/", "https://drop.example/"], "approve": true})),
+    ] {
+        assert_eq!(app.call("POST", &format!("{base}/{path}/authorize"), Some(body)).await.0, 200);
+    }
+    for i in 0..WRITERS {
+        let body = json!({"contextIdentifier": format!("was-off-{i}")});
+        assert_eq!(app.call("PATCH", &format!("{base}/ui-extensions/disable-for-everybody"), Some(body)).await.0, 200);
+    }
+    let old: Vec<String> = (0..WRITERS).map(|i| format!("Old.R{i}")).collect();
+    let body = json!({"rightCodesToAdd": old.iter().chain(["Kept.Right".to_owned()].iter()).collect::<Vec<_>>()});
+    assert_eq!(app.call("PATCH", &required, Some(body)).await.0, 200);
+
+    let (disable, enable) =
+        (format!("{base}/ui-extensions/disable-for-everybody"), format!("{base}/ui-extensions/enable-for-everybody"));
+    let registrations = (0..WRITERS).map(|i| {
+        let body = json!({"contextIdentifier": format!("ctx-{i}"), "extensions": [{"n": i}]});
+        app.call_as(Some(&token), "PATCH", extensions_path, Some(body))
+    });
+    let toggles = (0..WRITERS).map(|i| {
+        let (path, context) =
+            if i % 2 == 0 { (&disable, format!("ctx-{i}")) } else { (&enable, format!("was-off-{i}")) };
+        app.call("PATCH", path, Some(json!({"contextIdentifier": context})))
+    });
+    let domain_lists: Vec<Value> =
+        (0..WRITERS).map(|i| json!(["keep.example".to_owned(), format!("d{i}.example")])).collect();
+    let declarations = (0..WRITERS).map(|i| {
+        let (path, body) = if i % 2 == 0 {
+            (domains_path, json!({"domains": domain_lists[i]}))
+        } else {
+            (patterns_path, json!({"patterns": ["https://keep.example/", format!("https://p{i}.example/")]}))
+        };
+        app.call_as(Some(&token), "PATCH", path, Some(body))
+    });
+    let rights_changes = (0..WRITERS).map(|i| {
+        let body = json!({"rightCodesToAdd": [format!("New.R{i}")], "rightCodesToRemove": [format!("Old.R{i}")]});
+        app.call("PATCH", &required, Some(body))
+    });
+    let updates = (0..WRITERS).map(|i| app.call("PATCH", &base, Some(json!({"description": format!("l-{i}")}))));
+    let regenerate: Vec<String> = (0..WRITERS)
+        .map(|i| format!("{base}/{}/regenerate", if i % 2 == 0 { "client-secret" } else { "signing-key" }))
+        .collect();
+    let secrets = regenerate.iter().map(|path| app.call("POST", path, None));
+    let (registrations, toggles, declarations, rights_changes, updates, secrets) = tokio::join!(
+        join_all(registrations),
+        join_all(toggles),
+        join_all(declarations),
+        join_all(rights_changes),
+        join_all(updates),
+        join_all(secrets)
+    );
+    for (status, body) in
+        registrations.iter().chain(&toggles).chain(&declarations).chain(&rights_changes).chain(&updates).chain(&secrets)
+    {
+        assert_eq!(*status, 200, "{body}");
+    }
+
+    let (_, ui) = app.call("GET", &format!("{base}/ui-extensions"), None).await;
+    let ui = ui.as_array().unwrap();
+    assert_eq!(ui.len(), WRITERS, "every context's registration is kept: {ui:?}");
+    for (i, context) in (0..WRITERS).map(|i| (i, format!("ctx-{i}"))) {
+        let shown = ui.iter().find(|c| c["contextIdentifier"] == context.as_str()).unwrap();
+        assert_eq!(shown["extensions"], json!([{"n": i}]));
+        assert_eq!(shown["enabledForEverybody"], i % 2 != 0, "{shown}");
+        let query = format!("{base}/ui-extensions?contextIdentifier=was-off-{i}");
+        let (_, was_off) = app.call("GET", &query, None).await;
+        assert_eq!(was_off["enabledForEverybody"], i % 2 != 0, "an enabled context stays enabled: {was_off}");
+    }
+
+    // Each declaration replaces its list whole: the last one wins, never a mix of two; the kept
+    // entry keeps its authorization, new ones start unauthorized, the dropped one is gone.
+    let (_, domains) = app.call("GET", &format!("{base}/unfurl-domains"), None).await;
+    let values: Vec<Value> = domains.as_array().unwrap().iter().map(|d| d["value"].clone()).collect();
+    assert!(domain_lists.contains(&json!(values)), "one declared list, whole: {domains}");
+    assert_eq!(domains[0], json!({"value": "keep.example", "authorized": true}), "{domains}");
+    assert_eq!(domains[1]["authorized"], false, "{domains}");
+    let (_, patterns) = app.call("GET", &format!("{base}/unfurl-patterns"), None).await;
+    assert_eq!(patterns.as_array().map(Vec::len), Some(2), "{patterns}");
+    assert_eq!(patterns[0], json!({"value": "https://keep.example/", "authorized": true}), "{patterns}");
+    assert_ne!(patterns[1]["value"], "https://drop.example/", "{patterns}");
+    let again = json!({"domains": ["keep.example", "drop.example"]});
+    assert_eq!(as_app("PATCH", domains_path, again).await.0, 200);
+    let (_, domains) = app.call("GET", &format!("{base}/unfurl-domains"), None).await;
+    assert_eq!(
+        domains,
+        json!([{"value": "keep.example", "authorized": true}, {"value": "drop.example", "authorized": false}]),
+        "a dropped domain declared again does not get its old authorization back"
+    );
+
+    let (_, rights) = app.call("GET", &required, None).await;
+    let mut rights: Vec<String> = rights.as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned()).collect();
+    rights.sort_unstable();
+    let mut expected: Vec<String> = (0..WRITERS).map(|i| format!("New.R{i}")).chain(["Kept.Right".into()]).collect();
+    expected.sort_unstable();
+    assert_eq!(rights, expected, "every added right is kept, no removed one came back");
+
+    let (_, shown) = app.call("GET", &base, None).await;
+    let descriptions: Vec<Value> = (0..WRITERS).map(|i| json!(format!("l-{i}"))).collect();
+    assert!(descriptions.contains(&shown["description"]), "{shown}");
+    let current = app.client_secret(&id).await;
+    let issued: Vec<&str> = secrets.iter().step_by(2).map(|(_, s)| s.as_str().unwrap()).collect();
+    assert!(issued.contains(&current.as_str()), "the secret is one a regeneration returned");
+}
+
+/// Updates of a webhook (settings and endpoint credentials), custom-header changes and
+/// signing-key regenerations all at once at one webhook: none brings back what another
+/// replaced.
+async fn webhook_writes_lose_nothing(app: &App) {
+    let created = app.create_app(json!({"name": "hooked", "endpointUri": "https://example.com/"})).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, hook) =
+        app.call("POST", &format!("/api/http/applications/{id}/webhooks"), Some(json!({"name": "h"}))).await;
+    assert_eq!(status, 200, "{hook}");
+    let base = format!("/api/http/applications/{id}/webhooks/{}", hook["webhook"]["id"].as_str().unwrap());
+    let (_, original) = app.call("GET", &format!("{base}/signing-key"), None).await;
+    let (regenerate, headers) = (format!("{base}/signing-key/regenerate"), format!("{base}/custom-headers"));
+
+    let updates = (0..WRITERS).map(|i| {
+        let body = json!({"description": format!("w-{i}"), "endpointAuth": {"bearerAuthToken": format!("t-{i}")}});
+        app.call("PATCH", &base, Some(body))
+    });
+    let header_sets =
+        (0..WRITERS).map(|i| app.call("POST", &headers, Some(json!({"headers": {"X-Writer": format!("{i}")}}))));
+    let regenerations = (0..WRITERS).map(|_| app.call("POST", &regenerate, None));
+    let (updates, header_sets, regenerations) =
+        tokio::join!(join_all(updates), join_all(header_sets), join_all(regenerations));
+    for (status, body) in updates.iter().chain(&header_sets).chain(&regenerations) {
+        assert_eq!(*status, 200, "{body}");
+    }
+
+    let (_, key) = app.call("GET", &format!("{base}/signing-key"), None).await;
+    let issued: Vec<&Value> = regenerations.iter().map(|(_, body)| &body["signingKey"]).collect();
+    assert!(issued.contains(&&key["signingKey"]), "no update brought an older signing key back");
+    assert_ne!(key["signingKey"], original["signingKey"]);
+    let (_, token) = app.call("GET", &format!("{base}/bearer-token"), None).await;
+    let tokens: Vec<Value> = (0..WRITERS).map(|i| json!(format!("t-{i}"))).collect();
+    assert!(tokens.contains(&token), "no header change lost the credentials an update set: {token}");
+    let (_, shown) = app.call("GET", &headers, None).await;
+    let sets: Vec<Value> = (0..WRITERS).map(|i| json!({"X-Writer": format!("{i}")})).collect();
+    assert!(sets.contains(&shown["headers"]), "no update lost the custom headers a change set: {shown}");
 }
 
 #[tokio::test]
