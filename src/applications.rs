@@ -46,7 +46,7 @@ pub async fn deliveries_for_event(
     let mut deliveries = Vec::new();
     for route in state.store.shared_delivery_routes(org_id).await?.iter() {
         let (app, webhook) = (&route.app, &route.webhook);
-        if !webhook_enabled(webhook) {
+        if !webhook.settings.enabled {
             continue;
         }
         let matching: Vec<&SubscriptionRecord> =
@@ -56,11 +56,8 @@ pub async fn deliveries_for_event(
         }
         let Some(url) = webhook_url(app, webhook) else { continue };
         let (body, content_type) = webhook_body(state, app, webhook, org_id, &matching, event);
-        let retries = webhook.settings["doRetries"].as_bool().unwrap_or(true);
-        let accepted = webhook.settings["acceptedHttpResponseCodes"]
-            .as_array()
-            .map(|codes| codes.iter().filter_map(Value::as_i64).collect())
-            .unwrap_or_default();
+        let retries = webhook.settings.do_retries;
+        let accepted = webhook.settings.accepted_http_response_codes.clone();
         deliveries.push(NewDelivery {
             id: crate::ids::random("whd_", 24),
             app_id: app.id.clone(),
@@ -97,12 +94,12 @@ fn webhook_body(
     matching: &[&SubscriptionRecord],
     event: &Value,
 ) -> (String, Option<String>) {
-    if let Some(template) = webhook.settings["payloadTemplate"].as_str() {
+    if let Some(template) = &webhook.settings.payload_template {
         let body = payload::render(template, event);
         let is_json = serde_json::from_str::<serde::de::IgnoredAny>(&body).is_ok();
         return (body, (!is_json).then(|| "text/plain; charset=utf-8".to_owned()));
     }
-    let shaped = match webhook.settings["payloadFields"].as_str().map(payload::parse_fields) {
+    let shaped = match webhook.settings.payload_fields.as_deref().map(payload::parse_fields) {
         Some(Ok(paths)) => payload::trim(event, &paths),
         _ => event.clone(),
     };
@@ -170,11 +167,11 @@ pub async fn delivery_settings(
     let (signing_key, auth) = match &delivery.webhook_id {
         Some(webhook_id) => {
             let Some(webhook) = state.store.webhook(&app.id, webhook_id).await? else { return Ok(None) };
-            if webhook.archived || !webhook_enabled(&webhook) {
+            if webhook.archived || !webhook.settings.enabled {
                 return Ok(None);
             }
-            if let Some(own) = webhook.settings["endpoint"]["sslVerification"].as_bool() {
-                verify_tls = own;
+            if let Some(own) = &webhook.settings.endpoint {
+                verify_tls = own.ssl_verification;
             }
             let secrets: Value = serde_json::from_slice(&state.secrets.open(&webhook.secrets_sealed)?)?;
             for (name, value) in secrets["customHeaders"].as_object().into_iter().flatten() {
@@ -302,13 +299,10 @@ async fn enqueue(state: &AppState, delivery: NewDelivery) -> Result<(), StoreErr
     Ok(())
 }
 
-fn webhook_enabled(webhook: &WebhookRecord) -> bool {
-    webhook.settings["enabled"].as_bool().unwrap_or(true)
-}
-
 /// The webhook's own endpoint, else the application's.
 pub fn webhook_url(app: &ApplicationRecord, webhook: &WebhookRecord) -> Option<String> {
-    webhook.settings["endpoint"]["url"].as_str().or(app.settings.endpoint_uri.as_deref()).map(str::to_owned)
+    let own = webhook.settings.endpoint.as_ref().map(|endpoint| endpoint.url.as_str());
+    own.or(app.settings.endpoint_uri.as_deref()).map(str::to_owned)
 }
 
 /// Whether a SubscriptionDefinition selects `event` (see [`publish_event`]).

@@ -39,7 +39,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn webhook_json(webhook: &WebhookRecord, secrets: &Value, subscriptions: &[SubscriptionRecord]) -> SpaceResult<Value> {
-    let Value::Object(mut body) = settings_of(webhook)?.to_stored() else {
+    let Value::Object(mut body) = webhook.settings.to_stored() else {
         return Err(SpaceError::internal("webhook settings are not an object"));
     };
     body.insert("id".into(), json!(webhook.id));
@@ -140,11 +140,6 @@ async fn modify_webhook(
     }
 }
 
-/// A webhook's stored settings, typed.
-fn settings_of(webhook: &WebhookRecord) -> SpaceResult<WebhookSettings> {
-    WebhookSettings::from_stored(&webhook.settings).map_err(SpaceError::internal)
-}
-
 /// Checks a SubscriptionDefinition.
 fn check_definition(value: &Value) -> SpaceResult<Value> {
     let Some(definition) = value.as_object() else {
@@ -193,7 +188,7 @@ async fn create(
         id: crate::ids::random("wh_", 16),
         app_id: app.id.clone(),
         name,
-        settings: settings.to_stored(),
+        settings,
         signing_key_sealed: state.secrets.seal(generate_key().as_bytes()),
         secrets_sealed: state.secrets.seal(secrets.to_string().as_bytes()),
         archived: false,
@@ -270,9 +265,7 @@ async fn update(
         if let Some(name) = &name {
             webhook.name = name.clone();
         }
-        let mut settings = settings_of(webhook)?;
-        apply(&body, &mut settings, secrets)?;
-        webhook.settings = settings.to_stored();
+        apply(&body, &mut webhook.settings, secrets)?;
         Ok(())
     })
     .await?;

@@ -18,7 +18,7 @@ impl Store {
         .bind(&webhook.app_id)
         .bind(&webhook.id)
         .bind(&webhook.name)
-        .bind(webhook.settings.to_string())
+        .bind(webhook.settings.to_stored().to_string())
         .bind(&webhook.secrets_sealed)
         .bind(now_ms())
         .bind(read_secrets)

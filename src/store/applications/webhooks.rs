@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::applications::webhook_settings::WebhookSettings;
 use crate::store::{Result, Store};
 
 /// A webhook of an application.
@@ -14,8 +15,8 @@ pub struct WebhookRecord {
     pub app_id: String,
     /// Display name.
     pub name: String,
-    /// description, endpoint, enabled, acceptedHttpResponseCodes, doRetries, … as JSON.
-    pub settings: serde_json::Value,
+    /// What it is set to do (stored as JSON).
+    pub settings: WebhookSettings,
     /// Signing key, sealed.
     pub signing_key_sealed: String,
     /// Endpoint credentials and custom headers as sealed JSON.
@@ -43,7 +44,7 @@ fn webhook_row_at(row: &AnyRow, prefix: &str) -> Result<WebhookRecord> {
         id: row.try_get(column("id").as_str())?,
         app_id: row.try_get(column("app_id").as_str())?,
         name: row.try_get(column("name").as_str())?,
-        settings: serde_json::from_str(&settings)?,
+        settings: WebhookSettings::from_stored(&serde_json::from_str(&settings)?)?,
         signing_key_sealed: row.try_get(column("signing_key_sealed").as_str())?,
         secrets_sealed: row.try_get(column("secrets_sealed").as_str())?,
         archived: row.try_get::<i64, _>(column("archived").as_str())? != 0,
@@ -115,7 +116,7 @@ impl Store {
         .bind(&webhook.id)
         .bind(&webhook.app_id)
         .bind(&webhook.name)
-        .bind(webhook.settings.to_string())
+        .bind(webhook.settings.to_stored().to_string())
         .bind(&webhook.signing_key_sealed)
         .bind(&webhook.secrets_sealed)
         .bind(i64::from(webhook.archived))
@@ -209,25 +210,6 @@ impl Store {
             }
         }
         Ok(routes)
-    }
-
-    /// Writes every mutable field of a webhook.
-    pub async fn update_webhook(&self, webhook: &WebhookRecord) -> Result<()> {
-        sqlx::query(
-            "UPDATE application_webhooks SET name = $3, settings = $4, signing_key_sealed = $5, secrets_sealed = $6, \
-             archived = $7, updated_at = $8 WHERE app_id = $1 AND id = $2",
-        )
-        .bind(&webhook.app_id)
-        .bind(&webhook.id)
-        .bind(&webhook.name)
-        .bind(webhook.settings.to_string())
-        .bind(&webhook.signing_key_sealed)
-        .bind(&webhook.secrets_sealed)
-        .bind(i64::from(webhook.archived))
-        .bind(crate::store::now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Stores a new subscription.
