@@ -273,7 +273,31 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Writes one keyed row of a scope that holds at most a cap of them: `update` changes the
+    /// row where it exists (the common case, taking no lock); otherwise `insert` — an
+    /// `INSERT … SELECT … WHERE (SELECT COUNT(*) …) < cap ON CONFLICT … DO UPDATE` — runs
+    /// serialized on `lock` (see [`Store::serialize_on`]), so two concurrent inserts cannot
+    /// both find room. `false` when the scope was full.
+    pub(crate) async fn upsert_within_cap(
+        &self,
+        lock: &str,
+        update: AnyQuery<'_>,
+        insert: AnyQuery<'_>,
+    ) -> Result<bool> {
+        if update.execute(&self.pool).await?.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let mut tx = self.pool.begin().await?;
+        self.serialize_on(&mut tx, lock).await?;
+        let inserted = insert.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
 }
+
+/// A statement with its parameters bound.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Decodes the JSON text in column `name` of `row`.
 ///

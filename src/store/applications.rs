@@ -12,7 +12,7 @@ mod webhooks;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Result, Store, StoreError, now_ms};
+use super::{AnyQuery, Result, Store, StoreError, now_ms};
 use crate::applications::settings::ApplicationSettings;
 
 pub use authorizations::{Authorizations, TooManyContexts};
@@ -89,12 +89,7 @@ fn app_row(row: &AnyRow) -> Result<ApplicationRecord> {
 }
 
 /// `sql` with the parameters of an [`AppFilter`] bound in order (`$1`…`$4`, then the owners).
-fn bind_filter<'q>(
-    sql: &'q str,
-    pattern: &Option<String>,
-    filter: &AppFilter,
-    owners: &[String],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+fn bind_filter<'q>(sql: &'q str, pattern: &Option<String>, filter: &AppFilter, owners: &[String]) -> AnyQuery<'q> {
     let mut query = sqlx::query(sql)
         .bind(pattern.clone())
         .bind(i64::from(filter.with_archived))
@@ -634,7 +629,7 @@ impl Store {
         max: i64,
     ) -> Result<Result<(), ParameterLimit>> {
         let now = now_ms();
-        let updated = sqlx::query(
+        let update = sqlx::query(
             "UPDATE application_parameters SET value = $4, updated_at = $5 \
              WHERE app_id = $1 AND profile = $2 AND param_key = $3",
         )
@@ -642,18 +637,8 @@ impl Store {
         .bind(profile)
         .bind(key)
         .bind(value)
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if updated == 1 {
-            return Ok(Ok(()));
-        }
-        // Insert only while fewer than `max` exist: one statement, serialized per profile so
-        // that, on PostgreSQL too, two concurrent inserts cannot both find room.
-        let mut tx = self.pool.begin().await?;
-        self.serialize_on(&mut tx, &format!("app-parameters:{app_id}:{profile}")).await?;
-        let inserted = sqlx::query(
+        .bind(now);
+        let insert = sqlx::query(
             "INSERT INTO application_parameters (app_id, profile, param_key, value, updated_at) \
              SELECT $1, $2, $3, $4, $5 WHERE (SELECT COUNT(*) FROM application_parameters \
              WHERE app_id = $1 AND profile = $2) < $6 ON CONFLICT (app_id, profile, param_key) DO UPDATE SET value = $4",
@@ -663,12 +648,9 @@ impl Store {
         .bind(key)
         .bind(value)
         .bind(now)
-        .bind(max)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(if inserted == 1 { Ok(()) } else { Err(ParameterLimit::TooMany) })
+        .bind(max);
+        let written = self.upsert_within_cap(&format!("app-parameters:{app_id}:{profile}"), update, insert).await?;
+        Ok(if written { Ok(()) } else { Err(ParameterLimit::TooMany) })
     }
 
     /// Deletes a parameter; `false` when there was none.

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Result, Store, placeholders};
+use super::{AnyQuery, Result, Store, placeholders};
 
 /// One recorded invocation.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,8 +78,6 @@ impl EventFilter<'_> {
             .bind(self.installation_id.unwrap_or(""))
     }
 }
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 const COLUMNS: &str = "id, integration_id, integration, installation_id, type, status, error_kind, error_message, \
                        response_status, duration_us, logs, created_at, payload";

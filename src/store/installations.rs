@@ -4,7 +4,7 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{IntegrationRecord, Result, Store, json_column, now_ms};
+use super::{AnyQuery, IntegrationRecord, Result, Store, json_column, now_ms};
 
 /// An installation.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,8 +118,6 @@ const MATCHING: &str = "($1 = '' OR integration_id = $1) AND ($2 = '' OR org_id 
      AND ($3 = '' OR external_ids LIKE $3 ESCAPE '!') \
      AND ($4 = '' OR org_id IN (SELECT org_id FROM org_members WHERE user_id = $4)) \
      AND ($5 = '' OR id = $5) AND ($6 = '' OR LOWER(integration) LIKE $6 ESCAPE '!')";
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 impl InstallationFilter<'_> {
     /// Binds the filter as [`MATCHING`]'s `$1`–`$6`, so that a page and its count always

@@ -33,20 +33,13 @@ impl Store {
     /// keys; `false` when refused. Concurrent writers of new keys cannot overshoot the limit
     /// together: the count and the insert are one statement, serialized per scope.
     pub async fn kv_set(&self, scope: &str, key: &str, value: &str, max_keys: i64) -> Result<bool> {
-        let updated = sqlx::query("UPDATE kv_entries SET value = $3, updated_at = $4 WHERE scope = $1 AND key = $2")
+        let now = now_ms();
+        let update = sqlx::query("UPDATE kv_entries SET value = $3, updated_at = $4 WHERE scope = $1 AND key = $2")
             .bind(scope)
             .bind(key)
             .bind(value)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if updated == 1 {
-            return Ok(true);
-        }
-        let mut tx = self.pool.begin().await?;
-        self.serialize_on(&mut tx, &format!("kv:{scope}")).await?;
-        let inserted = sqlx::query(
+            .bind(now);
+        let insert = sqlx::query(
             "INSERT INTO kv_entries (scope, key, value, updated_at) \
              SELECT $1, $2, $3, $4 WHERE (SELECT COUNT(*) FROM kv_entries WHERE scope = $1) < $5 \
              ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -54,13 +47,9 @@ impl Store {
         .bind(scope)
         .bind(key)
         .bind(value)
-        .bind(now_ms())
-        .bind(max_keys)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(inserted == 1)
+        .bind(now)
+        .bind(max_keys);
+        self.upsert_within_cap(&format!("kv:{scope}"), update, insert).await
     }
 
     /// Removes `key` from `scope`.

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{Result, Store};
+use super::{AnyQuery, Result, Store};
 
 /// Rows one delete statement removes at most.
 const CHUNK: i64 = 5000;
@@ -71,5 +71,3 @@ impl Store {
         .await
     }
 }
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;

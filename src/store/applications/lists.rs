@@ -74,22 +74,14 @@ impl Store {
     ) -> Result<std::result::Result<(), ListRefusal>> {
         let now = now_ms();
         let json = extensions.to_string();
-        let updated = sqlx::query(
+        let update = sqlx::query(
             "UPDATE application_ui_extensions SET extensions = $3, updated_at = $4 WHERE app_id = $1 AND context = $2",
         )
         .bind(app_id)
         .bind(context)
         .bind(&json)
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if updated == 1 {
-            return Ok(Ok(()));
-        }
-        let mut tx = self.pool.begin().await?;
-        self.serialize_on(&mut tx, &format!("app-ui-extensions:{app_id}")).await?;
-        let inserted = sqlx::query(
+        .bind(now);
+        let insert = sqlx::query(
             "INSERT INTO application_ui_extensions (app_id, context, extensions, updated_at) \
              SELECT $1, $2, $3, $4 WHERE (SELECT COUNT(*) FROM application_ui_extensions WHERE app_id = $1) < $5 \
              ON CONFLICT (app_id, context) DO UPDATE SET extensions = $3, updated_at = $4",
@@ -98,12 +90,9 @@ impl Store {
         .bind(context)
         .bind(&json)
         .bind(now)
-        .bind(max)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(if inserted == 1 { Ok(()) } else { Err(ListRefusal::Full) })
+        .bind(max);
+        let written = self.upsert_within_cap(&format!("app-ui-extensions:{app_id}"), update, insert).await?;
+        Ok(if written { Ok(()) } else { Err(ListRefusal::Full) })
     }
 
     /// The contexts an application's UI is disabled in for everybody.
