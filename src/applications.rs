@@ -6,6 +6,7 @@
 //! application webhook whose subscriptions match, shaped by the webhook's settings
 //! ([`payload`]); the caller stores them in the same transaction as the event's jobs.
 
+pub mod credentials;
 pub mod delivery;
 pub mod payload;
 pub mod settings;
@@ -14,6 +15,7 @@ pub mod webhook_settings;
 
 use serde_json::{Value, json};
 
+use crate::applications::credentials::EndpointCredentials;
 use crate::state::AppState;
 use crate::store::{
     ApplicationRecord, DeliveryRecord, NewDelivery, StoreError, SubscriptionRecord, UnfurlKind, WebhookRecord,
@@ -144,7 +146,8 @@ pub struct DeliverySettings {
     pub verify_tls: bool,
     /// The webhook's custom headers.
     pub headers: Vec<(String, String)>,
-    /// The endpoint's credentials as an `Authorization` value.
+    /// The endpoint's credentials as an `Authorization` value: the webhook's own, else the
+    /// application's when the webhook posts to the application's endpoint.
     pub authorization: Option<String>,
 }
 
@@ -179,13 +182,21 @@ pub async fn delivery_settings(
                     headers.push((name.clone(), value.to_owned()));
                 }
             }
-            (state.secrets.open_string(&webhook.signing_key_sealed)?, secrets["endpointAuth"].clone())
+            let own: Option<EndpointCredentials> = serde_json::from_value(secrets["endpointAuth"].clone())?;
+            let auth = match own.filter(|own| !own.is_empty()) {
+                Some(own) => own,
+                // A webhook without credentials of its own that posts to the application's
+                // endpoint authenticates as the application does there; one with an endpoint
+                // of its own never carries the application's credentials elsewhere.
+                None if webhook.settings.endpoint.is_none() => {
+                    EndpointCredentials::open(&state.secrets, app.auth_sealed.as_deref())?
+                }
+                None => EndpointCredentials::default(),
+            };
+            (state.secrets.open_string(&webhook.signing_key_sealed)?, auth)
         }
         None => {
-            let auth = match &app.auth_sealed {
-                Some(sealed) => serde_json::from_slice(&state.secrets.open(sealed)?)?,
-                None => Value::Null,
-            };
+            let auth = EndpointCredentials::open(&state.secrets, app.auth_sealed.as_deref())?;
             (state.secrets.open_string(&app.signing_key_sealed)?, auth)
         }
     };
@@ -194,7 +205,7 @@ pub async fn delivery_settings(
         signing_key,
         verify_tls,
         headers,
-        authorization: delivery::authorization_header(&auth),
+        authorization: auth.authorization_header(),
     }))
 }
 

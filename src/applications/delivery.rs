@@ -16,8 +16,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::sync::{Notify, OnceCell, oneshot};
 use tokio::task::JoinHandle;
 
@@ -321,13 +319,4 @@ async fn attempt(
         }
         Err(error) => Outcome::Failure(None, format!("the request failed: {error}")),
     }
-}
-
-/// `Authorization` for an endpoint's credentials: bearer token first, else basic.
-pub fn authorization_header(auth: &serde_json::Value) -> Option<String> {
-    if let Some(token) = auth["bearerAuthToken"].as_str() {
-        return Some(format!("Bearer {token}"));
-    }
-    let (user, password) = (auth["basicAuthUsername"].as_str()?, auth["basicAuthPassword"].as_str()?);
-    Some(format!("Basic {}", BASE64.encode(format!("{user}:{password}"))))
 }

@@ -12,6 +12,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::credentials::EndpointCredentials;
+
 /// Longest description.
 const MAX_DESCRIPTION: usize = 1000;
 /// Longest short text (picture id, e-mail, basic-auth user name).
@@ -20,8 +22,6 @@ const MAX_SHORT_TEXT: usize = 200;
 const MAX_REDIRECT_URIS: usize = 4000;
 /// Longest `state` for the InitPayload.
 const MAX_STATE: usize = 1000;
-/// Longest endpoint secret (basic-auth password, bearer token).
-const MAX_SECRET_BYTES: usize = 1000;
 /// Longest URL.
 const MAX_URL_BYTES: usize = 2000;
 
@@ -108,10 +108,6 @@ pub struct ApplicationSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidField(pub String);
 
-/// The endpoint credentials a body sets: sealed, never shown (`basicAuthUsername`,
-/// `basicAuthPassword`, `bearerAuthToken` → value, `null` to clear).
-pub type EndpointCredentials = Map<String, Value>;
-
 impl ApplicationSettings {
     /// The settings of a new application before its create body is applied.
     pub fn for_new_application() -> Self {
@@ -173,12 +169,9 @@ impl ApplicationSettings {
                 }
                 "basicAuthUsername" => {
                     self.basic_auth_username = text(key, value, MAX_SHORT_TEXT)?;
-                    credentials.insert(key.to_owned(), value.clone());
+                    credentials.set(key, value, "")?;
                 }
-                "basicAuthPassword" | "bearerAuthToken" => {
-                    secret(key, value)?;
-                    credentials.insert(key.to_owned(), value.clone());
-                }
+                "basicAuthPassword" | "bearerAuthToken" => credentials.set(key, value, "")?,
                 "email" if creating => self.email = text(key, value, MAX_SHORT_TEXT)?,
                 "connectToSpace" if creating => self.connect_to_space = flag(key, value)?,
                 "state" if creating => self.state = text(key, value, MAX_STATE)?,
@@ -291,15 +284,6 @@ fn url(key: &str, value: &Value) -> Result<Option<String>, InvalidField> {
     }
 }
 
-fn secret(key: &str, value: &Value) -> Result<(), InvalidField> {
-    match value {
-        Value::Null => Ok(()),
-        Value::String(s) if !s.is_empty() && s.len() <= MAX_SECRET_BYTES => Ok(()),
-        Value::String(_) => Err(InvalidField(format!("{key} must be 1–{MAX_SECRET_BYTES} characters"))),
-        _ => Err(mistyped(key, "a string")),
-    }
-}
-
 fn app_level_auth(key: &str, value: &Value) -> Result<Option<AppLevelAuth>, InvalidField> {
     match value {
         Value::Null => Ok(None),
@@ -326,7 +310,7 @@ mod tests {
 
     fn applied(body: Value) -> Result<ApplicationSettings, InvalidField> {
         let mut settings = ApplicationSettings::for_new_application();
-        settings.apply(body.as_object().unwrap(), &["name"], true, &mut Map::new())?;
+        settings.apply(body.as_object().unwrap(), &["name"], true, &mut EndpointCredentials::default())?;
         Ok(settings)
     }
 
@@ -359,13 +343,13 @@ mod tests {
             (json!({"description": 3}), "description must be a string or null"),
             (json!({"endpointUri": "ftp://x"}), "endpointUri must be an http(s) URL"),
             (json!({"bogus": 1}), "unknown field `bogus`"),
-            (json!({"bearerAuthToken": ""}), "bearerAuthToken must be 1–1000 characters"),
+            (json!({"bearerAuthToken": ""}), "bearerAuthToken must be a string of 1–1000 characters or null"),
         ] {
             assert_eq!(applied(body).unwrap_err().0, message);
         }
         let mut settings = ApplicationSettings::default();
         let update = json!({"state": "s"});
-        let refused = settings.apply(update.as_object().unwrap(), &[], false, &mut Map::new());
+        let refused = settings.apply(update.as_object().unwrap(), &[], false, &mut EndpointCredentials::default());
         assert_eq!(refused.unwrap_err().0, "unknown field `state`", "state is for create only");
     }
 

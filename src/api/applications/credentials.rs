@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
 use super::{Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
+use crate::applications::credentials::EndpointCredentials;
 use crate::applications::signing::{ServerKey, generate_key, standard_webhooks_secret};
 use crate::auth::{generate_token, hash_token};
 use crate::state::AppState;
@@ -114,11 +115,8 @@ async fn bearer_token(
     SpacePath(reference): SpacePath<String>,
 ) -> SpaceResult<Json<Value>> {
     let app = resolve(&state, &caller, &reference, Right::ViewSecrets).await?;
-    let auth: Value = match &app.auth_sealed {
-        Some(sealed) => serde_json::from_slice(&state.secrets.open(sealed)?).map_err(SpaceError::internal)?,
-        None => Value::Null,
-    };
-    Ok(Json(auth["bearerAuthToken"].clone()))
+    let auth = EndpointCredentials::open(&state.secrets, app.auth_sealed.as_deref())?;
+    Ok(Json(json!(auth.bearer_auth_token)))
 }
 
 async fn last_access(

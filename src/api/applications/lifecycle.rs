@@ -12,6 +12,7 @@ use super::{
     Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, modify, page, resolve, rights,
     time,
 };
+use crate::applications::credentials::EndpointCredentials;
 use crate::applications::settings::{ApplicationSettings, InvalidField};
 use crate::applications::signing::generate_key;
 use crate::state::AppState;
@@ -52,27 +53,17 @@ fn check_client_secret(value: &Value) -> SpaceResult<Option<String>> {
 fn apply_fields(
     body: &Map<String, Value>,
     settings: &mut ApplicationSettings,
-    auth: &mut Map<String, Value>,
+    auth: &mut EndpointCredentials,
     skip: &[&str],
     creating: bool,
 ) -> SpaceResult<()> {
     settings.apply(body, skip, creating, auth).map_err(|InvalidField(message)| SpaceError::invalid(message))
 }
 
-fn seal_auth(state: &AppState, auth: &Map<String, Value>) -> Option<String> {
-    let present = auth.values().any(|v| !v.is_null());
-    present.then(|| state.secrets.seal(Value::Object(auth.clone()).to_string().as_bytes()))
-}
-
 /// An application as the API shows it.
 pub(super) fn app_json(state: &AppState, app: &ApplicationRecord) -> Value {
     let mut body = app.settings.shown();
-    let auth: Value = app
-        .auth_sealed
-        .as_ref()
-        .and_then(|sealed| state.secrets.open(sealed).ok())
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or(Value::Null);
+    let auth = EndpointCredentials::open(&state.secrets, app.auth_sealed.as_deref()).unwrap_or_default();
     body.insert("id".into(), json!(app.id));
     body.insert("name".into(), json!(app.name));
     body.insert("clientId".into(), json!(app.client_id));
@@ -81,8 +72,8 @@ pub(super) fn app_json(state: &AppState, app: &ApplicationRecord) -> Value {
     body.insert("connected".into(), json!(app.connected));
     body.insert("status".into(), json!(app.status));
     body.insert("archived".into(), json!(app.status == "archived"));
-    body.insert("hasBasicAuthPassword".into(), json!(!auth["basicAuthPassword"].is_null()));
-    body.insert("hasBearerAuthToken".into(), json!(!auth["bearerAuthToken"].is_null()));
+    body.insert("hasBasicAuthPassword".into(), json!(auth.basic_auth_password.is_some()));
+    body.insert("hasBearerAuthToken".into(), json!(auth.bearer_auth_token.is_some()));
     body.insert("lastHealthyAt".into(), time(app.last_healthy_at));
     body.insert("createdAt".into(), time(Some(app.created_at)));
     body.insert("updatedAt".into(), time(Some(app.updated_at)));
@@ -117,7 +108,7 @@ async fn create(
     };
     rights::check_create(&caller, org_id.as_deref())?;
     let mut settings = ApplicationSettings::for_new_application();
-    let mut auth = Map::new();
+    let mut auth = EndpointCredentials::default();
     apply_fields(&body, &mut settings, &mut auth, &["name", "clientId", "clientSecret", "organization"], true)?;
     // Null means "the default" for these flags.
     settings.client_credentials_flow_enabled.get_or_insert(true);
@@ -135,7 +126,7 @@ async fn create(
         client_secret_sealed: state.secrets.seal(client_secret.as_bytes()),
         signing_key_sealed: state.secrets.seal(generate_key().as_bytes()),
         verification_sealed: state.secrets.seal(generate_key().as_bytes()),
-        auth_sealed: seal_auth(&state, &auth),
+        auth_sealed: auth.seal(&state.secrets),
         settings,
         status: "active".into(),
         last_cc_access_at: None,
@@ -243,12 +234,9 @@ async fn update(
         if let Some(name) = &name {
             app.name = name.clone();
         }
-        let mut auth: Map<String, Value> = match &app.auth_sealed {
-            Some(sealed) => serde_json::from_slice(&state.secrets.open(sealed)?).map_err(SpaceError::internal)?,
-            None => Map::new(),
-        };
+        let mut auth = EndpointCredentials::open(&state.secrets, app.auth_sealed.as_deref())?;
         apply_fields(&body, &mut app.settings, &mut auth, &["name", "clientSecret"], false)?;
-        app.auth_sealed = seal_auth(&state, &auth);
+        app.auth_sealed = auth.seal(&state.secrets);
         Ok(())
     })
     .await?;

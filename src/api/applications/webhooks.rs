@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{Caller, Paging, Right, SpaceError, SpaceJson, SpacePath, SpaceQuery, SpaceResult, page, resolve, time};
+use crate::applications::credentials::EndpointCredentials;
 use crate::applications::payload;
 use crate::applications::settings::InvalidField;
 use crate::applications::signing::generate_key;
@@ -93,24 +94,13 @@ fn apply(body: &Map<String, Value>, settings: &mut WebhookSettings, secrets: &mu
     match value {
         Value::Null => secrets["endpointAuth"] = Value::Null,
         Value::Object(auth) => {
-            let mut kept = Map::new();
-            for (field, v) in auth {
-                match (field.as_str(), v) {
-                    ("bearerAuthToken" | "basicAuthUsername" | "basicAuthPassword", Value::Null) => {}
-                    ("bearerAuthToken" | "basicAuthUsername" | "basicAuthPassword", Value::String(s))
-                        if !s.is_empty() && s.len() <= 1000 =>
-                    {
-                        kept.insert(field.clone(), v.clone());
-                    }
-                    _ => {
-                        return Err(SpaceError::invalid(format!(
-                            "endpointAuth.{field} must be a string of 1–1000 characters \
-                             (fields: bearerAuthToken, basicAuthUsername, basicAuthPassword)"
-                        )));
-                    }
-                }
+            let mut credentials = EndpointCredentials::default();
+            for (field, value) in auth {
+                credentials
+                    .set(field, value, "endpointAuth.")
+                    .map_err(|InvalidField(message)| SpaceError::invalid(message))?;
             }
-            secrets["endpointAuth"] = Value::Object(kept);
+            secrets["endpointAuth"] = json!(credentials);
         }
         _ => return Err(SpaceError::invalid("endpointAuth must be an object")),
     }

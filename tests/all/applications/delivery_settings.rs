@@ -199,3 +199,66 @@ async fn a_connected_application_is_updated_only_by_itself() {
     assert_eq!((status, updated["name"].clone()), (200, json!("renamed")));
     app.stop().await;
 }
+
+/// Endpoint credentials and custom headers reach the endpoint: a webhook's own credentials and
+/// headers; the application's credentials for a webhook that posts to the application's
+/// endpoint without credentials of its own; never the application's credentials at a webhook's
+/// own endpoint.
+#[tokio::test]
+async fn endpoint_credentials_and_custom_headers_are_sent_where_they_belong() {
+    let app = spawn().await;
+    app.create_org("acme").await;
+    let hook = receiver(&[]).await;
+    let own_endpoint = json!({"endpoint": {"url": hook.url}});
+    // (name, application settings, webhook body, custom headers, the Authorization expected)
+    let cases = [
+        ("app-bearer", json!({"bearerAuthToken": "app-token"}), json!({}), None, Some("Bearer app-token".to_owned())),
+        (
+            "app-basic",
+            json!({"basicAuthUsername": "ada", "basicAuthPassword": "pw"}),
+            json!({}),
+            None,
+            Some(format!("Basic {}", base64_of("ada:pw"))),
+        ),
+        (
+            "hook-own",
+            json!({"bearerAuthToken": "app-token"}),
+            json!({"endpointAuth": {"bearerAuthToken": "hook-token"}}),
+            Some(json!({"X-Custom": "v1"})),
+            Some("Bearer hook-token".to_owned()),
+        ),
+        ("hook-elsewhere", json!({"bearerAuthToken": "app-secret"}), own_endpoint.clone(), None, None),
+    ];
+    let mut client_ids = Vec::new();
+    for (name, settings, webhook, headers, _) in &cases {
+        let mut body = json!({"name": name, "organization": "acme", "endpointUri": hook.url});
+        for (key, value) in settings.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        let created = app.create_app(body).await;
+        let app_id = created["id"].as_str().unwrap();
+        let webhook_id = issue_webhook(&app, app_id, webhook.clone()).await;
+        if let Some(headers) = headers {
+            let path = format!("/api/http/applications/{app_id}/webhooks/{webhook_id}/custom-headers");
+            let (status, answer) = app.call("POST", &path, Some(json!({"headers": headers}))).await;
+            assert_eq!(status, 200, "{answer}");
+        }
+        client_ids.push(created["clientId"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(app.publish("acme", issue_created()).await, cases.len());
+    let hits = hook.wait_for(cases.len()).await;
+    for ((name, _, _, headers, expected), client_id) in cases.iter().zip(&client_ids) {
+        let hit = hits.iter().find(|hit| hit.json()["clientId"] == client_id.as_str()).expect(name);
+        let sent = hit.headers.get("authorization").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(&sent, expected, "{name}: Authorization");
+        let custom = hit.headers.get("x-custom").map(|v| v.to_str().unwrap().to_owned());
+        let expected_custom = headers.as_ref().map(|h| h["X-Custom"].as_str().unwrap().to_owned());
+        assert_eq!(custom, expected_custom, "{name}: custom header");
+    }
+    app.stop().await;
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
