@@ -4,6 +4,7 @@
 pub(crate) mod clients;
 mod concurrency;
 mod delivery_settings;
+mod fairness;
 mod oauth;
 pub(crate) mod receiver;
 mod redeliver;

@@ -115,19 +115,21 @@ impl Store {
         insert_deliveries(&mut connection, self.backend, std::slice::from_ref(delivery)).await
     }
 
-    /// Claims up to `limit` due deliveries for `lease_ms` in one statement. PostgreSQL
-    /// skips rows another replica is claiming (`FOR UPDATE SKIP LOCKED`); SQLite serialises
-    /// writers, and the outer lease condition keeps a row from being claimed twice either way.
+    /// Claims up to `limit` due deliveries for `lease_ms` in one statement, taking the
+    /// applications in turns (each one's oldest first, then each one's second, …), so one
+    /// application's backlog never keeps another's deliveries out of a batch. The outer lease
+    /// condition keeps a row from being claimed twice: on PostgreSQL a replica claiming the
+    /// same rows at the same time waits for the first claim's commit and then skips them.
     pub async fn claim_due_deliveries(&self, limit: i64, lease_ms: i64) -> Result<Vec<DeliveryRecord>> {
         let now = now_ms();
-        let skip_locked = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
         let rows = sqlx::query(&format!(
             "UPDATE application_deliveries SET lease_until = $2 \
-             WHERE id IN (SELECT id FROM application_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
-                AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at, id LIMIT $3 {skip_locked}) \
+             WHERE id IN (SELECT id FROM ( \
+                    SELECT id, next_attempt_at, \
+                        ROW_NUMBER() OVER (PARTITION BY app_id ORDER BY next_attempt_at, id) AS turn \
+                    FROM application_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+                        AND (lease_until IS NULL OR lease_until < $1)) due \
+                ORDER BY turn, next_attempt_at, id LIMIT $3) \
              AND status = 'pending' AND (lease_until IS NULL OR lease_until < $1) \
              RETURNING {DELIVERY_COLUMNS}"
         ))
