@@ -966,6 +966,20 @@ async fn ui_extensions_are_set_by_the_application_and_toggled_by_the_operator() 
     assert_eq!((shown["enabledForEverybody"].clone(), shown["enabledForMe"].clone()), (json!(false), Value::Null));
     let (_, all) = app.call("GET", &base, None).await;
     assert_eq!(all.as_array().unwrap().len(), 1);
+
+    // Disabled contexts are bounded per application: disabling one again changes nothing, the
+    // 101st is refused naming the limit, and enabling one makes room.
+    assert_eq!(app.call("PATCH", &format!("{base}/disable-for-everybody"), Some(disable.clone())).await.0, 200);
+    for i in 1..100 {
+        let body = json!({"contextIdentifier": format!("space:{i}")});
+        assert_eq!(app.call("PATCH", &format!("{base}/disable-for-everybody"), Some(body)).await.0, 200, "{i}");
+    }
+    let over = json!({"contextIdentifier": "space:100"});
+    let (status, error) = app.call("PATCH", &format!("{base}/disable-for-everybody"), Some(over.clone())).await;
+    assert_eq!(status, 400, "{error}");
+    assert!(error["error_description"].as_str().unwrap().contains("at most 100 contexts"), "{error}");
+    assert_eq!(app.call("PATCH", &format!("{base}/enable-for-everybody"), Some(disable.clone())).await.0, 200);
+    assert_eq!(app.call("PATCH", &format!("{base}/disable-for-everybody"), Some(over)).await.0, 200);
     app.stop().await;
 }
 

@@ -158,7 +158,11 @@ async fn toggle_for_everybody(
 ) -> SpaceResult<StatusCode> {
     let context = context(body.context_identifier.as_deref())?;
     let app = resolve(state, caller, reference, Right::GrantPermissions).await?;
-    state.store.set_ui_disabled(&app.id, &context, disabled).await?;
+    if !state.store.set_ui_disabled(&app.id, &context, disabled, MAX_ITEMS as i64).await? {
+        return Err(SpaceError::invalid(format!(
+            "the UI may be disabled for everybody in at most {MAX_ITEMS} contexts"
+        )));
+    }
     Ok(StatusCode::OK)
 }
 

@@ -105,26 +105,33 @@ impl Store {
     }
 
     /// Disables (adds the row) or enables (deletes it) an application's UI for everybody in
-    /// one context.
-    pub async fn set_ui_disabled(&self, app_id: &str, context: &str, disabled: bool) -> Result<()> {
-        if disabled {
-            sqlx::query(
-                "INSERT INTO application_ui_disabled (app_id, context, disabled_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (app_id, context) DO NOTHING",
-            )
-            .bind(app_id)
-            .bind(context)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-        } else {
+    /// one context; `false` when disabling it would make the application's `max`+1st
+    /// disabled context.
+    pub async fn set_ui_disabled(&self, app_id: &str, context: &str, disabled: bool, max: i64) -> Result<bool> {
+        if !disabled {
             sqlx::query("DELETE FROM application_ui_disabled WHERE app_id = $1 AND context = $2")
                 .bind(app_id)
                 .bind(context)
                 .execute(&self.pool)
                 .await?;
+            return Ok(true);
         }
-        Ok(())
+        // Already disabled: nothing to change (the update only finds the row).
+        let update = sqlx::query(
+            "UPDATE application_ui_disabled SET disabled_at = disabled_at WHERE app_id = $1 AND context = $2",
+        )
+        .bind(app_id)
+        .bind(context);
+        let insert = sqlx::query(
+            "INSERT INTO application_ui_disabled (app_id, context, disabled_at) \
+             SELECT $1, $2, $3 WHERE (SELECT COUNT(*) FROM application_ui_disabled WHERE app_id = $1) < $4 \
+             ON CONFLICT (app_id, context) DO UPDATE SET disabled_at = application_ui_disabled.disabled_at",
+        )
+        .bind(app_id)
+        .bind(context)
+        .bind(now_ms())
+        .bind(max);
+        self.upsert_within_cap(&format!("app-ui-disabled:{app_id}"), update, insert).await
     }
 
     /// The declared unfurl targets of one kind, in declared order, with whether each is
