@@ -29,6 +29,11 @@ pub const MAX_ATTEMPTS_WITH_RETRIES: i64 = 6;
 pub const UNFURL_QUEUE_LENGTH: i64 = 1000;
 /// Attempts of an ApplicationUninstalledPayload before the application is archived anyway.
 pub const UNINSTALL_ATTEMPTS: i64 = 3;
+/// An application's backlog: once it has this many deliveries pending (an endpoint that is
+/// down or slow while events keep coming), an event's webhook payloads to it are stored as
+/// failed, not sent — listed with the reason and redeliverable — so one application cannot
+/// grow the shared delivery table without bound.
+pub const MAX_PENDING_DELIVERIES: i64 = 10_000;
 
 /// A WebhookRequestPayload for every webhook of `org_id`'s active applications whose
 /// enabled subscriptions match `event`. Nothing is stored: the caller stores them with the
@@ -40,13 +45,14 @@ pub const UNINSTALL_ATTEMPTS: i64 = 3;
 /// `subject` equals the subscription's `subjectCode`, and every one of its `filters` holds.
 /// The body is the WebhookRequestPayload with the event as `payload` (trimmed to the
 /// webhook's `payloadFields`), or the webhook's `payloadTemplate` rendered against the event.
+/// A payload to an application with [`MAX_PENDING_DELIVERIES`] pending is stored as failed.
 pub async fn deliveries_for_event(
     state: &AppState,
     org_id: &str,
     event: &Value,
 ) -> Result<Vec<NewDelivery>, StoreError> {
     let mut deliveries = Vec::new();
-    for route in state.store.shared_delivery_routes(org_id).await?.iter() {
+    for route in state.store.shared_delivery_routes(org_id, MAX_PENDING_DELIVERIES).await?.iter() {
         let (app, webhook) = (&route.app, &route.webhook);
         if !webhook.settings.enabled {
             continue;
@@ -70,6 +76,12 @@ pub async fn deliveries_for_event(
             content_type,
             max_attempts: if retries { MAX_ATTEMPTS_WITH_RETRIES } else { 1 },
             accepted_codes: accepted,
+            refused: (route.backlog >= MAX_PENDING_DELIVERIES).then(|| {
+                format!(
+                    "not sent: the application had {MAX_PENDING_DELIVERIES} deliveries pending \
+                     (redeliver this one once they are delivered)"
+                )
+            }),
         });
     }
     Ok(deliveries)
@@ -301,6 +313,7 @@ fn app_delivery(app: &ApplicationRecord, kind: &str, url: &str, body: Value, max
         content_type: None,
         max_attempts,
         accepted_codes: Vec::new(),
+        refused: None,
     }
 }
 

@@ -129,13 +129,13 @@ impl Store {
     }
 
     /// [`Store::delivery_routes`], shared with concurrent callers (see the module's doc).
-    pub async fn shared_delivery_routes(&self, org_id: &str) -> Result<Arc<Vec<DeliveryRoute>>> {
+    pub async fn shared_delivery_routes(&self, org_id: &str, backlog_cap: i64) -> Result<Arc<Vec<DeliveryRoute>>> {
         let store = self.clone();
         let org = org_id.to_owned();
         self.route_reads
             .get(org_id.to_owned(), move || {
                 let (store, org) = (store.clone(), org.clone());
-                async move { store.delivery_routes(&org).await }
+                async move { store.delivery_routes(&org, backlog_cap).await }
             })
             .await
     }

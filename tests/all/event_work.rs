@@ -133,6 +133,7 @@ fn delivery(app_id: &str, id: &str) -> NewDelivery {
         content_type: None,
         max_attempts: 1,
         accepted_codes: Vec::new(),
+        refused: None,
     }
 }
 

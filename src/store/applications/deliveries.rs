@@ -27,6 +27,9 @@ pub struct NewDelivery {
     pub max_attempts: i64,
     /// Non-2xx statuses that count as success.
     pub accepted_codes: Vec<i64>,
+    /// Why it is stored as failed without being sent (its application's backlog is full);
+    /// `None`: pending, to be sent.
+    pub refused: Option<String>,
 }
 
 /// The outcome of one attempt, as [`Store::record_delivery_attempts`] writes it.
@@ -286,8 +289,8 @@ pub(super) async fn insert_deliveries(
     for chunk in deliveries.chunks(DELIVERIES_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO application_deliveries (id, app_id, webhook_id, kind, url, body, content_type, status, \
-             attempts, max_attempts, accepted_codes, next_attempt_at, created_at, updated_at) VALUES {}",
-            placeholders(backend, chunk.len(), 14)
+             attempts, max_attempts, accepted_codes, next_attempt_at, last_error, created_at, updated_at) VALUES {}",
+            placeholders(backend, chunk.len(), 15)
         );
         let mut insert = sqlx::query(&sql);
         for delivery in chunk {
@@ -299,11 +302,12 @@ pub(super) async fn insert_deliveries(
                 .bind(&delivery.url)
                 .bind(&delivery.body)
                 .bind(&delivery.content_type)
-                .bind("pending")
+                .bind(if delivery.refused.is_some() { "failed" } else { "pending" })
                 .bind(0_i64)
                 .bind(delivery.max_attempts)
                 .bind(serde_json::to_string(&delivery.accepted_codes)?)
                 .bind(now)
+                .bind(&delivery.refused)
                 .bind(now)
                 .bind(now);
         }

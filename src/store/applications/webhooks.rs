@@ -100,6 +100,9 @@ pub struct DeliveryRoute {
     pub webhook: WebhookRecord,
     /// Its enabled subscriptions, oldest first.
     pub subscriptions: Vec<SubscriptionRecord>,
+    /// The application's pending deliveries, counted up to the `backlog_cap` the routes were
+    /// read with.
+    pub backlog: i64,
 }
 
 /// `columns` (comma-separated) of table alias `alias`, each renamed `{prefix}{column}`.
@@ -185,9 +188,12 @@ impl Store {
     /// webhooks of its active applications that have an enabled subscription, with those
     /// subscriptions. Read per event, so a webhook deleted or disabled is never delivered to
     /// by an event that comes after.
-    pub async fn delivery_routes(&self, org_id: &str) -> Result<Vec<DeliveryRoute>> {
+    pub async fn delivery_routes(&self, org_id: &str, backlog_cap: i64) -> Result<Vec<DeliveryRoute>> {
         let sql = format!(
-            "SELECT {}, {}, {} FROM applications a \
+            "SELECT {}, {}, {}, \
+                (SELECT COUNT(*) FROM (SELECT 1 FROM application_deliveries d \
+                    WHERE d.app_id = a.id AND d.status = 'pending' LIMIT $2) p) AS backlog \
+             FROM applications a \
              JOIN application_webhooks w ON w.app_id = a.id AND w.archived = 0 \
              JOIN application_subscriptions s ON s.webhook_id = w.id AND s.enabled = 1 \
              WHERE a.org_id = $1 AND a.status = 'active' \
@@ -196,7 +202,7 @@ impl Store {
             aliased(WEBHOOK_COLUMNS, "w", "w_"),
             aliased(SUBSCRIPTION_COLUMNS, "s", "s_"),
         );
-        let rows = sqlx::query(&sql).bind(org_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).bind(org_id).bind(backlog_cap).fetch_all(&self.pool).await?;
         let mut routes: Vec<DeliveryRoute> = Vec::new();
         for row in &rows {
             let subscription = subscription_row_at(row, "s_")?;
@@ -206,6 +212,7 @@ impl Store {
                     app: super::app_row(row)?,
                     webhook: webhook_row_at(row, "w_")?,
                     subscriptions: vec![subscription],
+                    backlog: row.try_get("backlog")?,
                 }),
             }
         }
