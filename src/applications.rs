@@ -31,8 +31,8 @@ pub const UNFURL_QUEUE_LENGTH: i64 = 1000;
 pub const UNINSTALL_ATTEMPTS: i64 = 3;
 /// An application's backlog: once it has this many deliveries pending (an endpoint that is
 /// down or slow while events keep coming), an event's webhook payloads to it are stored as
-/// failed, not sent — listed with the reason and redeliverable — so one application cannot
-/// grow the shared delivery table without bound.
+/// failed, not sent — listed with the reason and redeliverable — so the retries the worker
+/// holds for one application are bounded. (Failed rows are the delivery log's, pruned with it.)
 pub const MAX_PENDING_DELIVERIES: i64 = 10_000;
 
 /// A WebhookRequestPayload for every webhook of `org_id`'s active applications whose
