@@ -119,7 +119,7 @@ const HEARTBEAT: Duration = Duration::from_secs(10);
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // Installed first, so a signal during start-up still turns dev mode off.
-    let shutdown = shutdown_signal()?;
+    let shutdown = super::shutdown_signal()?;
     if super::gitbook::is_project(&args.dir) && args.wasm.is_none() {
         return run_gitbook(args, shutdown).await;
     }
@@ -468,25 +468,4 @@ async fn http_event(
         fields.insert("logs".to_owned(), json!(logs));
     }
     (StatusCode::OK, axum::Json(outcome))
-}
-
-/// Resolves on Ctrl-C or SIGTERM. The handlers are installed before this returns, so a
-/// signal that arrives during start-up is not lost.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
 }

@@ -255,13 +255,16 @@ fn read_config_file(path: &Path) -> anyhow::Result<ServeArgs> {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let args = args.with_config_file()?;
     init_logging(args.log_format.unwrap_or(LogFormat::Text), args.log.as_deref());
+    // Installed before the server starts: a SIGTERM sent once "listening" is printed (or
+    // during start-up) always stops it gracefully instead of killing it.
+    let shutdown = super::shutdown_signal()?;
     let server = Server::start(args.server_config()).await?;
     if let Some(token) = &server.generated_admin_token {
         println!("A new database: generated an admin token. It is shown only this once:\n\n    {token}\n");
     }
     println!("weft listening on {}", server.url());
     tracing::info!(url = %server.url(), "listening");
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down: finishing requests and running jobs");
     server.stop().await?;
     tracing::info!("stopped");
@@ -277,21 +280,6 @@ fn init_logging(format: LogFormat, filter: Option<&str>) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 #[cfg(test)]
