@@ -73,15 +73,11 @@ impl Default for WebhookSettings {
 }
 
 impl WebhookSettings {
-    /// The settings stored in a webhook's `settings` column (what a field leaves out takes its
-    /// default).
-    pub fn from_stored(stored: &Value) -> Result<Self, serde_json::Error> {
-        Self::deserialize(stored)
-    }
-
-    /// The settings as stored and shown: every field.
-    pub fn to_stored(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+    /// The settings as the API shows them: every field (the `settings` column stores the same
+    /// JSON; a field it leaves out takes its default when read).
+    pub fn shown(&self) -> Map<String, Value> {
+        let Ok(Value::Object(fields)) = serde_json::to_value(self) else { return Map::new() };
+        fields
     }
 
     /// Applies the settings fields of a create or update body, checking each; keys in `skip`
@@ -169,10 +165,10 @@ mod tests {
     #[test]
     fn stored_settings_round_trip_and_missing_fields_take_their_defaults() {
         let stored = json!({"endpoint": {"url": "https://hook.example/", "sslVerification": false}});
-        let settings = WebhookSettings::from_stored(&stored).unwrap();
+        let settings: WebhookSettings = serde_json::from_value(stored).unwrap();
         assert!(settings.enabled && settings.do_retries);
         assert_eq!(settings.endpoint.as_ref().map(|e| e.ssl_verification), Some(false));
-        assert_eq!(WebhookSettings::from_stored(&settings.to_stored()).unwrap(), settings);
+        assert_eq!(serde_json::from_value::<WebhookSettings>(Value::Object(settings.shown())).unwrap(), settings);
     }
 
     #[test]

@@ -39,10 +39,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/http/applications/{application}/deliveries/{deliveryId}/redeliver", post(redeliver))
 }
 
-fn webhook_json(webhook: &WebhookRecord, secrets: &Value, subscriptions: &[SubscriptionRecord]) -> SpaceResult<Value> {
-    let Value::Object(mut body) = webhook.settings.to_stored() else {
-        return Err(SpaceError::internal("webhook settings are not an object"));
-    };
+fn webhook_json(webhook: &WebhookRecord, secrets: &Value, subscriptions: &[SubscriptionRecord]) -> Value {
+    let mut body = webhook.settings.shown();
     body.insert("id".into(), json!(webhook.id));
     body.insert("name".into(), json!(webhook.name));
     body.insert("archived".into(), json!(webhook.archived));
@@ -50,7 +48,7 @@ fn webhook_json(webhook: &WebhookRecord, secrets: &Value, subscriptions: &[Subsc
     body.insert("hasBearerToken".into(), json!(!secrets["endpointAuth"]["bearerAuthToken"].is_null()));
     body.insert("createdAt".into(), time(Some(webhook.created_at)));
     body.insert("updatedAt".into(), time(Some(webhook.updated_at)));
-    Ok(json!({ "webhook": body, "subscriptions": subscriptions.iter().map(subscription_json).collect::<Vec<_>>() }))
+    json!({ "webhook": body, "subscriptions": subscriptions.iter().map(subscription_json).collect::<Vec<_>>() })
 }
 
 fn subscription_json(subscription: &SubscriptionRecord) -> Value {
@@ -199,7 +197,7 @@ async fn create(
         state.store.insert_subscription(&subscription).await?;
         subscriptions.push(subscription);
     }
-    Ok(Json(webhook_json(&webhook, &secrets, &subscriptions)?))
+    Ok(Json(webhook_json(&webhook, &secrets, &subscriptions)))
 }
 
 #[derive(Deserialize)]
@@ -235,7 +233,7 @@ async fn list(
     let mut data = Vec::new();
     for webhook in &webhooks {
         let subscriptions = state.store.subscriptions(&webhook.id).await?;
-        data.push(webhook_json(webhook, &open_secrets(&state, webhook)?, &subscriptions)?);
+        data.push(webhook_json(webhook, &open_secrets(&state, webhook)?, &subscriptions));
     }
     Ok(Json(page(data, offset, total)))
 }
@@ -260,7 +258,7 @@ async fn update(
     })
     .await?;
     let subscriptions = state.store.subscriptions(&webhook.id).await?;
-    Ok(Json(webhook_json(&webhook, &secrets, &subscriptions)?))
+    Ok(Json(webhook_json(&webhook, &secrets, &subscriptions)))
 }
 
 async fn set_archived(

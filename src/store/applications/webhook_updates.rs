@@ -18,7 +18,7 @@ impl Store {
         .bind(&webhook.app_id)
         .bind(&webhook.id)
         .bind(&webhook.name)
-        .bind(webhook.settings.to_stored().to_string())
+        .bind(serde_json::to_string(&webhook.settings)?)
         .bind(&webhook.secrets_sealed)
         .bind(now_ms())
         .bind(read_secrets)

@@ -44,7 +44,7 @@ fn webhook_row_at(row: &AnyRow, prefix: &str) -> Result<WebhookRecord> {
         id: row.try_get(column("id").as_str())?,
         app_id: row.try_get(column("app_id").as_str())?,
         name: row.try_get(column("name").as_str())?,
-        settings: WebhookSettings::from_stored(&serde_json::from_str(&settings)?)?,
+        settings: serde_json::from_str(&settings)?,
         signing_key_sealed: row.try_get(column("signing_key_sealed").as_str())?,
         secrets_sealed: row.try_get(column("secrets_sealed").as_str())?,
         archived: row.try_get::<i64, _>(column("archived").as_str())? != 0,
@@ -119,7 +119,7 @@ impl Store {
         .bind(&webhook.id)
         .bind(&webhook.app_id)
         .bind(&webhook.name)
-        .bind(webhook.settings.to_stored().to_string())
+        .bind(serde_json::to_string(&webhook.settings)?)
         .bind(&webhook.signing_key_sealed)
         .bind(&webhook.secrets_sealed)
         .bind(i64::from(webhook.archived))
