@@ -6,7 +6,9 @@
 use serde_json::{Value, json};
 
 use super::clients::run_python_async;
-use super::receiver::{Hit, public_key_signature_verifies, receiver, verify_space_signature, verify_standard_webhooks};
+use super::receiver::{
+    Hit, public_key_signature_verifies, receiver, tls_receiver, verify_space_signature, verify_standard_webhooks,
+};
 use super::{App, issue_created, issue_webhook, spawn};
 
 /// The headers of a hit as a JSON object, for the Python clients.
@@ -261,4 +263,43 @@ async fn endpoint_credentials_and_custom_headers_are_sent_where_they_belong() {
 fn base64_of(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// `endpointSslVerification` and a webhook's `endpoint.sslVerification` decide whether a
+/// delivery checks the endpoint's certificate: a self-signed one is refused by default and
+/// accepted where verification is off, at the application's endpoint or a webhook's own.
+#[tokio::test]
+async fn ssl_verification_settings_decide_whether_a_self_signed_endpoint_is_reached() {
+    let app = spawn().await;
+    app.create_org("acme").await;
+    let hook = tls_receiver().await;
+    let own_endpoint = json!({"doRetries": false, "endpoint": {"url": hook.url, "sslVerification": false}});
+    // (name, application settings, webhook body, whether the receiver is reached)
+    let cases = [
+        ("verifying", json!({}), json!({"doRetries": false}), false),
+        ("app-unverified", json!({"endpointSslVerification": false}), json!({"doRetries": false}), true),
+        ("hook-unverified", json!({}), own_endpoint, true),
+    ];
+    let mut apps = Vec::new();
+    for (name, settings, webhook, _) in &cases {
+        let mut body = json!({"name": name, "organization": "acme", "endpointUri": hook.url});
+        for (key, value) in settings.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        let created = app.create_app(body).await;
+        let app_id = created["id"].as_str().unwrap().to_owned();
+        issue_webhook(&app, &app_id, webhook.clone()).await;
+        apps.push((app_id, created["clientId"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(app.publish("acme", issue_created()).await, cases.len());
+    let hits = hook.wait_for(2).await;
+    for ((name, _, _, reached), (app_id, client_id)) in cases.iter().zip(&apps) {
+        let log = app.wait_deliveries(app_id, |data| data.first().is_some_and(|d| d["status"] != "pending")).await;
+        let received = hits.iter().any(|hit| hit.json()["clientId"] == client_id.as_str());
+        assert_eq!(received, *reached, "{name}: reached the self-signed endpoint");
+        let expected = if *reached { "succeeded" } else { "failed" };
+        assert_eq!(log[0]["status"], expected, "{name}: {}", log[0]);
+    }
+    assert_eq!(hook.hits().len(), 2, "the verifying delivery never got past the handshake");
+    app.stop().await;
 }

@@ -44,19 +44,85 @@ pub struct Receiver {
 
 pub async fn receiver(script: &[u16]) -> Receiver {
     let shared = Shared { script: Arc::new(Mutex::new(script.iter().copied().collect())), ..Shared::default() };
-    let handler_shared = shared.clone();
-    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: String| {
-        let shared = handler_shared.clone();
+    let app = recording(shared.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver { url, shared }
+}
+
+/// The same receiver over HTTPS, with a self-signed certificate for 127.0.0.1 made by the
+/// `openssl` command: a client that verifies certificates refuses it.
+pub async fn tls_receiver() -> Receiver {
+    let shared = Shared::default();
+    let app = recording(shared.clone());
+    let listener = TlsListener::bind().await;
+    let url = format!("https://{}/hook", listener.tcp.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver { url, shared }
+}
+
+/// Records each request and answers the next scripted status.
+fn recording(shared: Shared) -> axum::Router {
+    axum::Router::new().fallback(move |headers: HeaderMap, body: String| {
+        let shared = shared.clone();
         async move {
             shared.hits.lock().unwrap().push(Hit { headers, body });
             let status = shared.script.lock().unwrap().pop_front().unwrap_or(200);
             StatusCode::from_u16(status).unwrap()
         }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Receiver { url, shared }
+    })
+}
+
+/// A loopback listener that completes a TLS handshake before handing a connection to axum
+/// (a client that gives up on the certificate never reaches the handler).
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl TlsListener {
+    async fn bind() -> TlsListener {
+        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let made = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("the openssl command makes the test certificate");
+        assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
+        let chain = vec![CertificateDer::from_pem_file(&cert).unwrap()];
+        let config = tokio_rustls::rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, PrivateKeyDer::from_pem_file(&key).unwrap())
+            .unwrap();
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        TlsListener { tcp, acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)) }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, addr)) = self.tcp.accept().await else { continue };
+            // A client that refuses the certificate ends here.
+            if let Ok(stream) = self.acceptor.accept(stream).await {
+                return (stream, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
 }
 
 impl Receiver {
